@@ -1,0 +1,3 @@
+from dsir.cli.main import main
+
+main()

@@ -1,0 +1,279 @@
+"""The Python API: ``DSIR(...).fit(raw, target)``, ``.score(raw)``, ``.select(raw, k, output_dir)``.
+
+The class only orchestrates: it expands paths, hands per-file tasks to an engine, and
+combines their small results (bucket counts, per-document keys) into a selection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dsir import __version__
+from dsir.engines.local import LocalEngine
+from dsir.errors import InputError, UsageError
+from dsir.estimate import FitStats, ImportanceEstimator
+from dsir.featurize import HashedNgramFeaturizer
+from dsir.io.paths import InputFile, expand_paths
+from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
+from dsir.pipeline.tasks import (
+    FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
+)
+from dsir.sample.gumbel import find_threshold
+
+log = logging.getLogger("dsir")
+
+MANIFEST = "manifest.json"
+WORK_DIR = "_dsir"
+DEFAULT_RAW_SAMPLE = 200_000
+
+
+def _as_list(paths: str | list[str]) -> list[str]:
+    return [paths] if isinstance(paths, str) else list(paths)
+
+
+def resolve_k(k: int | None, fraction: float | None, eligible: int) -> int:
+    """The number of documents to select from ``k`` or ``fraction`` of the eligible ones."""
+    if (k is None) == (fraction is None):
+        raise UsageError("give exactly one of k and fraction")
+    if k is not None:
+        if k <= 0:
+            raise UsageError(f"k must be a positive number of documents, got {k}")
+        return int(k)
+    if not (0 < fraction <= 1):  # type: ignore[operator]
+        raise UsageError(f"fraction must be in (0, 1], got {fraction}")
+    return max(1, int(fraction * eligible + 0.5))  # type: ignore[operator]
+
+
+class DSIR:
+    """Data Selection with Importance Resampling over hashed n-gram features.
+
+    Parameters mirror the CLI: ``ngrams`` and ``buckets`` define the feature space,
+    ``smoothing`` the additive smoothing of both bag-of-n-grams models, ``raw_sample`` how
+    many raw documents (a uniform random sample) the raw model is fit on, ``seed`` the
+    sampling and noise seed, ``min_length`` the fewest tokens an eligible document has,
+    ``top_k`` whether to take the top weights instead of resampling.
+
+    After ``fit``: ``estimator_`` (an ``ImportanceEstimator``) holds the learned models.
+    """
+
+    def __init__(self, ngrams: int = 2, buckets: int = 10_000, smoothing: float = 1.0,
+                 raw_sample: int = DEFAULT_RAW_SAMPLE, seed: int = 0, min_length: int = 0,
+                 top_k: bool = False, text_field: str = "text", id_field: str | None = None,
+                 workers: int = 1, progress: bool = False, engine: Any = None):
+        if raw_sample < 1:
+            raise UsageError(f"raw_sample must be at least 1 document, got {raw_sample}")
+        if min_length < 0:
+            raise UsageError(f"min_length must be >= 0, got {min_length}")
+        self.featurizer = HashedNgramFeaturizer(ngrams, buckets)
+        self.smoothing = smoothing
+        self.raw_sample = raw_sample
+        self.seed = seed
+        self.min_length = min_length
+        self.top_k = top_k
+        self.read = ReadSpec(text_field, id_field)
+        self.workers = workers
+        self.engine = engine or LocalEngine(workers, progress=progress)
+
+    # -- fitting -----------------------------------------------------------------------
+
+    def fit(self, raw: str | list[str], target: str | list[str]) -> DSIR:
+        """Fit the target model on all of ``target`` and the raw model on a sample of ``raw``."""
+        return self._fit(expand_paths(_as_list(raw), "raw"), expand_paths(_as_list(target), "target"))
+
+    def _fit(self, raw_files: list[InputFile], target_files: list[InputFile]) -> DSIR:
+        engine, f = self.engine, self.featurizer
+        target = engine.map(fit_task, [FitTask(t, self.read, f) for t in target_files], "fit target",
+                            [t.size for t in target_files])
+        target_docs = sum(r.documents for r in target)
+        if target_docs == 0:
+            raise InputError("the target has no documents", path=", ".join(t.path for t in target_files))
+        pool_docs = sum(engine.map(count_task, [(r, self.read) for r in raw_files], "count raw",
+                                   [r.size for r in raw_files]))
+        if pool_docs == 0:
+            raise InputError("the raw pool has no documents", path=", ".join(r.path for r in raw_files))
+        rate = min(1.0, self.raw_sample / pool_docs)
+        raw = engine.map(fit_task, [FitTask(r, self.read, f, rate, self.seed) for r in raw_files], "fit raw",
+                         [r.size for r in raw_files])
+        stats = FitStats(target_docs, sum(r.documents for r in raw), pool_docs, rate)
+        self.estimator_ = ImportanceEstimator(f, self.smoothing).fit(
+            sum(r.counts for r in target), sum(r.counts for r in raw), stats)
+        return self
+
+    def save(self, path: str) -> None:
+        """Save the fitted estimator (see ``ImportanceEstimator.save``)."""
+        self._check_fitted()
+        self.estimator_.save(path)
+
+    def load_model(self, path: str) -> DSIR:
+        """Use a saved estimator; its featurizer and smoothing replace this object's."""
+        self.estimator_ = ImportanceEstimator.load(path)
+        self.featurizer = self.estimator_.featurizer
+        self.smoothing = self.estimator_.smoothing
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "estimator_"):
+            raise UsageError("fit() (or load_model()) must come before this")
+
+    # -- scoring -----------------------------------------------------------------------
+
+    def _score(self, raw_files: list[InputFile], work_dir: str) -> list:
+        self._check_fitted()
+        tasks = [
+            ScoreTask(i, file, self.read, self.featurizer, self.estimator_.log_ratio_, self.seed, self.top_k,
+                      self.min_length, os.path.join(work_dir, f"scores-{i:05d}.npz"))
+            for i, file in enumerate(raw_files)
+        ]
+        return self.engine.map(score_task, tasks, "score", [r.size for r in raw_files])
+
+    def score(self, raw: str | list[str], output: str | None = None) -> pa.Table:
+        """Every document's log importance weight with its locator ``(file, row)``.
+
+        Returns an Arrow table with columns file, row, log_weight, tokens, eligible, and
+        writes it as parquet to ``output`` when given.
+        """
+        raw_files = expand_paths(_as_list(raw), "raw")
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dsir-score-") as work:
+            summaries = self._score(raw_files, work)
+            parts = []
+            for s, file in zip(summaries, raw_files):
+                path = os.path.join(work, f"scores-{s.unit:05d}.npz")
+                with np.load(path, allow_pickle=False) as z:
+                    n = len(z["key"])
+                    parts.append(pa.table({
+                        "file": pa.array([file.path] * n, pa.string()),
+                        "row": pa.array(np.arange(n, dtype=np.int64)),
+                        "log_weight": z["log_weight"],
+                        "tokens": z["n_tokens"].astype(np.int64),
+                        "eligible": np.isfinite(z["key"]),
+                    }))
+        table = pa.concat_tables(parts) if parts else pa.table({})
+        if output:
+            tmp = f"{output}.tmp-{os.getpid()}"
+            pq.write_table(table, tmp)
+            os.replace(tmp, output)
+        return table
+
+    # -- selecting ---------------------------------------------------------------------
+
+    def select(self, raw: str | list[str], output_dir: str, k: int | None = None, fraction: float | None = None,
+               target: str | list[str] | None = None, output_format: str | None = None,
+               overwrite: bool = False) -> dict:
+        """Select ``k`` (or ``fraction`` of the eligible) raw documents into ``output_dir``.
+
+        Fits first when ``target`` is given. Writes one shard per input file that has
+        selected documents (``part-NNNNN.<format>``), then ``manifest.json``; returns the
+        manifest.
+        """
+        if output_format is not None and output_format not in OUTPUT_FORMATS:
+            raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
+        if k is not None and k <= 0 or fraction is not None and not (0 < fraction <= 1):
+            resolve_k(k, fraction, 0)  # raises the usage error before any work
+        started = time.time()
+        raw_files = expand_paths(_as_list(raw), "raw")
+        target_files = expand_paths(_as_list(target), "target") if target is not None else []
+        if not target_files:
+            self._check_fitted()
+        prepare_output_dir(output_dir, overwrite)
+        work = join_path(output_dir, WORK_DIR)
+        os.makedirs(work, exist_ok=True)
+        if target_files:
+            self._fit(raw_files, target_files)
+        self.estimator_.save(os.path.join(work, "model.npz"))
+        summaries = self._score(raw_files, work)
+        eligible = sum(s.eligible for s in summaries)
+        want = resolve_k(k, fraction, eligible)
+        warnings = []
+        if want > eligible:
+            msg = f"k = {want} is more than the {eligible} eligible documents: selecting all of them"
+            log.warning(msg)
+            warnings.append(msg)
+        score_paths = [os.path.join(work, f"scores-{s.unit:05d}.npz") for s in summaries]
+        keys = [load_array(p, "key") for p in score_paths]
+        threshold = find_threshold(keys, want, lambda u: load_array(score_paths[u], "hash")) if eligible else None
+        del keys
+        writes = []
+        if threshold is not None:
+            tasks = [
+                WriteTask(i, file, self.read, score_paths[i], threshold,
+                          join_path(output_dir, f"part-{i:05d}.{output_format or output_format_of(file.format, file.compression)}"),
+                          output_format or output_format_of(file.format, file.compression))
+                for i, file in enumerate(raw_files)
+            ]
+            writes = self.engine.map(write_task, tasks, "write", [r.size for r in raw_files])
+        manifest = self._manifest(raw_files, target_files, summaries, writes, want, k, fraction, output_format,
+                                  warnings)
+        write_json_atomic(join_path(work, "run.json"), {"seconds": round(time.time() - started, 3)})
+        write_json_atomic(join_path(output_dir, MANIFEST), manifest)
+        return manifest
+
+    def _manifest(self, raw_files, target_files, summaries, writes, want, k, fraction, output_format, warnings) -> dict:
+        selected_by_unit = {w.unit: w.selected for w in writes}
+        est = self.estimator_
+        return {
+            "dsir_version": __version__,
+            "method": "dsir",
+            "parameters": {
+                "k": k, "fraction": fraction, "seed": self.seed, "top_k": self.top_k,
+                "min_length": self.min_length, "text_field": self.read.text_field, "id_field": self.read.id_field,
+                "raw_sample": self.raw_sample, "output_format": output_format,
+                **est.params,
+            },
+            "eligibility": (f"documents with at least {max(1, self.min_length)} tokens are eligible; "
+                            "shorter (and empty) documents are never selected"),
+            "fit": asdict(est.stats_),
+            "counts": {
+                "documents": sum(s.documents for s in summaries),
+                "eligible": sum(s.eligible for s in summaries),
+                "requested": want,
+                "selected": sum(selected_by_unit.values()),
+                "tokens": sum(s.tokens for s in summaries),
+                "text_bytes": sum(s.text_bytes for s in summaries),
+            },
+            "targets": [{"path": t.path, "bytes": t.size} for t in target_files],
+            "inputs": [
+                {"path": f.path, "bytes": f.size, "documents": s.documents, "eligible": s.eligible,
+                 "selected": selected_by_unit.get(s.unit, 0)}
+                for f, s in zip(raw_files, summaries)
+            ],
+            "outputs": [
+                {"path": os.path.basename(w.shard.path), "documents": w.shard.documents, "bytes": w.shard.bytes,
+                 "sha256": w.shard.sha256}
+                for w in writes if w.shard is not None
+            ],
+            "warnings": warnings,
+        }
+
+
+def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+    """Create ``output_dir``; refuse a non-empty one unless ``overwrite``, which clears
+    what an earlier dsir run wrote there (and nothing else)."""
+    if is_remote(output_dir):
+        return
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+        if not overwrite:
+            raise UsageError(f"{output_dir}: output directory is not empty (use --overwrite to replace it)")
+        for name in os.listdir(output_dir):
+            path = os.path.join(output_dir, name)
+            if name == WORK_DIR:
+                shutil.rmtree(path)
+            elif name == MANIFEST or name.startswith("part-") or name.startswith(".part-"):
+                os.unlink(path)
+    os.makedirs(output_dir, exist_ok=True)
+
+
+def read_manifest(output_dir: str) -> dict:
+    with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as fh:
+        return json.load(fh)

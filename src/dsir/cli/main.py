@@ -1,0 +1,143 @@
+"""The ``dsir`` command line: ``select``, ``fit`` and ``score``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from dsir import __version__
+from dsir.api import DEFAULT_RAW_SAMPLE, DSIR
+from dsir.engines.local import default_workers
+from dsir.errors import DsirError
+from dsir.io.writers import OUTPUT_FORMATS
+
+_SHOW = {"show_default": True}
+
+
+def feature_options(fn):
+    """Options that define the feature space and the models (shared by fit and select)."""
+    for opt in reversed([
+        click.option("--ngrams", type=click.IntRange(1, 8), default=2, **_SHOW,
+                     help="Largest n-gram order: 2 hashes unigrams and bigrams."),
+        click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=10_000, **_SHOW,
+                     help="Number of hash buckets of the feature space."),
+        click.option("--smoothing", type=float, default=1.0, **_SHOW,
+                     help="Additive smoothing of both bag-of-n-grams models: p(b) = (count(b) + a) / (total + a * buckets)."),
+        click.option("--raw-sample", type=click.IntRange(min=1), default=DEFAULT_RAW_SAMPLE, **_SHOW,
+                     help="About how many raw documents, drawn uniformly at random from all raw files, the raw model is fit on (all of them when the pool is smaller)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def common_options(fn):
+    """Options every command that reads documents takes."""
+    for opt in reversed([
+        click.option("--raw", "raw", multiple=True, required=True, metavar="PATH",
+                     help="Raw pool: a file, directory, glob or URL (repeatable). jsonl, jsonl.gz, jsonl.zst or parquet."),
+        click.option("--text-field", default="text", **_SHOW, help="Field (or column) that holds the document text."),
+        click.option("--seed", type=int, default=0, **_SHOW, help="Seed of the raw sample and of the Gumbel noise."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Worker processes. [default: number of CPUs]"),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _run(fn):
+    try:
+        return fn()
+    except DsirError as exc:
+        click.echo(f"dsir: error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dsir")
+def main() -> None:
+    """Select the documents of a large raw pool that look most like a small target sample
+    (DSIR: importance resampling over hashed n-gram features)."""
+    logging.basicConfig(format="dsir: %(levelname)s: %(message)s", level=logging.INFO)
+
+
+def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet) -> DSIR:
+    return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
+                min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
+                workers=workers or default_workers(), progress=not quiet)
+
+
+@main.command()
+@common_options
+@click.option("--target", multiple=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given.")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False), help="Use an estimator saved by 'dsir fit' instead of fitting.")
+@click.option("-k", "k", type=int, default=None, help="Number of documents to select.")
+@click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible documents instead of -k.")
+@click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory (must be empty unless --overwrite).")
+@click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default=None, help="Format of the output shards. [default: that of each input file]")
+@click.option("--min-length", type=click.IntRange(min=0), default=0, **_SHOW, help="Documents with fewer tokens are not eligible (empty documents never are).")
+@click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling.")
+@click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text.")
+@click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
+@feature_options
+def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, output, output_format, min_length, top_k,
+           id_field, overwrite, ngrams, buckets, smoothing, raw_sample) -> None:
+    """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
+
+    Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
+    last, DIR/manifest.json saying what was done.
+    """
+    def run():
+        if (k is None) == (fraction is None):
+            raise click.UsageError("give exactly one of -k and --fraction")
+        if bool(target) == bool(model):
+            raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet)
+        if model:
+            d.load_model(model)
+        with d.engine:
+            m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
+                         output_format=output_format, overwrite=overwrite)
+        c = m["counts"]
+        click.echo(f"selected {c['selected']} of {c['eligible']} eligible documents "
+                   f"({c['documents']} in the pool) into {output}", err=True)
+    _run(run)
+
+
+@main.command()
+@common_options
+@click.option("--target", multiple=True, required=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable).")
+@click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
+@feature_options
+def fit(raw, text_field, seed, workers, quiet, target, output, ngrams, buckets, smoothing, raw_sample) -> None:
+    """Fit the target and raw bag-of-n-grams models and save them for later 'select --model'."""
+    def run():
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet)
+        with d.engine:
+            d.fit(list(raw), list(target))
+        d.save(output)
+        s = d.estimator_.stats_
+        click.echo(f"fit on {s.target_documents} target and {s.raw_documents} raw documents; saved {output}", err=True)
+    _run(run)
+
+
+@main.command()
+@common_options
+@click.option("--model", type=click.Path(exists=True, dir_okay=False), required=True, help="Estimator saved by 'dsir fit'.")
+@click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, tokens, eligible).")
+@click.option("--min-length", type=click.IntRange(min=0), default=0, **_SHOW, help="Documents with fewer tokens are marked not eligible.")
+def score(raw, text_field, seed, workers, quiet, model, output, min_length) -> None:
+    """Write every raw document's log importance weight, with its file and row, as parquet."""
+    def run():
+        d = _make(2, 10_000, 1.0, 1, seed, min_length, True, text_field, None, workers, quiet).load_model(model)
+        with d.engine:
+            table = d.score(list(raw), output)
+        click.echo(f"scored {table.num_rows} documents into {output}", err=True)
+    _run(run)
+
+
+if __name__ == "__main__":
+    main()

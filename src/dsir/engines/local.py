@@ -1,0 +1,88 @@
+"""The local execution engine: runs independent tasks in worker processes on this machine."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def _init_worker() -> None:
+    # One worker is one core: keep pyarrow's own thread pools from competing with siblings.
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+
+class LocalEngine:
+    """Map a function over tasks with ``workers`` processes (in-process when ``workers == 1``).
+
+    Results come back in task order, so anything computed from them is independent of
+    scheduling. Processes are started with ``spawn``: forking a process that already runs
+    pyarrow threads is not safe.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, progress: bool = True):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self.progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker)
+        return self._pool
+
+    def map(self, fn: Callable[[Any], T], tasks: Sequence[Any], desc: str = "", weights: Sequence[int] | None = None) -> list[T]:
+        """``[fn(t) for t in tasks]``, in parallel; ``weights`` (e.g. bytes) drive the progress bar."""
+        weights = list(weights) if weights is not None else [1] * len(tasks)
+        bar = tqdm(total=sum(weights), desc=desc, unit="B" if weights and max(weights) > 1 else "it",
+                   unit_scale=True, disable=not self.progress or not tasks, file=sys.stderr,
+                   mininterval=0.5 if sys.stderr.isatty() else 30, dynamic_ncols=True)
+        try:
+            if self.workers == 1 or len(tasks) <= 1:
+                out = []
+                for t, w in zip(tasks, weights):
+                    out.append(fn(t))
+                    bar.update(w)
+                return out
+            pool = self._executor()
+            futures = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
+            results: list[Any] = [None] * len(tasks)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    i = futures[f]
+                    results[i] = f.result()  # re-raises the task's exception here
+                    bar.update(weights[i])
+            return results
+        finally:
+            bar.close()
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

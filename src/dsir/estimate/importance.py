@@ -1,0 +1,121 @@
+"""Bag-of-n-grams models of target and raw data, and the log importance ratio between them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from dsir import __version__
+from dsir.errors import InputError
+from dsir.featurize import FEATURIZER_NAME, HashedNgramFeaturizer
+
+MODEL_FORMAT = "dsir-model"
+MODEL_FORMAT_VERSION = 1
+
+
+def smoothed_log_probs(counts: np.ndarray, smoothing: float) -> np.ndarray:
+    """Additive (Lidstone) smoothing: ``log((c_b + a) / (sum(c) + a * B))``.
+
+    With ``a > 0`` every bucket gets a finite log-probability, so no weight is ever -inf or
+    NaN; ``a = 1`` is Laplace smoothing.
+    """
+    if smoothing <= 0 or not np.isfinite(smoothing):
+        raise ValueError(f"smoothing must be a positive number, got {smoothing}")
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.log(counts + smoothing) - np.log(counts.sum() + smoothing * len(counts))
+
+
+@dataclass
+class FitStats:
+    """How much data each model was fit on."""
+
+    target_documents: int = 0
+    raw_documents: int = 0
+    raw_pool_documents: int = 0
+    raw_sample_rate: float = 1.0
+
+
+class ImportanceEstimator:
+    """DSIR's importance weight estimator over hashed n-gram buckets.
+
+    ``fit`` takes the bucket counts of the target sample and of the raw sample and learns
+    ``target_log_prob_``, ``raw_log_prob_`` and ``log_ratio_ = target_log_prob_ -
+    raw_log_prob_``; a document's log importance weight is the sum of ``log_ratio_`` over
+    its n-grams (``HashedNgramFeaturizer.score``).
+    """
+
+    def __init__(self, featurizer: HashedNgramFeaturizer | None = None, smoothing: float = 1.0):
+        self.featurizer = featurizer or HashedNgramFeaturizer()
+        self.smoothing = float(smoothing)
+        smoothed_log_probs(np.zeros(1), self.smoothing)  # validates smoothing early
+
+    def fit(self, target_counts: np.ndarray, raw_counts: np.ndarray, stats: FitStats | None = None) -> ImportanceEstimator:
+        buckets = self.featurizer.buckets
+        for name, c in (("target", target_counts), ("raw", raw_counts)):
+            if c.shape != (buckets,):
+                raise ValueError(f"{name} counts have shape {c.shape}, expected ({buckets},)")
+        if target_counts.sum() == 0:
+            raise InputError("the target has no n-grams: every target document is empty")
+        self.target_counts_ = np.asarray(target_counts, dtype=np.int64)
+        self.raw_counts_ = np.asarray(raw_counts, dtype=np.int64)
+        self.target_log_prob_ = smoothed_log_probs(self.target_counts_, self.smoothing)
+        self.raw_log_prob_ = smoothed_log_probs(self.raw_counts_, self.smoothing)
+        self.log_ratio_ = self.target_log_prob_ - self.raw_log_prob_
+        self.stats_ = stats or FitStats()
+        return self
+
+    @property
+    def params(self) -> dict:
+        return {"featurizer": self.featurizer.params, "smoothing": self.smoothing}
+
+    def save(self, path: str) -> None:
+        """Save as a ``.npz`` (no pickle): arrays plus a JSON header; see docs/model-format.md."""
+        header = {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "dsir_version": __version__,
+            **self.params,
+            "fit_stats": asdict(self.stats_),
+        }
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(
+                    fh,
+                    header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+                    target_counts=self.target_counts_,
+                    raw_counts=self.raw_counts_,
+                    log_ratio=self.log_ratio_,
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str) -> ImportanceEstimator:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(z["header"].tobytes().decode("utf-8"))
+                arrays = {k: z[k] for k in ("target_counts", "raw_counts", "log_ratio")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"not a dsir model file ({exc})", path=path) from exc
+        if header.get("format") != MODEL_FORMAT:
+            raise InputError("not a dsir model file", path=path)
+        if header.get("format_version", 0) > MODEL_FORMAT_VERSION:
+            raise InputError(f"model format version {header['format_version']} is newer than this dsir reads "
+                             f"({MODEL_FORMAT_VERSION}); upgrade dsir", path=path)
+        feat = header["featurizer"]
+        if feat["name"] != FEATURIZER_NAME:
+            raise InputError(f"model uses featurizer {feat['name']!r}; this dsir has {FEATURIZER_NAME!r}", path=path)
+        est = cls(HashedNgramFeaturizer(feat["ngrams"], feat["buckets"]), header["smoothing"])
+        est.fit(arrays["target_counts"], arrays["raw_counts"], FitStats(**header.get("fit_stats", {})))
+        if not np.array_equal(est.log_ratio_, arrays["log_ratio"]):
+            raise InputError("model file is inconsistent: stored log-ratio does not match its counts", path=path)
+        return est

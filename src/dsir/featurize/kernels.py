@@ -1,0 +1,319 @@
+"""Compiled kernels: tokenize, lowercase, hash and count straight from Arrow buffers.
+
+Everything here works on the raw UTF-8 ``data`` buffer and ``offsets`` buffer of an Arrow
+string array, one batch of documents per call; nothing loops over tokens in Python.
+
+Definitions (documented in ``docs/featurizer.md`` and re-implemented slowly in the tests):
+
+* tokens: ``re.findall(r"\\w+|[^\\w\\s]+", text.lower())`` with Python's Unicode rules;
+* n-gram string: its tokens joined by one space (``" ".join(tokens[i:i + k])``);
+* ``fnv1a64(b)``: 64-bit FNV-1a over bytes ``b`` (offset basis 0xcbf29ce484222325,
+  prime 0x100000001b3);
+* ``fmix64(h)``: MurmurHash3's 64-bit finalizer, so that low bits are well mixed;
+* bucket of an n-gram: ``fmix64(fnv1a64(utf8(ngram_string))) % buckets``;
+* content hash of a document: ``fmix64(fnv1a64(utf8(text)))`` of the original text.
+
+FNV-1a is a byte-at-a-time hash, so the state of "a b" is the state of "a" fed a space and
+then the bytes of "b"; the kernel keeps one running state per n-gram order and feeds each
+byte to all of them, which costs ``ngrams`` multiplications per byte and no re-reading.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_SPACE_BYTE = np.uint64(0x20)
+
+# Flag bits, mirrored from unicode_tables (numba needs them as globals of its own).
+_WORD, _SPACE, _CASED, _CASE_IGNORABLE = 1, 2, 4, 8
+_LOWER_SIGMA = -1
+
+MODE_COUNT = 0  # add 1 to counts[bucket] for every n-gram
+MODE_SCORE = 1  # add log_ratio[bucket] for every n-gram
+MODE_EMIT = 2  # write every bucket id to out[...]
+
+
+@njit(cache=True, inline="always")
+def fmix64(h):
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+@njit(cache=True, inline="always")
+def _decode(data, i, end):
+    """Decode one UTF-8 code point at ``data[i]``; invalid bytes decode to U+FFFD alone."""
+    b0 = np.int64(data[i])
+    if b0 < 0x80:
+        return b0, i + 1
+    if b0 >= 0xC2 and b0 < 0xE0 and i + 1 < end:
+        b1 = np.int64(data[i + 1])
+        if (b1 & 0xC0) == 0x80:
+            return ((b0 & 0x1F) << 6) | (b1 & 0x3F), i + 2
+    elif b0 >= 0xE0 and b0 < 0xF0 and i + 2 < end:
+        b1 = np.int64(data[i + 1])
+        b2 = np.int64(data[i + 2])
+        if (b1 & 0xC0) == 0x80 and (b2 & 0xC0) == 0x80:
+            return ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F), i + 3
+    elif b0 >= 0xF0 and b0 < 0xF5 and i + 3 < end:
+        b1 = np.int64(data[i + 1])
+        b2 = np.int64(data[i + 2])
+        b3 = np.int64(data[i + 3])
+        if (b1 & 0xC0) == 0x80 and (b2 & 0xC0) == 0x80 and (b3 & 0xC0) == 0x80:
+            cp = ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F)
+            if cp < 0x110000:
+                return cp, i + 4
+    return np.int64(0xFFFD), i + 1
+
+
+@njit(cache=True)
+def _previous_start(data, start, i):
+    """Start of the code point that ends just before byte ``i`` (``i > start``)."""
+    j = i - 1
+    while j > start and (data[j] & 0xC0) == 0x80 and i - j < 4:
+        j -= 1
+    return j
+
+
+@njit(cache=True)
+def _sigma_is_final(data, start, end, i, i_next, flags):
+    """Python's Final_Sigma test for the capital sigma at ``data[i:i_next]``."""
+    j = i
+    found = False
+    cased = False
+    while j > start:
+        j = _previous_start(data, start, j)
+        cp, _ = _decode(data, j, end)
+        f = flags[cp]
+        if f & _CASE_IGNORABLE:
+            continue
+        found = True
+        cased = (f & _CASED) != 0
+        break
+    if not (found and cased):
+        return False
+    k = i_next
+    while k < end:
+        cp, k2 = _decode(data, k, end)
+        f = flags[cp]
+        if f & _CASE_IGNORABLE:
+            k = k2
+            continue
+        return (f & _CASED) == 0
+    return True
+
+
+@njit(cache=True, inline="always")
+def _feed(states, n_active, byte):
+    b = np.uint64(byte)
+    for j in range(n_active):
+        states[j] = (states[j] ^ b) * FNV_PRIME
+
+
+@njit(cache=True)
+def _feed_code_point(states, n_active, cp):
+    """Feed the UTF-8 encoding of ``cp`` to the first ``n_active`` FNV states."""
+    if cp < 0x80:
+        _feed(states, n_active, cp)
+    elif cp < 0x800:
+        _feed(states, n_active, 0xC0 | (cp >> 6))
+        _feed(states, n_active, 0x80 | (cp & 0x3F))
+    elif cp < 0x10000:
+        _feed(states, n_active, 0xE0 | (cp >> 12))
+        _feed(states, n_active, 0x80 | ((cp >> 6) & 0x3F))
+        _feed(states, n_active, 0x80 | (cp & 0x3F))
+    else:
+        _feed(states, n_active, 0xF0 | (cp >> 18))
+        _feed(states, n_active, 0x80 | ((cp >> 12) & 0x3F))
+        _feed(states, n_active, 0x80 | ((cp >> 6) & 0x3F))
+        _feed(states, n_active, 0x80 | (cp & 0x3F))
+
+
+@njit(cache=True)
+def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansions,
+                       states, mode, counts, log_ratio, out, out_pos):
+    """Tokenize ``data[start:end]`` and hand each n-gram's bucket to ``mode``.
+
+    Returns ``(n_tokens, n_ngrams, score, out_pos)``: ``score`` is the sum of
+    ``log_ratio[bucket]`` (MODE_SCORE), ``out_pos`` the next free slot of ``out``
+    (MODE_EMIT). ``states`` is scratch space of length ``ngrams``.
+    """
+    n_tokens = 0
+    n_ngrams = 0
+    score = 0.0
+    token_class = 0  # 0: between tokens, 1: in a word token, 2: in a punctuation token
+    nb = np.uint64(buckets)
+    i = start
+    pending = np.empty(4, dtype=np.int64)  # lowercase expansion of the current code point
+    while i <= end:
+        if i == end:
+            n_pending = 1
+            pending[0] = -1  # end of document: closes the last token
+            i_next = end + 1
+        else:
+            cp, i_next = _decode(data, i, end)
+            low = lower[cp]
+            if low >= 0:
+                n_pending = 1
+                pending[0] = low
+            elif low == _LOWER_SIGMA:
+                n_pending = 1
+                pending[0] = 0x3C2 if _sigma_is_final(data, start, end, i, i_next, flags) else 0x3C3
+            else:
+                e = -low - 2
+                n_pending = expansions[e, 0]
+                for q in range(n_pending):
+                    pending[q] = expansions[e, q + 1]
+        for q in range(n_pending):
+            c = pending[q]
+            if c < 0:
+                cls = 0
+            else:
+                f = flags[c]
+                cls = 0 if (f & _SPACE) else (1 if (f & _WORD) else 2)
+            if cls != token_class:
+                if token_class != 0:
+                    n_tokens += 1
+                    for j in range(min(ngrams, n_tokens)):
+                        b = np.int64(fmix64(states[j]) % nb)
+                        n_ngrams += 1
+                        if mode == 0:
+                            counts[b] += 1
+                        elif mode == 1:
+                            score += log_ratio[b]
+                        else:
+                            out[out_pos] = b
+                            out_pos += 1
+                if cls != 0:
+                    for j in range(min(ngrams - 1, n_tokens), 0, -1):
+                        states[j] = (states[j - 1] ^ _SPACE_BYTE) * FNV_PRIME
+                    states[0] = FNV_OFFSET
+                token_class = cls
+            if cls != 0:
+                _feed_code_point(states, min(ngrams, n_tokens + 1), c)
+        i = i_next
+    return n_tokens, n_ngrams, score, out_pos
+
+
+@njit(cache=True)
+def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts, n_tokens):
+    """Add every document's n-gram buckets to ``counts``; store token counts per document."""
+    states = np.empty(max(ngrams, 1), dtype=np.uint64)
+    dummy_f = np.empty(0, dtype=np.float64)
+    dummy_i = np.empty(0, dtype=np.int64)
+    for d in range(len(offsets) - 1):
+        nt, _, _, _ = featurize_document(data, offsets[d], offsets[d + 1], ngrams, buckets, lower, flags,
+                                         expansions, states, 0, counts, dummy_f, dummy_i, 0)
+        n_tokens[d] = nt
+
+
+@njit(cache=True)
+def score_batch(data, offsets, ngrams, buckets, lower, flags, expansions, log_ratio,
+                log_weight, n_tokens, n_ngrams):
+    """Per document: sum of ``log_ratio`` over its n-gram buckets, token and n-gram counts."""
+    states = np.empty(max(ngrams, 1), dtype=np.uint64)
+    dummy_i = np.empty(0, dtype=np.int64)
+    for d in range(len(offsets) - 1):
+        nt, ng, s, _ = featurize_document(data, offsets[d], offsets[d + 1], ngrams, buckets, lower, flags,
+                                          expansions, states, 1, dummy_i, log_ratio, dummy_i, 0)
+        log_weight[d] = s
+        n_tokens[d] = nt
+        n_ngrams[d] = ng
+
+
+@njit(cache=True)
+def emit_batch(data, offsets, ngrams, buckets, lower, flags, expansions, indptr, out):
+    """Write every document's bucket ids to ``out``, document ``d`` at ``out[indptr[d]:indptr[d+1]]``.
+
+    ``out`` must hold ``ngrams * 3 * len(data)`` ids (a bound no text can exceed); the
+    caller trims it to ``indptr[-1]``.
+    """
+    states = np.empty(max(ngrams, 1), dtype=np.uint64)
+    dummy_f = np.empty(0, dtype=np.float64)
+    pos = 0
+    indptr[0] = 0
+    for d in range(len(offsets) - 1):
+        _, _, _, pos = featurize_document(data, offsets[d], offsets[d + 1], ngrams, buckets, lower, flags,
+                                          expansions, states, 2, out, dummy_f, out, pos)
+        indptr[d + 1] = pos
+
+
+@njit(cache=True)
+def content_hash_batch(data, offsets, out):
+    """``fmix64(fnv1a64(bytes))`` of each document's bytes, as uint64."""
+    for d in range(len(offsets) - 1):
+        h = FNV_OFFSET
+        for i in range(offsets[d], offsets[d + 1]):
+            h = (h ^ np.uint64(data[i])) * FNV_PRIME
+        out[d] = fmix64(h)
+
+
+@njit(cache=True)
+def span_hash_batch(data, starts, ends, out):
+    """``fmix64(fnv1a64(data[starts[d]:ends[d]]))`` for each span."""
+    for d in range(len(starts)):
+        h = FNV_OFFSET
+        for i in range(starts[d], ends[d]):
+            h = (h ^ np.uint64(data[i])) * FNV_PRIME
+        out[d] = fmix64(h)
+
+
+@njit(cache=True)
+def line_spans(buf, n, final):
+    """Find the non-blank lines of ``buf[:n]``.
+
+    Returns ``(starts, ends, n_newlines, consumed)``: byte spans of the lines that hold
+    anything besides JSON whitespace (space, tab, CR), without their line terminator
+    (``\\n`` or ``\\r\\n``); ``n_newlines`` counts line terminators seen, for line numbers.
+    Unless ``final``, a trailing line with no ``\\n`` is left unconsumed for the next call.
+    The third array gives, for each line, how many newlines precede it in ``buf``.
+    """
+    cap = 1024
+    starts = np.empty(cap, dtype=np.int64)
+    ends = np.empty(cap, dtype=np.int64)
+    before = np.empty(cap, dtype=np.int64)
+    count = 0
+    newlines = 0
+    line_start = 0
+    blank = True
+    consumed = 0
+    for i in range(n + 1):
+        at_end = i == n
+        if not at_end:
+            c = buf[i]
+            if c != 10:
+                if c != 32 and c != 9 and c != 13:
+                    blank = False
+                continue
+        if at_end and not final:
+            break
+        if at_end and line_start == n:
+            break
+        if not blank:
+            e = i
+            if e > line_start and buf[e - 1] == 13:
+                e -= 1
+            if count == cap:
+                cap *= 2
+                starts = np.resize(starts, cap)
+                ends = np.resize(ends, cap)
+                before = np.resize(before, cap)
+            starts[count] = line_start
+            ends[count] = e
+            before[count] = newlines
+            count += 1
+        if not at_end:
+            newlines += 1
+        line_start = i + 1
+        blank = True
+        consumed = min(i + 1, n)
+    return starts[:count], ends[:count], before[:count], newlines, consumed

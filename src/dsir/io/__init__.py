@@ -1,0 +1,1 @@
+"""Reading and writing: path expansion, batch readers and atomic shard writers."""

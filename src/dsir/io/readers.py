@@ -1,0 +1,258 @@
+"""Reading documents a batch at a time: jsonl (plain, .gz, .zst) and parquet, local or remote.
+
+jsonl files are read as blocks of whole lines; a block is parsed by pyarrow into Arrow
+arrays, and its line spans are kept so that a record can be named by its line number and
+copied to the output byte for byte. Blank lines (only spaces, tabs, CR) are skipped, as
+pyarrow does, so row ``r`` of a file is always its ``r``-th non-blank line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+
+from dsir.errors import InputError
+from dsir.featurize.kernels import line_spans
+from dsir.io.paths import InputFile, open_binary
+
+DEFAULT_BLOCK_BYTES = 16 << 20
+
+
+def open_input_stream(file: InputFile) -> pa.NativeFile:
+    """A decompressing Arrow input stream over a local path or fsspec URL."""
+    if file.is_local:
+        path = file.path[len("file://"):] if file.path.startswith("file://") else file.path
+        raw = pa.OSFile(path, "rb")
+    else:
+        raw = pa.PythonFile(open_binary(file.path), mode="r")
+    if file.compression:
+        return pa.CompressedInputStream(raw, file.compression)
+    return raw
+
+
+@dataclass
+class LineBlock:
+    """Whole non-blank lines of a jsonl file: ``buf[starts[i]:ends[i]]`` is row ``first_row + i``."""
+
+    buf: np.ndarray  # uint8 view of the block
+    starts: np.ndarray
+    ends: np.ndarray
+    line_numbers: np.ndarray  # 1-based line number of each row
+    first_row: int
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def line(self, i: int) -> bytes:
+        return self.buf[self.starts[i]:self.ends[i]].tobytes()
+
+    def gather(self, rows: np.ndarray) -> bytes:
+        """The chosen rows' lines, each ended by a newline, as one buffer."""
+        return b"".join(self.buf[self.starts[r]:self.ends[r]].tobytes() + b"\n" for r in rows)
+
+
+def iter_line_blocks(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
+    """Stream ``file`` as ``LineBlock`` s of about ``block_bytes`` decompressed bytes."""
+    stream = open_input_stream(file)
+    row = 0
+    line_base = 0
+    pending = b""
+    try:
+        while True:
+            try:
+                chunk = stream.read(block_bytes)
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(_decompress_message(file, exc), path=file.path) from exc
+            final = not chunk
+            data = pending + chunk if pending else chunk
+            if not data:
+                break
+            buf = np.frombuffer(data, dtype=np.uint8)
+            starts, ends, before, newlines, consumed = line_spans(buf, len(buf), final)
+            if len(starts):
+                yield LineBlock(buf, starts, ends, line_base + before + 1, row)
+                row += len(starts)
+            line_base += newlines
+            pending = data[consumed:]
+            if final:
+                break
+    finally:
+        stream.close()
+
+
+def _decompress_message(file: InputFile, exc: Exception) -> str:
+    if file.compression:
+        return f"cannot decompress ({file.compression}): the file is truncated or corrupt ({exc})"
+    return f"cannot read file: {exc}"
+
+
+def count_rows(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
+    """Number of documents in ``file`` (non-blank lines, or parquet rows) without parsing them."""
+    if file.format == "parquet":
+        return _open_parquet(file).metadata.num_rows
+    return sum(len(b) for b in iter_line_blocks(file, block_bytes))
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def check_jsonl_line(raw: bytes, text_field: str) -> str | None:
+    """Why this line is not a usable record, or ``None`` if it is."""
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start} of the line"
+    try:
+        record = json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON: {exc.msg} (column {exc.colno})"
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {_describe(record)}"
+    if text_field not in record:
+        return f"missing text field {text_field!r}"
+    value = record[text_field]
+    if not isinstance(value, str):
+        return f"text field {text_field!r} is {_describe(value)}, expected a string"
+    return None
+
+
+def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: bytes | None = None,
+                line_numbers: np.ndarray | None = None) -> pa.Table:
+    """Parse a block's lines (or the ``data`` gathered from some of them) into ``fields``.
+
+    ``fields[0]`` is the text field and must be a string in every record; other fields are
+    kept with the types pyarrow infers. A bad record raises ``InputError`` naming its line.
+    """
+    if data is None:
+        data = block.buf[: block.ends[-1]].tobytes() if len(block) else b""
+        line_numbers = block.line_numbers
+    text_field = fields[0]
+    schema = pa.schema([(text_field, pa.string())])
+    opts = pj.ParseOptions(
+        explicit_schema=schema,
+        unexpected_field_behavior="infer" if len(fields) > 1 else "ignore",
+    )
+    read_opts = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
+    try:
+        table = pj.read_json(pa.BufferReader(data), read_options=read_opts, parse_options=opts)
+    except pa.ArrowException as exc:
+        raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
+    text = table.column(text_field)
+    if text.null_count:
+        bad = int(np.flatnonzero(text.is_null().to_numpy(zero_copy_only=False))[0])
+        line = _nth_nonblank_line(data, bad)
+        why = check_jsonl_line(line, text_field) or f"text field {text_field!r} is null"
+        raise InputError(why, path=file.path, line=int(line_numbers[bad]))
+    missing = [f for f in fields[1:] if f not in table.column_names]
+    if missing:
+        raise InputError(f"field {missing[0]!r} is missing from every record of this block", path=file.path,
+                         line=int(line_numbers[0]))
+    return table.select(fields)
+
+
+def _nth_nonblank_line(data: bytes, n: int) -> bytes:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts, ends, _, _, _ = line_spans(buf, len(buf), True)
+    return data[starts[n]:ends[n]]
+
+
+def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str, exc: Exception) -> InputError:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts, ends, _, _, _ = line_spans(buf, len(buf), True)
+    for i in range(len(starts)):
+        why = check_jsonl_line(data[starts[i]:ends[i]], text_field)
+        if why:
+            return InputError(why, path=file.path, line=int(line_numbers[i]))
+    first, last = int(line_numbers[0]), int(line_numbers[-1])
+    return InputError(f"cannot parse lines {first}-{last}: {exc}", path=file.path, line=first)
+
+
+def _open_parquet(file: InputFile) -> pq.ParquetFile:
+    try:
+        if file.is_local:
+            path = file.path[len("file://"):] if file.path.startswith("file://") else file.path
+            return pq.ParquetFile(path)
+        return pq.ParquetFile(open_binary(file.path))
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"not a readable parquet file ({exc})", path=file.path) from exc
+
+
+@dataclass
+class TextBatch:
+    """Documents ``first_row .. first_row + len(texts) - 1`` of ``file``.
+
+    ``line_numbers`` are given for jsonl (to name records in messages); ``block`` is the
+    raw line block they came from, for copying records out unchanged.
+    """
+
+    file: InputFile
+    texts: pa.Array
+    first_row: int
+    ids: pa.Array | None = None
+    line_numbers: np.ndarray | None = None
+    block: LineBlock | None = None
+
+
+def _parquet_batch_rows(pf: pq.ParquetFile, block_bytes: int) -> int:
+    md = pf.metadata
+    if md.num_rows == 0:
+        return 1024
+    total = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+    return int(max(64, min(1 << 20, block_bytes // max(1, total // md.num_rows))))
+
+
+def _check_parquet_field(file: InputFile, pf: pq.ParquetFile, field: str, must_be_text: bool) -> None:
+    schema = pf.schema_arrow
+    if field not in schema.names:
+        raise InputError(f"no column named {field!r} (columns: {', '.join(schema.names)})", path=file.path)
+    t = schema.field(field).type
+    if must_be_text and not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
+        raise InputError(f"column {field!r} has type {t}, expected a string column", path=file.path)
+
+
+def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str | None = None,
+                      block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[TextBatch]:
+    """Stream the text (and id) of every document of ``file``, with row numbers."""
+    fields = [text_field] + ([id_field] if id_field else [])
+    if file.format == "parquet":
+        pf = _open_parquet(file)
+        for f in fields:
+            _check_parquet_field(file, pf, f, must_be_text=f == text_field)
+        row = 0
+        try:
+            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=fields,
+                                      use_threads=False):
+                texts = rb.column(0)
+                if texts.null_count:
+                    bad = int(np.flatnonzero(texts.is_null().to_numpy(zero_copy_only=False))[0])
+                    raise InputError(f"text column {text_field!r} is null", path=file.path, row=row + bad)
+                yield TextBatch(file, texts, row, rb.column(1) if id_field else None)
+                row += rb.num_rows
+        except pa.ArrowException as exc:
+            raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc
+        return
+    for block in iter_line_blocks(file, block_bytes):
+        table = parse_block(file, block, fields)
+        texts = table.column(0).combine_chunks()
+        ids = table.column(1).combine_chunks() if id_field else None
+        yield TextBatch(file, texts, block.first_row, ids, block.line_numbers, block)
+
+
+def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[int, pa.Table]]:
+    """Every record of a parquet file with all its columns, as ``(first_row, table)``."""
+    pf = _open_parquet(file)
+    row = 0
+    for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
+        yield row, pa.Table.from_batches([rb])
+        row += rb.num_rows
