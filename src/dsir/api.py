@@ -25,7 +25,7 @@ from dsir.estimate import FitStats, ImportanceEstimator
 from dsir.featurize import HashedNgramFeaturizer
 from dsir.io.paths import InputFile, expand_paths, open_binary
 from dsir.io.storage import (
-    makedirs, open_npz, prepare_remote_output_dir, score_work_dir, spool_path, upload_file,
+    local_path, makedirs, open_npz, prepare_remote_output_dir, score_work_dir, spool_path, upload_file,
 )
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
 from dsir.pipeline.tasks import (
@@ -171,6 +171,7 @@ class DSIR:
             finally:
                 os.unlink(spool)
         elif output:
+            output = local_path(output)
             tmp = f"{output}.tmp-{os.getpid()}"
             pq.write_table(table, tmp)
             os.replace(tmp, output)
@@ -272,6 +273,7 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
     what an earlier dsir run wrote there (and nothing else)."""
     if is_remote(output_dir):
         return prepare_remote_output_dir(output_dir, overwrite, _written_by_dsir)
+    output_dir = local_path(output_dir)
     if os.path.isdir(output_dir) and os.listdir(output_dir):
         if not overwrite:
             raise UsageError(f"{output_dir}: output directory is not empty (use --overwrite to replace it)")
