@@ -47,7 +47,7 @@ def common_options(fn):
         click.option("--engine", type=click.Choice(ENGINES), default="local", **_SHOW,
                      help="Where the work runs: worker processes on this machine, or Ray (pip install 'dsir[ray]')."),
         click.option("--ray-address", default=None, metavar="ADDR",
-                     help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: start Ray here with --workers CPUs]"),
+                     help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: $RAY_ADDRESS, else start Ray here with --workers CPUs]"),
     ]):
         fn = opt(fn)
     return fn

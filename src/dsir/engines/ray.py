@@ -80,9 +80,10 @@ def _run_task(fn: Callable[[Any], T], task: Any, **arrays: np.ndarray) -> T:
 class RayEngine:
     """Map a function over tasks as Ray tasks; results come back in task order.
 
-    ``address`` None starts a Ray instance on this machine with ``workers`` CPUs (all of
-    them when None) and stops it on ``close``; if Ray is already initialized in this process
-    that instance is used as it is. Any other ``address`` (``auto``, ``HOST:PORT``,
+    ``address`` None (and no ``RAY_ADDRESS`` in the environment) starts a Ray instance on
+    this machine with ``workers`` CPUs (all of them when None) and stops it on ``close``; if
+    Ray is already initialized in this process that instance is used as it is. Any other
+    ``address`` (``auto``, ``HOST:PORT``,
     ``ray://HOST:10001``) connects to an existing cluster, ships this dsir to it (see
     ``dsir_runtime_env``; pass ``runtime_env`` to replace that), and only disconnects on close.
 
@@ -126,11 +127,13 @@ class RayEngine:
         ray = _import_ray()
         if not ray.is_initialized():
             common = {"include_dashboard": False, "logging_level": logging.WARNING}
-            if self.address is None:
-                ray.init(num_cpus=self.workers, runtime_env=self.runtime_env, **common)
+            address = self.address or os.environ.get("RAY_ADDRESS") or None
+            if address is None:
+                # "local" always starts a fresh instance: never a stray `ray start` cluster by accident.
+                ray.init(address="local", num_cpus=self.workers, runtime_env=self.runtime_env, **common)
             else:
                 env = self.runtime_env if self.runtime_env is not None else dsir_runtime_env()
-                ray.init(address=self.address, runtime_env=env, **common)
+                ray.init(address=address, runtime_env=env, **common)
                 nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
                 if nodes > 1:
                     log.warning("the Ray cluster has %d nodes: local input and output paths must be on a file "
