@@ -20,7 +20,7 @@ import pyarrow.json as pj
 
 from dsir.errors import InputError, UsageError
 from dsir.io.paths import InputFile
-from dsir.io.readers import DEFAULT_BLOCK_BYTES, _check_parquet_field, _open_parquet, iter_line_blocks
+from dsir.io.readers import DEFAULT_BLOCK_BYTES, _open_parquet, iter_line_blocks
 from dsir.io.writers import write_json_atomic
 from dsir.pipeline.tasks import load_array
 from dsir.sample.gumbel import Threshold
@@ -73,7 +73,10 @@ def _jsonl_field_values(file: InputFile, field: str, block_bytes: int) -> Iterat
 
 def _parquet_field_values(file: InputFile, field: str) -> Iterator[list]:
     pf = _open_parquet(file)
-    _check_parquet_field(file, pf, field, must_be_text=False)
+    if field not in pf.schema_arrow.names:  # like a jsonl record without the key: every value is missing
+        for rg in range(pf.metadata.num_row_groups):
+            yield pa.nulls(pf.metadata.row_group(rg).num_rows, pa.string())
+        return
     for rb in pf.iter_batches(columns=[field], use_threads=False):
         column = rb.column(0)
         try:

@@ -99,7 +99,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out.append("<h2>KL reduction</h2>")
     out.append(_img(plots["kl.png"], "KL divergences and the share of the reduction carried by the top buckets"))
     s = kl["samples"]
-    shares = ", ".join(f"top {m}: {100 * v:.0f}%" for m, v in kl["top_bucket_share"].items() if v == v)
+    shares = ", ".join(f"top {m}: {100 * v:.0f}%" for m, v in kl["top_bucket_share"].items() if v is not None)
     out.append(_table(["quantity", "value"], [
         ["KL(target ‖ raw)", _n(kl["kl_target_raw"])], ["KL(target ‖ selected)", _n(kl["kl_target_selected"])],
         ["KL reduction", _n(kl["reduction"])], ["share of the reduction carried by the top buckets", _e(shares or "–")],
