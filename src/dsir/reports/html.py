@@ -125,6 +125,11 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out.append(f"<p class='note'>The line marks the k-th largest log-weight ({_n(w['kth_largest_log_weight'])}): {_e(thr)}. "
                f"Effective sample size (Σw)²/Σw² = {w['effective_sample_size']:,.2f} over {w['log_weight']['documents']:,} "
                f"eligible documents.</p>")
+    if w["effective_sample_size_fraction"] < 0.01:
+        out.append("<p class='note'>A small effective sample size is usual here: a document's log-weight sums the log "
+                   "ratios of all its n-grams, so log-weights spread over many nats and a few documents carry most of "
+                   "the total weight. Resampling without replacement still draws k distinct documents; a larger pool "
+                   "or a lower k leaves it more room.</p>")
     out.append(_img(plots["lengths.png"], "document lengths of target, pool and selection"))
     rows = []
     for key in ("target", "pool", "selected"):

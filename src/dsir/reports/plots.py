@@ -34,7 +34,7 @@ def weights_plot(report: dict) -> bytes:
     edges = np.asarray(h["edges"])
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     ax.stairs(h["pool"], edges, fill=True, color=POOL, label="pool (eligible)")
-    ax.stairs(h["selected"], edges, fill=True, color=SELECTED, alpha=0.85, label="selected")
+    ax.stairs(h["selected"], edges, fill=True, color=SELECTED, label="selected")
     if w["kth_largest_log_weight"] is not None:
         top_k = report["parameters"].get("top_k")
         ax.axvline(w["kth_largest_log_weight"], color=TARGET, lw=1.6, ls="-" if top_k else "--",
