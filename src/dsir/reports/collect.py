@@ -23,6 +23,7 @@ from dsir.errors import InputError
 from dsir.estimate import ImportanceEstimator
 from dsir.featurize.ngram_names import BucketNames
 from dsir.io.paths import expand_paths
+from dsir.io.writers import write_json_atomic
 from dsir.metrics import effective_sample_size, kl_reduction, length_summary, top_bucket_share
 from dsir.pipeline.tasks import ReadSpec
 from dsir.reports.tasks import PoolSampleTask, TargetSampleTask, pool_sample_task, target_sample_task
@@ -251,7 +252,8 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
     report = {
         "report_format_version": REPORT_FORMAT_VERSION,
         "dsir_version": __version__,
-        "output_dir": os.path.abspath(output_dir),
+        "targets": [t["path"] for t in manifest.get("targets", [])],
+        "inputs": len(manifest["inputs"]),
         "parameters": params,
         "method": "top-k of log-weights" if params.get("top_k") else "importance resampling (Gumbel top-k)",
         "fit": manifest.get("fit", {}),
@@ -316,8 +318,9 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         },
         "examples": {k: [_example(scores, masks, manifest["inputs"], texts, u, r) for u, r in v] for k, v in picks.items()},
         "compositions": groups,
-        "seconds": round(time.time() - started, 3),
     }
+    # timings vary from run to run: kept out of report.json, which is reproducible byte for byte
+    write_json_atomic(os.path.join(work, "report-run.json"), {"seconds": round(time.time() - started, 3)})
     return report
 
 

@@ -73,9 +73,11 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     p = report["parameters"]
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
            f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
-           f"<title>dsir report: {_e(os.path.basename(report['output_dir']))}</title><style>{CSS}</style></head><body><main>"]
-    out.append(f"<h1>Data selection report</h1><p class='sub'>{_e(report['output_dir'])} · {_e(report['method'])} · "
-               f"seed {_e(p.get('seed'))} · dsir {_e(report['dsir_version'])}</p>")
+           f"<title>dsir selection report</title><style>{CSS}</style></head><body><main>"]
+    targets = ", ".join(os.path.basename(t) for t in report["targets"]) or "a saved model"
+    out.append(f"<h1>Data selection report</h1><p class='sub'>target: {_e(targets)} · pool: {report['inputs']:,} "
+               f"file{'s' if report['inputs'] != 1 else ''} · {_e(report['method'])} · seed {_e(p.get('seed'))} · "
+               f"dsir {_e(report['dsir_version'])}</p>")
     out.append('<div class="cards">' + "".join([
         _card(f"{c['selected_documents']:,}", f"selected of {c['pool_documents']:,} documents "
               f"({100 * c['selected_fraction_of_pool']:.2g}%; {c['eligible_documents']:,} eligible)"),
@@ -176,7 +178,6 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out.append("<h2>Parameters</h2>")
     flat = {k: v for k, v in p.items() if k != "featurizer"}
     out.append(_table(["parameter", "value"], [[_e(k), f"<code>{_e(v)}</code>"] for k, v in flat.items()]))
-    out.append(f"<p class='note'>Every number of this page is in report.json; plots are also in report/*.png. "
-               f"Report made in {report['seconds']:.1f} s.</p>")
+    out.append("<p class='note'>Every number of this page is in report.json; the plots are also in report/*.png.</p>")
     out.append("</main></body></html>")
     return "\n".join(out)
