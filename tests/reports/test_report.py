@@ -252,3 +252,16 @@ def test_html_is_self_contained(run):
         assert banned not in page
     assert page.count('src="data:image/png;base64,') == 5
     assert "KL reduction" in page and "Composition by" in page
+
+
+def test_a_selection_of_nothing_still_gets_a_report(tmp_path, toy):
+    pool = tmp_path / "empty.jsonl"
+    pool.write_text('{"text": ""}\n{"text": "   "}\n')
+    out = tmp_path / "out"
+    DSIR(ngrams=N, buckets=B).select(str(pool), str(out), k=1, target=toy["target"])
+    report = _report(out)
+    assert report["counts"]["eligible_documents"] == 0 and report["counts"]["selected_documents"] == 0
+    assert report["kl"]["reduction"] is None and report["kl"]["samples"]["selected"]["documents"] == 0
+    assert report["weights"]["effective_sample_size"] == 0.0
+    assert report["examples"] == {"top": [], "threshold": [], "bottom": []}
+    assert (out / "report" / "kl.png").exists()

@@ -165,8 +165,10 @@ def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
                 compute_groups_for(output_dir, group_by, engine)
             r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents))
         kl = r["kl"]
-        click.echo(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) {kl['kl_target_selected']:.4f}: "
-                   f"reduction {kl['reduction']:.4f} nats; report: {output_dir}/report.html", err=True)
+        if kl["reduction"] is not None:
+            click.echo(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "
+                       f"{kl['kl_target_selected']:.4f}: reduction {kl['reduction']:.4f} nats", err=True)
+        click.echo(f"report: {output_dir}/report.html", err=True)
     _run(run)
 
 

@@ -319,6 +319,13 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "examples": {k: [_example(scores, masks, manifest["inputs"], texts, u, r) for u, r in v] for k, v in picks.items()},
         "compositions": groups,
     }
+    if not (pool_counts.sum() and selected_counts.sum()):
+        # nothing selected (or only empty documents): there is no distribution to compare
+        for key in ("kl_target_raw", "kl_target_selected", "reduction", "relative_reduction"):
+            report["kl"][key] = None
+        report["kl"]["top_bucket_share"] = {m: None for m in report["kl"]["top_bucket_share"]}
+        report["kl"]["top_contributions"] = []
+        report["kl"]["cumulative_share"] = {"buckets": [], "share": []}
     # timings vary from run to run: kept out of report.json, which is reproducible byte for byte
     write_json_atomic(os.path.join(work, "report-run.json"), {"seconds": round(time.time() - started, 3)})
     return report

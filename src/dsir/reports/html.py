@@ -83,7 +83,9 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
               f"({100 * c['selected_fraction_of_pool']:.2g}%; {c['eligible_documents']:,} eligible)"),
         _card(f"{c['selected_tokens']:,}", f"selected tokens of {c['pool_tokens']:,} "
               f"({100 * c['selected_fraction_of_tokens']:.2g}%)"),
-        _card(f"{kl['reduction']:.3f}", f"KL reduction, nats ({100 * kl['relative_reduction']:.0f}% of KL(target ‖ raw))"),
+        _card("–" if kl["reduction"] is None else f"{kl['reduction']:.3f}",
+              "KL reduction, nats" + ("" if kl["reduction"] is None else
+                                     f" ({100 * kl['relative_reduction']:.0f}% of KL(target ‖ raw))")),
         _card(f"{w['effective_sample_size']:,.1f}", f"effective sample size of the weights "
               f"({100 * w['effective_sample_size_fraction']:.2g}% of eligible)"),
     ]) + "</div>")

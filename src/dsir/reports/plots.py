@@ -90,6 +90,11 @@ def kl_plot(report: dict) -> bytes:
     """KL(target || raw) against KL(target || selected), and how concentrated the reduction is."""
     kl = report["kl"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 1.4]})
+    if kl["reduction"] is None:
+        for a in (ax, ax2):
+            a.text(0.5, 0.5, "nothing selected: no KL to compare", ha="center", va="center", transform=a.transAxes)
+            a.set_axis_off()
+        return _png(fig)
     bars = ax.bar(["target ‖ raw", "target ‖ selected"], [kl["kl_target_raw"], kl["kl_target_selected"]],
                   color=[RAW, SELECTED])
     ax.bar_label(bars, fmt="%.3f", fontsize=9)
