@@ -231,7 +231,10 @@ class DSIR:
         from dsir.reports import make_report
         from dsir.reports.groups import compute_groups
 
-        if not (report or group_by) or is_remote(output_dir):
+        if not (report or group_by):
+            return
+        if is_remote(output_dir):
+            log.warning("no report for an object-store output directory: the report is written locally only")
             return
         try:
             if group_by:

@@ -31,5 +31,5 @@ def length_summary(lengths: np.ndarray) -> LengthSummary:
         nan = float("nan")
         return LengthSummary(0, 0, nan, 0, nan, nan, nan, 0)
     p10, p50, p90 = np.percentile(x, [10, 50, 90])
-    return LengthSummary(len(x), int(x.sum()), float(x.mean()), int(x.min()), float(p10), float(p50), float(p90),
+    return LengthSummary(len(x), int(x.sum(dtype=np.int64)), float(x.mean()), int(x.min()), float(p10), float(p50), float(p90),
                          int(x.max()))

@@ -124,11 +124,17 @@ def _example(scores, masks, files, texts, unit: int, row: int) -> dict:
             "text": texts.get((unit, row), "")}
 
 
-def _pick(order_keys: np.ndarray, locs: np.ndarray, m: int, largest: bool) -> list[tuple[int, int]]:
-    if len(order_keys) == 0:
+def _pick(values: np.ndarray, index: np.ndarray, starts: np.ndarray, m: int, largest: bool) -> list[tuple[int, int]]:
+    """``(file, row)`` of the ``m`` largest (or smallest) ``values``; ``index`` maps them to
+    positions in the concatenation of all files, ``starts`` is where each file begins."""
+    if len(values) == 0:
         return []
-    order = np.argsort(-order_keys if largest else order_keys, kind="stable")[:m]
-    return [(int(locs[i, 0]), int(locs[i, 1])) for i in order]
+    keys = -values if largest else values
+    m = min(m, len(keys))
+    first = np.argpartition(keys, m - 1)[:m] if m < len(keys) else np.arange(len(keys))
+    first = first[np.lexsort((index[first], keys[first]))]  # ties in file order
+    units = np.searchsorted(starts, index[first], side="right") - 1
+    return [(int(u), int(i - starts[u])) for u, i in zip(units, index[first])]
 
 
 def collect_report(output_dir: str, engine=None, options: ReportOptions | None = None) -> dict:
@@ -147,11 +153,10 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
     engine = engine or LocalEngine(1, progress=False)
 
     lw_all = np.concatenate([s["log_weight"] for s in scores]) if scores else np.empty(0)
-    tokens_all = np.concatenate([s["n_tokens"] for s in scores]).astype(np.int64) if scores else np.empty(0, np.int64)
+    tokens_all = np.concatenate([s["n_tokens"] for s in scores]) if scores else np.empty(0, np.int32)
     key_all = np.concatenate([s["key"] for s in scores]) if scores else np.empty(0)
     sel_all = np.concatenate(masks) if masks else np.empty(0, bool)
-    locs = np.concatenate([np.stack([np.full(len(s["key"]), i), np.arange(len(s["key"]))], axis=1)
-                           for i, s in enumerate(scores)]) if scores else np.empty((0, 2), np.int64)
+    starts = np.concatenate([[0], np.cumsum([len(s["key"]) for s in scores])]).astype(np.int64)
     eligible = np.isfinite(key_all)
     n_pool, n_eligible, n_selected = len(key_all), int(eligible.sum()), int(sel_all.sum())
 
@@ -176,9 +181,9 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
     elig_idx = np.flatnonzero(eligible)
     sel_idx = np.flatnonzero(sel_all)
     picks = {
-        "top": _pick(lw_all[elig_idx], locs[elig_idx], e, largest=True),
-        "threshold": _pick(key_all[sel_idx], locs[sel_idx], e, largest=False),
-        "bottom": _pick(lw_all[elig_idx], locs[elig_idx], e, largest=False),
+        "top": _pick(lw_all[elig_idx], elig_idx, starts, e, largest=True),
+        "threshold": _pick(key_all[sel_idx], sel_idx, starts, e, largest=False),
+        "bottom": _pick(lw_all[elig_idx], elig_idx, starts, e, largest=False),
     }
     wanted: dict[int, set[int]] = {}
     for group in picks.values():
@@ -260,12 +265,13 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "counts": {
             "pool_documents": n_pool, "eligible_documents": n_eligible, "requested": counts["requested"],
             "selected_documents": n_selected,
-            "pool_tokens": int(tokens_all.sum()), "selected_tokens": int(sel_tokens.sum()),
+            "pool_tokens": int(tokens_all.sum(dtype=np.int64)), "selected_tokens": int(sel_tokens.sum(dtype=np.int64)),
             "pool_text_bytes": int(counts["text_bytes"]), "selected_text_bytes": int(sel_text_bytes),
             "selected_output_bytes": int(sum(o["bytes"] for o in manifest.get("outputs", []))),
             "selected_fraction_of_pool": n_selected / n_pool if n_pool else 0.0,
             "selected_fraction_of_eligible": n_selected / n_eligible if n_eligible else 0.0,
-            "selected_fraction_of_tokens": float(sel_tokens.sum() / tokens_all.sum()) if tokens_all.sum() else 0.0,
+            "selected_fraction_of_tokens": (float(sel_tokens.sum(dtype=np.int64) / tokens_all.sum(dtype=np.int64))
+                                            if tokens_all.sum(dtype=np.int64) else 0.0),
         },
         "kl": {
             "units": "nats",
