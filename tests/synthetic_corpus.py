@@ -54,5 +54,12 @@ def write_corpus(root: str, seed: int = 0, docs_per_file: int = 120) -> tuple[st
 
 
 def output_files(out: str) -> dict[str, bytes]:
-    """Every file a run published in ``out`` (not its work directory), by name."""
-    return {n: open(os.path.join(out, n), "rb").read() for n in sorted(os.listdir(out)) if n != "_dsir"}
+    """Every file a run published under ``out`` (not its work directory), by relative path."""
+    found = {}
+    for top, dirs, names in os.walk(out):
+        dirs[:] = [d for d in dirs if not (top == out and d == "_dsir")]
+        for n in names:
+            path = os.path.join(top, n)
+            with open(path, "rb") as fh:
+                found[os.path.relpath(path, out)] = fh.read()
+    return dict(sorted(found.items()))

@@ -28,6 +28,7 @@ from dsir.io.storage import (
     local_path, makedirs, open_npz, prepare_remote_output_dir, score_work_dir, spool_path, upload_file,
 )
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
+from dsir.reports import REPORT_NAMES
 from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
 )
@@ -183,12 +184,14 @@ class DSIR:
 
     def select(self, raw: str | list[str], output_dir: str, k: int | None = None, fraction: float | None = None,
                target: str | list[str] | None = None, output_format: str | None = None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, report: bool = True, group_by: str | None = None) -> dict:
         """Select ``k`` (or ``fraction`` of the eligible) raw documents into ``output_dir``.
 
         Fits first when ``target`` is given. Writes one shard per input file that has
         selected documents (``part-NNNNN.<format>``), then ``manifest.json``; returns the
-        manifest.
+        manifest. Then, with ``group_by``, counts the pool and the selection by that field
+        (``_dsir/groups-<field>.json``), and unless ``report`` is false writes the report
+        (``report.json``, ``report.html``, ``report/*.png``; see ``dsir.reports``).
         """
         if output_format is not None and output_format not in OUTPUT_FORMATS:
             raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
@@ -230,7 +233,30 @@ class DSIR:
                                   warnings)
         write_json_atomic(join_path(work, "run.json"), {"seconds": round(time.time() - started, 3)})
         write_json_atomic(join_path(output_dir, MANIFEST), manifest)
+        self._after_select(output_dir, raw_files, score_paths, threshold, report, group_by)
         return manifest
+
+    def _after_select(self, output_dir, raw_files, score_paths, threshold, report, group_by) -> None:
+        """Composition and report: extras over a selection that is already complete."""
+        from dsir.errors import DsirError
+        from dsir.reports import make_report
+        from dsir.reports.groups import compute_groups
+
+        if not (report or group_by):
+            return
+        if is_remote(output_dir):
+            log.warning("no report for an object-store output directory: the report is written locally only")
+            return
+        try:
+            if group_by:
+                compute_groups(group_by, raw_files, score_paths, threshold, self.engine,
+                               join_path(output_dir, WORK_DIR), self.read.block_bytes)
+            if report:
+                make_report(output_dir, self.engine)
+        except DsirError as exc:
+            exc.args = (f"{exc.args[0] if exc.args else exc} (the selection in {output_dir} is complete; "
+                        f"run 'dsir report {output_dir}' after fixing this)",) + exc.args[1:]
+            raise
 
     def _manifest(self, raw_files, target_files, summaries, writes, want, k, fraction, output_format, warnings) -> dict:
         selected_by_unit = {w.unit: w.selected for w in writes}
@@ -286,6 +312,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
                 shutil.rmtree(path)
             elif name == MANIFEST or name.startswith("part-") or name.startswith(".part-"):
                 os.unlink(path)
+            elif name in REPORT_NAMES:
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     os.makedirs(output_dir, exist_ok=True)
 
 

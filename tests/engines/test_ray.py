@@ -152,9 +152,9 @@ def test_ray_reads_and_writes_an_object_store(ray_instance, s3_endpoint, corpus,
     fs = make_bucket("dsir-ray")
     fs.put(raw, "dsir-ray/pool", recursive=True)
     fs.put_file(target, "dsir-ray/target.jsonl")
-    local = _select("local", raw, target, str(tmp_path / "local"), k=80)
+    local = _select("local", raw, target, str(tmp_path / "local"), k=80, report=False)
     remote = _select(RayEngine(progress=False), "s3://dsir-ray/pool", "s3://dsir-ray/target.jsonl",
-                     "s3://dsir-ray/out", k=80)
+                     "s3://dsir-ray/out", k=80, report=False)
     assert remote["counts"] == local["counts"]
     assert remote["outputs"] == local["outputs"]
     for name, data in output_files(str(tmp_path / "local")).items():

@@ -37,7 +37,7 @@ def store(tmp_path_factory):
 
 
 def _select(raw, target, out, **kw):
-    return DSIR(seed=11, raw_sample=150).select(raw, out, target=target, k=70, **kw)
+    return DSIR(seed=11, raw_sample=150).select(raw, out, target=target, k=70, report=False, **kw)
 
 
 def test_pool_target_and_selection_on_s3_equal_a_local_run(store, tmp_path):
@@ -90,7 +90,7 @@ def test_cli_fit_select_and_score_with_urls_never_show_credentials(store, tmp_pa
     with open_npz("s3://dsir-io/model.npz") as remote_model, np.load(tmp_path / "model.npz") as local_model:
         for name in ("target_counts", "raw_counts", "log_ratio"):
             assert np.array_equal(remote_model[name], local_model[name])
-    local.select(local_glob, str(tmp_path / "c"), k=20)
+    local.select(local_glob, str(tmp_path / "c"), k=20, report=False)
     for name, data in output_files(str(tmp_path / "c")).items():
         if name != "manifest.json":
             assert fs.cat_file(f"dsir-io/runs/c/{name}") == data
