@@ -12,13 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from tqdm import tqdm
 
+from dsir.engines.progress import progress_bar
 from dsir.errors import UsageError
 
 T = TypeVar("T")
@@ -159,9 +158,7 @@ class RayEngine:
             task, arrays = _split_shared_arrays(task, shared, ray)
             refs.append(self._remote.remote(fn, task, **arrays))
         index = {ref: i for i, ref in enumerate(refs)}
-        bar = tqdm(total=sum(weights), desc=desc, unit="B" if max(weights) > 1 else "it", unit_scale=True,
-                   disable=not self.progress, file=sys.stderr,
-                   mininterval=0.5 if sys.stderr.isatty() else 30, dynamic_ncols=True)
+        bar = progress_bar(sum(weights), desc, max(weights) > 1, self.progress)
         pending = list(refs)
         try:
             while pending:
