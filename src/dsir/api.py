@@ -19,11 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dsir import __version__
-from dsir.engines.local import LocalEngine
+from dsir.engines import make_engine
 from dsir.errors import InputError, UsageError
 from dsir.estimate import FitStats, ImportanceEstimator
 from dsir.featurize import HashedNgramFeaturizer
-from dsir.io.paths import InputFile, expand_paths
+from dsir.io.paths import InputFile, expand_paths, open_binary
+from dsir.io.storage import (
+    local_path, makedirs, open_npz, prepare_remote_output_dir, score_work_dir, spool_path, upload_file,
+)
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
 from dsir.reports import REPORT_NAMES
 from dsir.pipeline.tasks import (
@@ -83,7 +86,7 @@ class DSIR:
         self.top_k = top_k
         self.read = ReadSpec(text_field, id_field)
         self.workers = workers
-        self.engine = engine or LocalEngine(workers, progress=progress)
+        self.engine = make_engine(engine, workers, progress=progress) if engine is None or isinstance(engine, str) else engine
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -134,7 +137,7 @@ class DSIR:
         self._check_fitted()
         tasks = [
             ScoreTask(i, file, self.read, self.featurizer, self.estimator_.log_ratio_, self.seed, self.top_k,
-                      self.min_length, os.path.join(work_dir, f"scores-{i:05d}.npz"))
+                      self.min_length, join_path(work_dir, f"scores-{i:05d}.npz"))
             for i, file in enumerate(raw_files)
         ]
         return self.engine.map(score_task, tasks, "score", [r.size for r in raw_files])
@@ -143,17 +146,17 @@ class DSIR:
         """Every document's log importance weight with its locator ``(file, row)``.
 
         Returns an Arrow table with columns file, row, log_weight, tokens, eligible, and
-        writes it as parquet to ``output`` when given.
+        writes it as parquet to ``output`` (a local path or URL) when given. The per-file work
+        arrays live next to ``output`` (so that every worker of a cluster can reach them) and
+        are removed afterwards.
         """
         raw_files = expand_paths(_as_list(raw), "raw")
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="dsir-score-") as work:
+        with score_work_dir(output) as work:
             summaries = self._score(raw_files, work)
             parts = []
             for s, file in zip(summaries, raw_files):
-                path = os.path.join(work, f"scores-{s.unit:05d}.npz")
-                with np.load(path, allow_pickle=False) as z:
+                path = join_path(work, f"scores-{s.unit:05d}.npz")
+                with open_npz(path) as z:
                     n = len(z["key"])
                     parts.append(pa.table({
                         "file": pa.array([file.path] * n, pa.string()),
@@ -163,7 +166,15 @@ class DSIR:
                         "eligible": np.isfinite(z["key"]),
                     }))
         table = pa.concat_tables(parts) if parts else pa.table({})
-        if output:
+        if output and is_remote(output):
+            spool = spool_path(output)
+            try:
+                pq.write_table(table, spool)
+                upload_file(spool, output)
+            finally:
+                os.unlink(spool)
+        elif output:
+            output = local_path(output)
             tmp = f"{output}.tmp-{os.getpid()}"
             pq.write_table(table, tmp)
             os.replace(tmp, output)
@@ -193,10 +204,10 @@ class DSIR:
             self._check_fitted()
         prepare_output_dir(output_dir, overwrite)
         work = join_path(output_dir, WORK_DIR)
-        os.makedirs(work, exist_ok=True)
+        makedirs(work)
         if target_files:
             self._fit(raw_files, target_files)
-        self.estimator_.save(os.path.join(work, "model.npz"))
+        self.estimator_.save(join_path(work, "model.npz"))
         summaries = self._score(raw_files, work)
         eligible = sum(s.eligible for s in summaries)
         want = resolve_k(k, fraction, eligible)
@@ -205,7 +216,7 @@ class DSIR:
             msg = f"k = {want} is more than the {eligible} eligible documents: selecting all of them"
             log.warning(msg)
             warnings.append(msg)
-        score_paths = [os.path.join(work, f"scores-{s.unit:05d}.npz") for s in summaries]
+        score_paths = [join_path(work, f"scores-{s.unit:05d}.npz") for s in summaries]
         keys = [load_array(p, "key") for p in score_paths]
         threshold = find_threshold(keys, want, lambda u: load_array(score_paths[u], "hash")) if eligible else None
         del keys
@@ -290,7 +301,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
     """Create ``output_dir``; refuse a non-empty one unless ``overwrite``, which clears
     what an earlier dsir run wrote there (and nothing else)."""
     if is_remote(output_dir):
-        return
+        return prepare_remote_output_dir(output_dir, overwrite, _written_by_dsir)
+    output_dir = local_path(output_dir)
     if os.path.isdir(output_dir) and os.listdir(output_dir):
         if not overwrite:
             raise UsageError(f"{output_dir}: output directory is not empty (use --overwrite to replace it)")
@@ -305,6 +317,10 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
     os.makedirs(output_dir, exist_ok=True)
 
 
+def _written_by_dsir(name: str) -> bool:
+    return name in (WORK_DIR, MANIFEST) or name.startswith("part-") or name.startswith(".part-")
+
+
 def read_manifest(output_dir: str) -> dict:
-    with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as fh:
+    with open_binary(join_path(output_dir, MANIFEST)) as fh:  # a local path or URL
         return json.load(fh)
