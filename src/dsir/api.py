@@ -20,11 +20,18 @@ import pyarrow.parquet as pq
 
 from dsir import __version__
 from dsir.engines.local import LocalEngine
-from dsir.errors import InputError, UsageError
+from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate import FitStats, ImportanceEstimator
 from dsir.featurize import HashedNgramFeaturizer
 from dsir.io.paths import InputFile, expand_paths
+from dsir.io.rejects import REJECTS_FILE
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
+from dsir.pipeline.resume import (
+    count_fingerprint, fit_fingerprint, map_units, prepare_resume, remove_stale_shards, score_fingerprint,
+    write_fingerprint,
+)
+from dsir.pipeline.input_report import empty_file_warnings, report_rejects
+from dsir.pipeline.state import RunState
 from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
 )
@@ -69,7 +76,7 @@ class DSIR:
     def __init__(self, ngrams: int = 2, buckets: int = 10_000, smoothing: float = 1.0,
                  raw_sample: int = DEFAULT_RAW_SAMPLE, seed: int = 0, min_length: int = 0,
                  top_k: bool = False, text_field: str = "text", id_field: str | None = None,
-                 workers: int = 1, progress: bool = False, engine: Any = None):
+                 workers: int = 1, progress: bool = False, engine: Any = None, on_error: str = "stop"):
         if raw_sample < 1:
             raise UsageError(f"raw_sample must be at least 1 document, got {raw_sample}")
         if min_length < 0:
@@ -80,7 +87,10 @@ class DSIR:
         self.seed = seed
         self.min_length = min_length
         self.top_k = top_k
-        self.read = ReadSpec(text_field, id_field)
+        if on_error not in ("stop", "skip"):
+            raise UsageError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+        self.read = ReadSpec(text_field, id_field, on_error=on_error)
+        self._state: RunState | None = None  # unit records of the select run in progress
         self.workers = workers
         self.engine = engine or LocalEngine(workers, progress=progress)
 
@@ -91,19 +101,28 @@ class DSIR:
         return self._fit(expand_paths(_as_list(raw), "raw"), expand_paths(_as_list(target), "target"))
 
     def _fit(self, raw_files: list[InputFile], target_files: list[InputFile]) -> DSIR:
-        engine, f = self.engine, self.featurizer
-        target = engine.map(fit_task, [FitTask(t, self.read, f) for t in target_files], "fit target",
-                            [t.size for t in target_files])
+        engine, f, st = self.engine, self.featurizer, self._state
+        fps = (lambda files, rate: [fit_fingerprint(x, self.read, f.params, rate, self.seed) for x in files]) \
+            if st else (lambda files, rate: [])
+        rejects = [st.rejects_path("target", i) if st and self.read.on_error == "skip" else None
+                   for i in range(len(target_files))]
+        target = map_units(engine, st, "fit-target", fit_task,
+                           [FitTask(t, self.read, f, rejects_path=p) for t, p in zip(target_files, rejects)],
+                           fps(target_files, 1.0), "fit target", [t.size for t in target_files],
+                           [(p,) if p else () for p in rejects])
+        if st:
+            st.target_results = target
         target_docs = sum(r.documents for r in target)
         if target_docs == 0:
             raise InputError("the target has no documents", path=", ".join(t.path for t in target_files))
-        pool_docs = sum(engine.map(count_task, [(r, self.read) for r in raw_files], "count raw",
-                                   [r.size for r in raw_files]))
+        pool_docs = sum(map_units(engine, st, "count", count_task, [(r, self.read) for r in raw_files],
+                                  [count_fingerprint(r) for r in raw_files] if st else [], "count raw",
+                                  [r.size for r in raw_files]))
         if pool_docs == 0:
             raise InputError("the raw pool has no documents", path=", ".join(r.path for r in raw_files))
         rate = min(1.0, self.raw_sample / pool_docs)
-        raw = engine.map(fit_task, [FitTask(r, self.read, f, rate, self.seed) for r in raw_files], "fit raw",
-                         [r.size for r in raw_files])
+        raw = map_units(engine, st, "fit-raw", fit_task, [FitTask(r, self.read, f, rate, self.seed) for r in raw_files],
+                        fps(raw_files, rate), "fit raw", [r.size for r in raw_files])
         stats = FitStats(target_docs, sum(r.documents for r in raw), pool_docs, rate)
         self.estimator_ = ImportanceEstimator(f, self.smoothing).fit(
             sum(r.counts for r in target), sum(r.counts for r in raw), stats)
@@ -131,10 +150,15 @@ class DSIR:
         self._check_fitted()
         tasks = [
             ScoreTask(i, file, self.read, self.featurizer, self.estimator_.log_ratio_, self.seed, self.top_k,
-                      self.min_length, os.path.join(work_dir, f"scores-{i:05d}.npz"))
+                      self.min_length, os.path.join(work_dir, f"scores-{i:05d}.npz"),
+                      self._state.rejects_path("score", i) if self._state and self.read.on_error == "skip" else None)
             for i, file in enumerate(raw_files)
         ]
-        return self.engine.map(score_task, tasks, "score", [r.size for r in raw_files])
+        st = self._state
+        fps = [score_fingerprint(t.file, self.read, self.featurizer.params, self.estimator_.log_ratio_, self.seed,
+                                 self.top_k, self.min_length) for t in tasks] if st else []
+        return map_units(self.engine, st, "score", score_task, tasks, fps, "score", [r.size for r in raw_files],
+                         [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks])
 
     def score(self, raw: str | list[str], output: str | None = None) -> pa.Table:
         """Every document's log importance weight with its locator ``(file, row)``.
@@ -170,13 +194,17 @@ class DSIR:
 
     def select(self, raw: str | list[str], output_dir: str, k: int | None = None, fraction: float | None = None,
                target: str | list[str] | None = None, output_format: str | None = None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, resume: bool = False) -> dict:
         """Select ``k`` (or ``fraction`` of the eligible) raw documents into ``output_dir``.
 
         Fits first when ``target`` is given. Writes one shard per input file that has
         selected documents (``part-NNNNN.<format>``), then ``manifest.json``; returns the
-        manifest.
+        manifest. With ``resume``, units an earlier (killed) run over the same inputs and
+        parameters finished are reused from ``output_dir/_dsir`` (see ``pipeline.state``).
         """
+        if resume and overwrite:
+            raise UsageError("give --resume (continue the run in the output directory) or --overwrite "
+                             "(start it again), not both")
         if output_format is not None and output_format not in OUTPUT_FORMATS:
             raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
         if k is not None and k <= 0 or fraction is not None and not (0 < fraction <= 1):
@@ -186,9 +214,22 @@ class DSIR:
         target_files = expand_paths(_as_list(target), "target") if target is not None else []
         if not target_files:
             self._check_fitted()
-        prepare_output_dir(output_dir, overwrite)
+        if resume:
+            prepare_resume(output_dir, WORK_DIR, MANIFEST)
+        else:
+            prepare_output_dir(output_dir, overwrite)
         work = join_path(output_dir, WORK_DIR)
         os.makedirs(work, exist_ok=True)
+        self._state = RunState(work, resume)
+        try:
+            return self._select(raw_files, target_files, output_dir, work, k, fraction, output_format, started)
+        except DsirError:
+            remove_stale_shards(output_dir, set())  # no partial output; finished units stay in _dsir for --resume
+            raise
+        finally:
+            self._state = None
+
+    def _select(self, raw_files, target_files, output_dir, work, k, fraction, output_format, started) -> dict:
         if target_files:
             self._fit(raw_files, target_files)
         self.estimator_.save(os.path.join(work, "model.npz"))
@@ -212,9 +253,17 @@ class DSIR:
                           output_format or output_format_of(file.format, file.compression))
                 for i, file in enumerate(raw_files)
             ]
-            writes = self.engine.map(write_task, tasks, "write", [r.size for r in raw_files])
+            score_fps = [score_fingerprint(f, self.read, self.featurizer.params, self.estimator_.log_ratio_,
+                                           self.seed, self.top_k, self.min_length) for f in raw_files]
+            writes = map_units(self.engine, self._state, "write", write_task, tasks,
+                               [write_fingerprint(score_fps[t.unit], threshold, t.unit, t.output_path, t.output_format)
+                                for t in tasks], "write", [r.size for r in raw_files],
+                               [(t.output_path,) for t in tasks])
+        remove_stale_shards(output_dir, {os.path.basename(w.shard.path) for w in writes if w.shard is not None})
+        warnings += empty_file_warnings(raw_files, summaries, target_files, self._state.target_results)
         manifest = self._manifest(raw_files, target_files, summaries, writes, want, k, fraction, output_format,
                                   warnings)
+        report_rejects(manifest, output_dir, self._state, self.read.on_error, summaries, len(target_files))
         write_json_atomic(join_path(work, "run.json"), {"seconds": round(time.time() - started, 3)})
         write_json_atomic(join_path(output_dir, MANIFEST), manifest)
         return manifest
@@ -269,7 +318,7 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
             path = os.path.join(output_dir, name)
             if name == WORK_DIR:
                 shutil.rmtree(path)
-            elif name == MANIFEST or name.startswith("part-") or name.startswith(".part-"):
+            elif name in (MANIFEST, REJECTS_FILE) or name.startswith(("part-", ".part-")) or ".tmp-" in name:
                 os.unlink(path)
     os.makedirs(output_dir, exist_ok=True)
 

@@ -64,10 +64,11 @@ def main() -> None:
     logging.basicConfig(format="dsir: %(levelname)s: %(message)s", level=logging.INFO)
 
 
-def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet) -> DSIR:
+def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+          on_error="stop") -> DSIR:
     return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
                 min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
-                workers=workers or default_workers(), progress=not quiet)
+                workers=workers or default_workers(), progress=not quiet, on_error=on_error)
 
 
 @main.command()
@@ -82,9 +83,11 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling.")
 @click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
+@click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
+@click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default="stop", **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest.")
 @feature_options
 def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, output, output_format, min_length, top_k,
-           id_field, overwrite, ngrams, buckets, smoothing, raw_sample) -> None:
+           id_field, overwrite, resume, on_error, ngrams, buckets, smoothing, raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -95,12 +98,13 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
             raise click.UsageError("give exactly one of -k and --fraction")
         if bool(target) == bool(model):
             raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
-        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet)
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+                  on_error)
         if model:
             d.load_model(model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
-                         output_format=output_format, overwrite=overwrite)
+                         output_format=output_format, overwrite=overwrite, resume=resume)
         c = m["counts"]
         click.echo(f"selected {c['selected']} of {c['eligible']} eligible documents "
                    f"({c['documents']} in the pool) into {output}", err=True)

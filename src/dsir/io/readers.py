@@ -202,6 +202,7 @@ class TextBatch:
     ids: pa.Array | None = None
     line_numbers: np.ndarray | None = None
     block: LineBlock | None = None
+    rejects: list | None = None  # with on_error="skip": the rejected records (rows read as "")
 
 
 def _parquet_batch_rows(pf: pq.ParquetFile, block_bytes: int) -> int:
@@ -222,8 +223,14 @@ def _check_parquet_field(file: InputFile, pf: pq.ParquetFile, field: str, must_b
 
 
 def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str | None = None,
-                      block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[TextBatch]:
-    """Stream the text (and id) of every document of ``file``, with row numbers."""
+                      block_bytes: int = DEFAULT_BLOCK_BYTES, on_error: str = "stop") -> Iterator[TextBatch]:
+    """Stream the text (and id) of every document of ``file``, with row numbers.
+
+    With ``on_error="skip"`` bad records are rejected instead (see ``dsir.io.rejects``).
+    """
+    from dsir.io import rejects as rj
+
+    skip = on_error == "skip"
     fields = [text_field] + ([id_field] if id_field else [])
     if file.format == "parquet":
         pf = _open_parquet(file)
@@ -234,6 +241,12 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
             for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=fields,
                                       use_threads=False):
                 texts = rb.column(0)
+                if skip:
+                    texts, ids, rejected = rj.reject_null_texts(file, texts, row, text_field,
+                                                                rb.column(1) if id_field else None)
+                    yield TextBatch(file, texts, row, ids, rejects=rejected)
+                    row += rb.num_rows
+                    continue
                 if texts.null_count:
                     bad = int(np.flatnonzero(texts.is_null().to_numpy(zero_copy_only=False))[0])
                     raise InputError(f"text column {text_field!r} is null", path=file.path, row=row + bad)
@@ -243,10 +256,15 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
             raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc
         return
     for block in iter_line_blocks(file, block_bytes):
-        table = parse_block(file, block, fields)
+        rejected = None
+        if skip:
+            table, rejected = rj.parse_lines_skipping(file, fields, block.buf[: block.ends[-1]].tobytes(),
+                                                      block.line_numbers, block.first_row + np.arange(len(block)))
+        else:
+            table = parse_block(file, block, fields)
         texts = table.column(0).combine_chunks()
         ids = table.column(1).combine_chunks() if id_field else None
-        yield TextBatch(file, texts, block.first_row, ids, block.line_numbers, block)
+        yield TextBatch(file, texts, block.first_row, ids, block.line_numbers, block, rejected)
 
 
 def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[int, pa.Table]]:
