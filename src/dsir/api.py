@@ -27,7 +27,8 @@ from dsir.io.paths import InputFile, expand_paths
 from dsir.io.rejects import REJECTS_FILE
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
 from dsir.pipeline.resume import (
-    count_fingerprint, fit_fingerprint, map_units, prepare_resume, remove_stale_shards, score_fingerprint,
+    count_fingerprint, fit_fingerprint, map_units, prepare_resume, refuse_earlier_run, remove_stale_shards,
+    score_fingerprint,
     write_fingerprint,
 )
 from dsir.pipeline.input_report import empty_file_warnings, report_rejects
@@ -217,6 +218,7 @@ class DSIR:
         if resume:
             prepare_resume(output_dir, WORK_DIR, MANIFEST)
         else:
+            refuse_earlier_run(output_dir, WORK_DIR, overwrite)
             prepare_output_dir(output_dir, overwrite)
         work = join_path(output_dir, WORK_DIR)
         os.makedirs(work, exist_ok=True)
@@ -225,6 +227,8 @@ class DSIR:
             return self._select(raw_files, target_files, output_dir, work, k, fraction, output_format, started)
         except DsirError:
             remove_stale_shards(output_dir, set())  # no partial output; finished units stay in _dsir for --resume
+            log.info("no output was written; the finished work is kept in %s: once the problem is fixed, "
+                     "run the same command with --resume to continue", work)
             raise
         finally:
             self._state = None

@@ -145,6 +145,7 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
     )
     read_opts = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
     try:
+        _check_utf8(data)  # pyarrow's JSON reader would pass invalid bytes through
         table = pj.read_json(pa.BufferReader(data), read_options=read_opts, parse_options=opts)
     except pa.ArrowException as exc:
         raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
@@ -159,6 +160,12 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
         raise InputError(f"field {missing[0]!r} is missing from every record of this block", path=file.path,
                          line=int(line_numbers[0]))
     return table.select(fields)
+
+
+def _check_utf8(data: bytes) -> None:
+    """Raise ``pa.ArrowInvalid`` unless ``data`` is valid UTF-8 (Arrow's validating cast, no copy)."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.large_string())
 
 
 def _nth_nonblank_line(data: bytes, n: int) -> bytes:
@@ -252,7 +259,7 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
                     raise InputError(f"text column {text_field!r} is null", path=file.path, row=row + bad)
                 yield TextBatch(file, texts, row, rb.column(1) if id_field else None)
                 row += rb.num_rows
-        except pa.ArrowException as exc:
+        except (pa.ArrowException, OSError) as exc:
             raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc
         return
     for block in iter_line_blocks(file, block_bytes):
@@ -271,6 +278,9 @@ def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) 
     """Every record of a parquet file with all its columns, as ``(first_row, table)``."""
     pf = _open_parquet(file)
     row = 0
-    for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
-        yield row, pa.Table.from_batches([rb])
-        row += rb.num_rows
+    try:
+        for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
+            yield row, pa.Table.from_batches([rb])
+            row += rb.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc

@@ -56,6 +56,6 @@ def report_rejects(manifest: dict, output_dir: str, state: RunState, on_error: s
     manifest["rejects"] = {"path": REJECTS_FILE, "records": n}
     if n:
         msg = (f"{n} bad records were skipped ({raw_rejected} raw, {target_rejected} target); "
-               f"each is listed with its file, line and reason in {os.path.join(output_dir, REJECTS_FILE)}")
-        log.warning(msg)
-        manifest["warnings"].append(msg)
+               "each is listed with its file, line and reason in {}")
+        log.warning(msg.format(os.path.join(output_dir, REJECTS_FILE)))
+        manifest["warnings"].append(msg.format(REJECTS_FILE))

@@ -127,7 +127,8 @@ def map_units(engine, state: RunState | None, phase: str, fn, tasks: list, finge
 # -- the output directory --------------------------------------------------------------
 
 def _is_temporary(name: str) -> bool:
-    return ".tmp-" in name
+    """Names of files a killed writer leaves: ``.NAME.tmp-PID`` and ``tmpXXXX.tmp`` (mkstemp)."""
+    return ".tmp-" in name or name.endswith(".tmp")
 
 
 def prepare_resume(output_dir: str, work_dir_name: str, manifest_name: str) -> bool:
@@ -155,6 +156,16 @@ def prepare_resume(output_dir: str, work_dir_name: str, manifest_name: str) -> b
             path = os.path.join(work, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     return True
+
+
+def refuse_earlier_run(output_dir: str, work_dir_name: str, overwrite: bool) -> None:
+    """Without ``--overwrite``, refuse a directory that holds an earlier (perhaps unfinished)
+    dsir run, with a message that offers both ways on."""
+    if overwrite or is_remote(output_dir):
+        return
+    if os.path.isdir(os.path.join(output_dir, work_dir_name)):
+        raise UsageError(f"{output_dir}: output directory holds an earlier dsir run: add --resume to continue it "
+                         "(same inputs and options) or --overwrite to start again")
 
 
 def remove_stale_shards(output_dir: str, keep: set[str]) -> list[str]:

@@ -108,8 +108,8 @@ def _owned_state(paths: tuple[str, ...]) -> dict:
     return out
 
 
-def load_record(path: str, expected: str) -> tuple[dict, dict] | None:
-    """``(meta, arrays)`` of the record at ``path`` if its fingerprint is ``expected``."""
+def load_record(path: str, expected: str, header_only: bool = False) -> tuple[dict, dict] | None:
+    """``(header, arrays)`` of the record at ``path`` if its fingerprint is ``expected``."""
     try:
         with open(path, "rb") as fh:
             header_len = int.from_bytes(fh.read(8), "little")
@@ -117,7 +117,7 @@ def load_record(path: str, expected: str) -> tuple[dict, dict] | None:
             if header.get("fingerprint") != expected:
                 return None
             arrays = {}
-            if header.get("arrays"):
+            if header.get("arrays") and not header_only:
                 with np.load(fh, allow_pickle=False) as z:
                     arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError, EOFError):
@@ -203,7 +203,7 @@ class RunState:
             return 0
         return sum(
             1 for u in units
-            if (r := load_record(u.record_path, u.fingerprint)) is not None
+            if (r := load_record(u.record_path, u.fingerprint, header_only=True)) is not None
             and r[0].get("owned", {}) == _owned_state(u.owned)
         )
 
