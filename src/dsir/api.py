@@ -27,8 +27,8 @@ from dsir.io.paths import InputFile, expand_paths
 from dsir.io.rejects import REJECTS_FILE
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
 from dsir.pipeline.resume import (
-    count_fingerprint, fit_fingerprint, map_units, prepare_resume, refuse_earlier_run, remove_stale_shards,
-    score_fingerprint,
+    as_output_error, count_fingerprint, fit_fingerprint, map_units, prepare_resume, refuse_earlier_run,
+    remove_partial_output, remove_stale_shards, score_fingerprint,
     write_fingerprint,
 )
 from dsir.pipeline.input_report import empty_file_warnings, report_rejects
@@ -225,10 +225,13 @@ class DSIR:
         self._state = RunState(work, resume)
         try:
             return self._select(raw_files, target_files, output_dir, work, k, fraction, output_format, started)
-        except DsirError:
-            remove_stale_shards(output_dir, set())  # no partial output; finished units stay in _dsir for --resume
-            log.info("no output was written; the finished work is kept in %s: once the problem is fixed, "
-                     "run the same command with --resume to continue", work)
+        except (DsirError, OSError) as exc:
+            remove_partial_output(output_dir, WORK_DIR)  # finished units stay in _dsir for --resume
+            if os.path.isdir(work):
+                log.info("no output was written; the finished work is kept in %s: once the problem is fixed, "
+                         "run the same command with --resume to continue", work)
+            if isinstance(exc, OSError) and (out_err := as_output_error(exc, output_dir)) is not None:
+                raise out_err from exc
             raise
         finally:
             self._state = None

@@ -17,16 +17,18 @@ write          the score unit's fingerprint, the selection threshold as it appli
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
 import shutil
 from dataclasses import asdict
 from typing import Any
 
-from dsir.errors import UsageError
+from dsir.errors import OutputError, UsageError
 from dsir.io.paths import InputFile
 from dsir.io.rejects import REJECTS_FILE
-from dsir.io.writers import WrittenShard, is_remote
+from dsir.io.writers import WrittenShard, is_remote, output_error
 from dsir.pipeline.state import RunState, array_digest, file_identity, fingerprint, run_unit
 from dsir.pipeline.tasks import FitResult, ReadSpec, ScoreSummary, WriteResult
 from dsir.sample.gumbel import Threshold
@@ -158,6 +160,42 @@ def prepare_resume(output_dir: str, work_dir_name: str, manifest_name: str) -> b
     return True
 
 
+def remove_partial_output(output_dir: str, work_dir_name: str) -> None:
+    """After a failed run: remove its shards and temporary files (never half-written files,
+    and no output without a manifest); the unit records stay for ``--resume``."""
+    if is_remote(output_dir) or not os.path.isdir(output_dir):
+        return
+    remove_stale_shards(output_dir, set())
+    for directory in (output_dir, os.path.join(output_dir, work_dir_name)):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if _is_temporary(name):
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except OSError:
+                    pass
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def as_output_error(exc: OSError, output_dir: str) -> OutputError | None:
+    """The ``OutputError`` an ``OSError`` stands for when it concerns the output (a path
+    under ``output_dir``, or an error only writing can cause); ``None`` otherwise."""
+    root = os.path.abspath(output_dir)
+    named = [p for p in (exc.filename, exc.filename2) if isinstance(p, str)]
+    named += re.findall(r"'([^']+)'", str(exc))  # pyarrow puts the path in its message
+    for p in named:
+        if os.path.abspath(p).startswith(root + os.sep) or os.path.abspath(p) == root:
+            return output_error(p, exc)
+    if exc.errno in _WRITE_ERRNOS or not os.path.isdir(root):
+        return output_error(output_dir, exc)
+    return None
+
+
 def refuse_earlier_run(output_dir: str, work_dir_name: str, overwrite: bool) -> None:
     """Without ``--overwrite``, refuse a directory that holds an earlier (perhaps unfinished)
     dsir run, with a message that offers both ways on."""
@@ -170,7 +208,7 @@ def refuse_earlier_run(output_dir: str, work_dir_name: str, overwrite: bool) -> 
 
 def remove_stale_shards(output_dir: str, keep: set[str]) -> list[str]:
     """Remove ``part-*`` shards that this run did not write (left by a run over other inputs)."""
-    if is_remote(output_dir):
+    if is_remote(output_dir) or not os.path.isdir(output_dir):
         return []
     removed = []
     for name in sorted(os.listdir(output_dir)):
