@@ -215,19 +215,21 @@ class DSIR:
         target_files = expand_paths(_as_list(target), "target") if target is not None else []
         if not target_files:
             self._check_fitted()
-        if resume:
-            prepare_resume(output_dir, WORK_DIR, MANIFEST)
-        else:
-            refuse_earlier_run(output_dir, WORK_DIR, overwrite)
-            prepare_output_dir(output_dir, overwrite)
         work = join_path(output_dir, WORK_DIR)
-        os.makedirs(work, exist_ok=True)
-        self._state = RunState(work, resume)
+        prepared = False  # until then the directory is not ours to clean up
         try:
+            if resume:
+                prepare_resume(output_dir, WORK_DIR, MANIFEST)
+            else:
+                refuse_earlier_run(output_dir, WORK_DIR, overwrite)
+                prepare_output_dir(output_dir, overwrite)
+            os.makedirs(work, exist_ok=True)
+            self._state, prepared = RunState(work, resume), True
             return self._select(raw_files, target_files, output_dir, work, k, fraction, output_format, started)
         except (DsirError, OSError) as exc:
-            remove_partial_output(output_dir, WORK_DIR)  # finished units stay in _dsir for --resume
-            if os.path.isdir(work):
+            if prepared:
+                remove_partial_output(output_dir, WORK_DIR)  # finished units stay in _dsir for --resume
+            if prepared and os.path.isdir(work):
                 log.info("no output was written; the finished work is kept in %s: once the problem is fixed, "
                          "run the same command with --resume to continue", work)
             if isinstance(exc, OSError) and (out_err := as_output_error(exc, output_dir)) is not None:

@@ -205,10 +205,12 @@ def test_output_directory_rules(corpus, tmp_path):
     pool_dir, _, target = corpus
     out = str(tmp_path / "out")
     run(pool_dir, target, out)
+    before = output_bytes(out)
     with pytest.raises(UsageError, match="holds an earlier dsir run: add --resume .* or --overwrite"):
         run(pool_dir, target, out)
     with pytest.raises(UsageError, match="not both"):
         run(pool_dir, target, out, resume=True, overwrite=True)
+    assert output_bytes(out) == before  # a refused run touches nothing
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
