@@ -82,6 +82,8 @@ class DSIR:
             raise UsageError(f"raw_sample must be at least 1 document, got {raw_sample}")
         if min_length < 0:
             raise UsageError(f"min_length must be >= 0, got {min_length}")
+        if not (smoothing > 0 and np.isfinite(smoothing)):
+            raise UsageError(f"smoothing must be a positive number, got {smoothing}")
         self.featurizer = HashedNgramFeaturizer(ngrams, buckets)
         self.smoothing = smoothing
         self.raw_sample = raw_sample

@@ -220,11 +220,22 @@ def test_the_same_file_twice(tmp_path, target):
     (["--fraction", "1.5"], "fraction must be in (0, 1], got 1.5"),
     (["--fraction", "-0.1"], "fraction must be in (0, 1], got -0.1"),
     (["--fraction", "nan"], "fraction must be in (0, 1], got nan"),
+    (["-k", "3", "--smoothing", "0"], "smoothing must be a positive number, got 0.0"),
+    (["-k", "3", "--smoothing", "nan"], "smoothing must be a positive number, got nan"),
 ])
 def test_k_and_fraction_out_of_range(tmp_path, target, args, fragment):
     raw = lines_file(tmp_path / "raw.jsonl", GOOD)
     out = str(tmp_path / "out")
     assert_refused(dsir_select("--raw", raw, "--target", target, *args, "-o", out), out, fragment)
+    assert not os.path.exists(out)
+
+
+def test_k_and_fraction_together_or_neither(tmp_path, target):
+    raw = lines_file(tmp_path / "raw.jsonl", GOOD)
+    out = str(tmp_path / "out")
+    for args in (["-k", "3", "--fraction", "0.5"], []):
+        result = dsir_select("--raw", raw, "--target", target, *args, "-o", out)
+        assert result.exit_code == 2 and "give exactly one of -k and --fraction" in result.stderr
     assert not os.path.exists(out)
 
 
