@@ -129,6 +129,7 @@ class DSIR:
         stats = FitStats(target_docs, sum(r.documents for r in raw), pool_docs, rate)
         self.estimator_ = ImportanceEstimator(f, self.smoothing).fit(
             sum(r.counts for r in target), sum(r.counts for r in raw), stats)
+        self.model_path_ = None
         return self
 
     def save(self, path: str) -> None:
@@ -139,6 +140,7 @@ class DSIR:
     def load_model(self, path: str) -> DSIR:
         """Use a saved estimator; its featurizer and smoothing replace this object's."""
         self.estimator_ = ImportanceEstimator.load(path)
+        self.model_path_ = path
         self.featurizer = self.estimator_.featurizer
         self.smoothing = self.estimator_.smoothing
         return self
@@ -303,6 +305,7 @@ class DSIR:
                 "text_bytes": sum(s.text_bytes for s in summaries),
             },
             "targets": [{"path": t.path, "bytes": t.size} for t in target_files],
+            "model": self.model_path_,
             "inputs": [
                 {"path": f.path, "bytes": f.size, "documents": s.documents, "eligible": s.eligible,
                  "selected": selected_by_unit.get(s.unit, 0)}
