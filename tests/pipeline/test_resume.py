@@ -206,7 +206,7 @@ def test_output_directory_rules(corpus, tmp_path):
     out = str(tmp_path / "out")
     run(pool_dir, target, out)
     before = output_bytes(out)
-    with pytest.raises(UsageError, match="holds an earlier dsir run: add --resume .* or --overwrite"):
+    with pytest.raises(UsageError, match="not empty: it holds an earlier dsir run; add --resume .* or --overwrite"):
         run(pool_dir, target, out)
     with pytest.raises(UsageError, match="not both"):
         run(pool_dir, target, out, resume=True, overwrite=True)

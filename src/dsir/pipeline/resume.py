@@ -202,8 +202,8 @@ def refuse_earlier_run(output_dir: str, work_dir_name: str, overwrite: bool) -> 
     if overwrite or is_remote(output_dir):
         return
     if os.path.isdir(os.path.join(output_dir, work_dir_name)):
-        raise UsageError(f"{output_dir}: output directory holds an earlier dsir run: add --resume to continue it "
-                         "(same inputs and options) or --overwrite to start again")
+        raise UsageError(f"{output_dir}: output directory is not empty: it holds an earlier dsir run; "
+                         "add --resume to continue it (same inputs and options) or --overwrite to start again")
 
 
 def remove_stale_shards(output_dir: str, keep: set[str]) -> list[str]:
