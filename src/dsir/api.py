@@ -31,7 +31,7 @@ from dsir.pipeline.resume import (
     remove_partial_output, remove_stale_shards, score_fingerprint,
     write_fingerprint,
 )
-from dsir.pipeline.input_report import empty_file_warnings, report_rejects
+from dsir.pipeline.input_report import empty_file_warnings, rejected_mask, report_rejects
 from dsir.pipeline.state import RunState
 from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
@@ -168,14 +168,19 @@ class DSIR:
     def score(self, raw: str | list[str], output: str | None = None) -> pa.Table:
         """Every document's log importance weight with its locator ``(file, row)``.
 
-        Returns an Arrow table with columns file, row, log_weight, tokens, eligible, and
+        Returns an Arrow table with columns file, row, log_weight, tokens, eligible (and,
+        with ``on_error="skip"``, rejected: the bad records, read as empty documents), and
         writes it as parquet to ``output`` when given.
         """
         raw_files = expand_paths(_as_list(raw), "raw")
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="dsir-score-") as work:
-            summaries = self._score(raw_files, work)
+            self._state = RunState(work) if self.read.on_error == "skip" else None  # to record rejects
+            try:
+                summaries = self._score(raw_files, work)
+            finally:
+                state, self._state = self._state, None
             parts = []
             for s, file in zip(summaries, raw_files):
                 path = os.path.join(work, f"scores-{s.unit:05d}.npz")
@@ -188,6 +193,8 @@ class DSIR:
                         "tokens": z["n_tokens"].astype(np.int64),
                         "eligible": np.isfinite(z["key"]),
                     }))
+                if state is not None:
+                    parts[-1] = parts[-1].append_column("rejected", rejected_mask(state.rejects_path("score", s.unit), n))
         table = pa.concat_tables(parts) if parts else pa.table({})
         if output:
             tmp = f"{output}.tmp-{os.getpid()}"

@@ -190,3 +190,16 @@ def test_reader_keeps_rows_aligned_in_skip_mode(tmp_path):
         Reject(str(raw), 3, "malformed JSON: Expecting property name enclosed in double quotes (column 2)", 5,
                b"{bad"),
     ]
+
+
+def test_score_api_marks_rejected_rows(tmp_path):
+    raw = tmp_path / "r.jsonl"
+    raw.write_bytes(b'{"text": "a ship"}\n{"text": null}\n\n{"text": "the harbour"}\n')
+    target = make_target(str(tmp_path / "t.jsonl"))
+    d = DSIR(on_error="skip").fit(str(raw), target)
+    table = d.score(str(raw))
+    assert table.column("row").to_pylist() == [0, 1, 2]
+    assert table.column("rejected").to_pylist() == [False, True, False]
+    assert table.column("eligible").to_pylist() == [True, False, True]
+    with pytest.raises(InputError, match=r"r.jsonl:2: text field 'text' is null"):
+        DSIR(on_error="stop").fit(str(raw), target)

@@ -3,8 +3,12 @@ that hold no documents, and (with ``--on-error skip``) the records it rejected."
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+
+import numpy as np
+import pyarrow as pa
 
 from dsir.io.paths import InputFile
 from dsir.io.rejects import REJECTS_FILE, gather_rejects
@@ -59,3 +63,12 @@ def report_rejects(manifest: dict, output_dir: str, state: RunState, on_error: s
                "each is listed with its file, line and reason in {}")
         log.warning(msg.format(os.path.join(output_dir, REJECTS_FILE)))
         manifest["warnings"].append(msg.format(REJECTS_FILE))
+
+
+def rejected_mask(rejects_path: str, rows: int) -> pa.Array:
+    """Which of a file's ``rows`` its rejects file lists."""
+    mask = np.zeros(rows, dtype=bool)
+    with open(rejects_path, encoding="utf-8") as fh:
+        for line in fh:
+            mask[json.loads(line)["row"]] = True
+    return pa.array(mask)
