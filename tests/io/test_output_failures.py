@@ -58,7 +58,7 @@ def test_disk_full_on_a_tiny_filesystem(data, tiny_fs):
     d = DSIR(buckets=500, raw_sample=10_000)
     with pytest.raises(OutputError) as err:
         d.select(raw, out, fraction=1.0, target=target)
-    assert str(err.value).startswith(f"{out}/part-0000")
+    assert str(err.value).startswith(f"{out}/")  # names the file that could not be written
     assert str(err.value).endswith(": cannot write output: no space left on the device")
     assert_nothing_half_written(out)
 

@@ -49,7 +49,7 @@ def test_run_unit_reuses_only_a_matching_record(tmp_path):
     first = run_unit(unit)
     again = run_unit(unit)
     assert len(calls) == 1 and again["n"] == 7 and again["a"].tolist() == first["a"].tolist()
-    assert state.count_reusable([unit]) == 1
+    assert state.count_reusable([unit]) == (1, 0)
     run_unit(DurableUnit(_work, (calls, owned), unit.record_path, "other", _encode, _decode, (owned,)))
     assert len(calls) == 2
     os.unlink(owned)  # an owned file vanished: the record no longer vouches for anything

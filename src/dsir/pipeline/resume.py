@@ -119,9 +119,12 @@ def map_units(engine, state: RunState | None, phase: str, fn, tasks: list, finge
     encode, decode = CODECS[phase]
     units = [state.unit(phase, i, fn, t, fp, encode, decode, owned[i] if owned else ())
              for i, (t, fp) in enumerate(zip(tasks, fingerprints))]
-    reusable = state.count_reusable(units)
+    reusable, stale = state.count_reusable(units)
     if reusable:
         log.info("resume: %s: %d of %d units already done", desc, reusable, len(units))
+    if stale:
+        log.info("resume: %s: %d units were recorded for other inputs or parameters: computing them again",
+                 desc, stale)
     state.reused[phase] = reusable
     return engine.map(run_unit, units, desc, weights)
 

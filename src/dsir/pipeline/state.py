@@ -163,10 +163,10 @@ def run_unit(unit: DurableUnit) -> Any:
             header, arrays = found
             if header.get("owned", {}) == _owned_state(unit.owned):
                 return unit.decode(header["meta"], arrays)
-            log.info("%s: files of this unit changed since it was recorded; computing it again",
+            log.debug("%s: files of this unit changed since it was recorded; computing it again",
                      os.path.basename(unit.record_path))
         elif os.path.exists(unit.record_path):
-            log.info("%s: recorded for other inputs or parameters; computing it again",
+            log.debug("%s: recorded for other inputs or parameters; computing it again",
                      os.path.basename(unit.record_path))
     # Invalidate first: a crash from here on leaves no record that could vouch for new files.
     _remove(unit.record_path)
@@ -197,15 +197,16 @@ class RunState:
     def unit(self, phase: str, index: int, fn, task, fp: str, encode, decode, owned: tuple[str, ...] = ()) -> DurableUnit:
         return DurableUnit(fn, task, self.record_path(phase, index), fp, encode, decode, owned, self.resume)
 
-    def count_reusable(self, units: list[DurableUnit]) -> int:
-        """How many of ``units`` have a valid record (for the log)."""
+    def count_reusable(self, units: list[DurableUnit]) -> tuple[int, int]:
+        """How many of ``units`` have a valid record, and how many a stale one (for the log)."""
         if not self.resume:
-            return 0
-        return sum(
+            return 0, 0
+        valid = sum(
             1 for u in units
             if (r := load_record(u.record_path, u.fingerprint, header_only=True)) is not None
             and r[0].get("owned", {}) == _owned_state(u.owned)
         )
+        return valid, sum(1 for u in units if os.path.exists(u.record_path)) - valid
 
 
 def check_writable(path: str) -> None:

@@ -16,7 +16,7 @@ from dsir.featurize.kernels import span_hash_batch
 from dsir.io.paths import InputFile
 from dsir.io.rejects import parse_lines_skipping, write_rejects
 from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_block
-from dsir.io.writers import ShardWriter, WrittenShard
+from dsir.io.writers import ShardWriter, WrittenShard, output_error
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
 
 NOISE_STREAM = 0
@@ -188,9 +188,14 @@ _DTYPES = {"log_weight": np.float64, "n_tokens": np.int32, "n_ngrams": np.int32,
 def save_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write arrays to ``path`` (.npz) atomically."""
     tmp = f"{path}.tmp-{os.getpid()}.npz"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise output_error(path, exc) from exc
 
 
 def load_array(path: str, name: str) -> np.ndarray:
