@@ -25,7 +25,7 @@ from dsir.estimate import FitStats, ImportanceEstimator
 from dsir.featurize import HashedNgramFeaturizer
 from dsir.io.paths import InputFile, expand_paths
 from dsir.io.rejects import REJECTS_FILE
-from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
+from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_error, output_format_of, write_json_atomic
 from dsir.pipeline.resume import (
     as_output_error, count_fingerprint, fit_fingerprint, map_units, prepare_resume, refuse_earlier_run,
     remove_partial_output, remove_stale_shards, score_fingerprint,
@@ -252,7 +252,10 @@ class DSIR:
     def _select(self, raw_files, target_files, output_dir, work, k, fraction, output_format, started) -> dict:
         if target_files:
             self._fit(raw_files, target_files)
-        self.estimator_.save(os.path.join(work, "model.npz"))
+        try:
+            self.estimator_.save(os.path.join(work, "model.npz"))
+        except OSError as exc:
+            raise output_error(os.path.join(work, "model.npz"), exc) from exc
         summaries = self._score(raw_files, work)
         eligible = sum(s.eligible for s in summaries)
         want = resolve_k(k, fraction, eligible)
