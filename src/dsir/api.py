@@ -33,6 +33,7 @@ from dsir.pipeline.resume import (
 )
 from dsir.pipeline.input_report import empty_file_warnings, rejected_mask, report_rejects
 from dsir.pipeline.state import RunState
+from dsir.reports import REPORT_NAMES
 from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
 )
@@ -206,13 +207,17 @@ class DSIR:
 
     def select(self, raw: str | list[str], output_dir: str, k: int | None = None, fraction: float | None = None,
                target: str | list[str] | None = None, output_format: str | None = None,
-               overwrite: bool = False, resume: bool = False) -> dict:
+               overwrite: bool = False, report: bool = True, group_by: str | None = None,
+               resume: bool = False) -> dict:
         """Select ``k`` (or ``fraction`` of the eligible) raw documents into ``output_dir``.
 
         Fits first when ``target`` is given. Writes one shard per input file that has
         selected documents (``part-NNNNN.<format>``), then ``manifest.json``; returns the
-        manifest. With ``resume``, units an earlier (killed) run over the same inputs and
-        parameters finished are reused from ``output_dir/_dsir`` (see ``pipeline.state``).
+        manifest. Then, with ``group_by``, counts the pool and the selection by that field
+        (``_dsir/groups-<field>.json``), and unless ``report`` is false writes the report
+        (``report.json``, ``report.html``, ``report/*.png``; see ``dsir.reports``). With
+        ``resume``, units an earlier (killed) run over the same inputs and parameters
+        finished are reused from ``output_dir/_dsir`` (see ``pipeline.state``).
         """
         if resume and overwrite:
             raise UsageError("give --resume (continue the run in the output directory) or --overwrite "
@@ -230,14 +235,17 @@ class DSIR:
         prepared = False  # until then the directory is not ours to clean up
         try:
             if resume:
-                prepare_resume(output_dir, WORK_DIR, MANIFEST)
+                prepare_resume(output_dir, WORK_DIR, MANIFEST, REPORT_NAMES)
             else:
                 refuse_earlier_run(output_dir, WORK_DIR, overwrite)
                 prepare_output_dir(output_dir, overwrite)
             os.makedirs(work, exist_ok=True)
             self._state, prepared = RunState(work, resume), True
-            return self._select(raw_files, target_files, output_dir, work, k, fraction, output_format, started)
+            return self._select(raw_files, target_files, output_dir, work, k, fraction, output_format, started,
+                                report, group_by)
         except (DsirError, OSError) as exc:
+            # A manifest means the selection is complete (only the report failed): keep it all.
+            prepared = prepared and not os.path.exists(join_path(output_dir, MANIFEST))
             if prepared:
                 remove_partial_output(output_dir, WORK_DIR)  # finished units stay in _dsir for --resume
             if prepared and os.path.isdir(work):
@@ -249,7 +257,8 @@ class DSIR:
         finally:
             self._state = None
 
-    def _select(self, raw_files, target_files, output_dir, work, k, fraction, output_format, started) -> dict:
+    def _select(self, raw_files, target_files, output_dir, work, k, fraction, output_format, started, report,
+                group_by) -> dict:
         if target_files:
             self._fit(raw_files, target_files)
         try:
@@ -289,7 +298,30 @@ class DSIR:
         report_rejects(manifest, output_dir, self._state, self.read.on_error, summaries, len(target_files))
         write_json_atomic(join_path(work, "run.json"), {"seconds": round(time.time() - started, 3)})
         write_json_atomic(join_path(output_dir, MANIFEST), manifest)
+        self._after_select(output_dir, raw_files, score_paths, threshold, report, group_by)
         return manifest
+
+    def _after_select(self, output_dir, raw_files, score_paths, threshold, report, group_by) -> None:
+        """Composition and report: extras over a selection that is already complete."""
+        from dsir.errors import DsirError
+        from dsir.reports import make_report
+        from dsir.reports.groups import compute_groups
+
+        if not (report or group_by):
+            return
+        if is_remote(output_dir):
+            log.warning("no report for an object-store output directory: the report is written locally only")
+            return
+        try:
+            if group_by:
+                compute_groups(group_by, raw_files, score_paths, threshold, self.engine,
+                               join_path(output_dir, WORK_DIR), self.read.block_bytes)
+            if report:
+                make_report(output_dir, self.engine)
+        except DsirError as exc:
+            exc.args = (f"{exc.args[0] if exc.args else exc} (the selection in {output_dir} is complete; "
+                        f"run 'dsir report {output_dir}' after fixing this)",) + exc.args[1:]
+            raise
 
     def _manifest(self, raw_files, target_files, summaries, writes, want, k, fraction, output_format, warnings) -> dict:
         selected_by_unit = {w.unit: w.selected for w in writes}
@@ -344,6 +376,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
                 shutil.rmtree(path)
             elif name in (MANIFEST, REJECTS_FILE) or name.startswith(("part-", ".part-")) or ".tmp-" in name:
                 os.unlink(path)
+            elif name in REPORT_NAMES:
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     os.makedirs(output_dir, exist_ok=True)
 
 

@@ -36,7 +36,7 @@ def target(tmp_path):
 
 
 def dsir_select(*args: str):
-    return CliRunner().invoke(main, ["select", "--quiet", "--workers", "1", *args])
+    return CliRunner().invoke(main, ["select", "--quiet", "--no-report", "--workers", "1", *args])
 
 
 def assert_refused(result, out: str, *fragments: str) -> None:
@@ -265,7 +265,7 @@ def test_k_above_eligible_selects_all_with_a_warning(tmp_path, target):
 def test_real_process_prints_one_line_and_no_traceback(tmp_path, target):
     raw = lines_file(tmp_path / "bad.jsonl", GOOD[:1] + ['{"text": "x",}'])
     out = str(tmp_path / "out")
-    proc = subprocess.run([sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "1", "--raw", raw,
+    proc = subprocess.run([sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--workers", "1", "--raw", raw,
                            "--target", target, "-k", "1", "-o", out], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

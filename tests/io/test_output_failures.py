@@ -57,7 +57,7 @@ def test_disk_full_on_a_tiny_filesystem(data, tiny_fs):
     out = os.path.join(tiny_fs, "out")
     d = DSIR(buckets=500, raw_sample=10_000)
     with pytest.raises(OutputError) as err:
-        d.select(raw, out, fraction=1.0, target=target)
+        d.select(raw, out, fraction=1.0, target=target, report=False)
     assert str(err.value).startswith(f"{out}/")  # names the file that could not be written
     assert str(err.value).endswith(": cannot write output: no space left on the device")
     assert_nothing_half_written(out)
@@ -84,7 +84,7 @@ def test_read_only_output_directory(data, read_only_dir):
     raw, target = data
     out, reason = read_only_dir
     with pytest.raises(OutputError) as err:
-        DSIR(buckets=500).select(raw, out, k=5, target=target)
+        DSIR(buckets=500).select(raw, out, k=5, target=target, report=False)
     assert str(err.value) == f"{out}/_dsir: cannot write output: {reason}"
     assert os.listdir(out) == []
 
@@ -107,21 +107,21 @@ def test_vanished_output_directory(data, tmp_path, phase):
     raw, target = data
     out = str(tmp_path / "out")
     with pytest.raises(OutputError, match="cannot write output: the output directory no longer exists"):
-        DSIR(buckets=500, engine=VanishingEngine(out, phase)).select(raw, out, k=5, target=target)
+        DSIR(buckets=500, engine=VanishingEngine(out, phase)).select(raw, out, k=5, target=target, report=False)
     assert not os.path.exists(out)
 
 
 def test_file_size_limit_in_a_real_process(data, tmp_path):
     """RLIMIT_FSIZE makes writes past 64 KiB fail with EFBIG: works without root anywhere."""
     raw, target = data
-    DSIR(buckets=500).select(raw, str(tmp_path / "warm"), k=5, target=target)  # compile kernels unlimited
+    DSIR(buckets=500).select(raw, str(tmp_path / "warm"), k=5, target=target, report=False)  # compile kernels
 
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
 
     out = str(tmp_path / f"out-{uuid.uuid4().hex[:6]}")
-    args = [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "1", "--buckets", "500",
+    args = [sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--workers", "1", "--buckets", "500",
             "--target", target, "--fraction", "1", "-o", out] + [a for r in raw for a in ("--raw", r)]
     proc = subprocess.run(args, capture_output=True, text=True, preexec_fn=limit, timeout=300)
     assert proc.returncode == 2, proc.stderr

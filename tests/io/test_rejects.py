@@ -58,7 +58,8 @@ def dirty_and_clean(tmp_path, n_good=60, seed=5):
 
 def select(raw, target, out, **kw):
     k = kw.pop("k", 15)
-    return DSIR(raw_sample=kw.pop("raw_sample", 100_000), **kw).select(raw, out, k=k, target=target)
+    report = kw.pop("report", False)
+    return DSIR(raw_sample=kw.pop("raw_sample", 100_000), **kw).select(raw, out, k=k, target=target, report=report)
 
 
 def shards(out):
@@ -97,7 +98,7 @@ def test_skip_with_a_sampled_raw_fit_and_small_blocks(tmp_path):
     for name, raw, policy in (("a", dirty, "skip"), ("b", clean, "stop")):
         d = DSIR(raw_sample=60, on_error=policy)
         d.read = ReadSpec(block_bytes=512, on_error=policy)
-        runs[name] = d.select(raw, str(tmp_path / name), k=30, target=target)
+        runs[name] = d.select(raw, str(tmp_path / name), k=30, target=target, report=False)
     a, b = runs["a"], runs["b"]
     assert a["counts"]["rejected"] == len(BAD)
     assert a["fit"]["raw_sample_rate"] < 1 and a["fit"]["raw_documents"] < a["fit"]["raw_pool_documents"]

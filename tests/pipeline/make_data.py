@@ -53,11 +53,13 @@ def make_target(path: str, n: int = 20, seed: int = 99) -> str:
 
 
 def output_bytes(directory: str) -> dict[str, bytes]:
-    """Every file of an output directory except dsir's work state, by name."""
+    """Every file of an output directory (and its subdirectories) except dsir's work state,
+    by relative path."""
     out = {}
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if name != "_dsir" and os.path.isfile(path):
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not (root == directory and d == "_dsir"))
+        for name in sorted(files):
+            path = os.path.join(root, name)
             with open(path, "rb") as fh:
-                out[name] = fh.read()
+                out[os.path.relpath(path, directory)] = fh.read()
     return out

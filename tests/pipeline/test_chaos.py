@@ -29,7 +29,7 @@ def inputs(tmp_path_factory):
 
 
 def command(pool: str, target: str, out: str, workers: int) -> list[str]:
-    return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", str(workers), "--raw", pool,
+    return [sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--workers", str(workers), "--raw", pool,
             "--target", target, "-k", "150", "--raw-sample", "300", "--on-error", "skip", "-o", out]
 
 

@@ -61,10 +61,10 @@ def corpus(tmp_path_factory):
     return str(root / "pool"), pool, target
 
 
-def run(raw, target, out, engine=None, resume=False, overwrite=False, **params):
+def run(raw, target, out, engine=None, resume=False, overwrite=False, report=False, **params):
     k = params.pop("k", 25)
     d = DSIR(raw_sample=params.pop("raw_sample", 50), engine=engine or ScriptedEngine(), **params)
-    return d.select(raw, out, k=k, target=target, resume=resume, overwrite=overwrite)
+    return d.select(raw, out, k=k, target=target, resume=resume, overwrite=overwrite, report=report)
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +234,21 @@ def test_resume_with_skipped_records_keeps_rejects(tmp_path):
     run(raw, target, fresh, k=5, on_error="skip")
     assert output_bytes(out) == output_bytes(fresh)
     assert b'"reason": "text field \'text\' is a number' in output_bytes(out)["rejects.jsonl"]
+
+
+def test_crash_then_resume_with_the_report_and_skipped_records(tmp_path):
+    """The report (written after the manifest) is remade on resume, byte for byte, and reads
+    files with rejected records as the selection did."""
+    raw = str(tmp_path / "raw.jsonl")
+    write_jsonl(raw, [f"doc {i}: a ship on the sea by the harbour" for i in range(30)])
+    with open(raw, "a") as fh:
+        fh.write('{"text": 5}\n{oops\n')
+    target = make_target(str(tmp_path / "t.jsonl"))
+    out, fresh = str(tmp_path / "out"), str(tmp_path / "fresh")
+    with pytest.raises(Crash):
+        run(raw, target, out, ScriptedEngine(4), k=5, on_error="skip", report=True)  # crash in write
+    run(raw, target, out, resume=True, k=5, on_error="skip", report=True)
+    run(raw, target, fresh, k=5, on_error="skip", report=True)
+    got = output_bytes(out)
+    assert "report.json" in got and "report.html" in got
+    assert got == output_bytes(fresh)

@@ -83,11 +83,13 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling.")
 @click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
+@click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
+@click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default="stop", **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest.")
 @feature_options
 def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, output, output_format, min_length, top_k,
-           id_field, overwrite, resume, on_error, ngrams, buckets, smoothing, raw_sample) -> None:
+           id_field, overwrite, no_report, group_by, resume, on_error, ngrams, buckets, smoothing, raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -104,10 +106,13 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
             d.load_model(model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
-                         output_format=output_format, overwrite=overwrite, resume=resume)
+                         output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
+                         resume=resume)
         c = m["counts"]
         click.echo(f"selected {c['selected']} of {c['eligible']} eligible documents "
                    f"({c['documents']} in the pool) into {output}", err=True)
+        if not no_report:
+            click.echo(f"report: {output}/report.html", err=True)
     _run(run)
 
 
@@ -140,6 +145,35 @@ def score(raw, text_field, seed, workers, quiet, model, output, min_length) -> N
         with d.engine:
             table = d.score(list(raw), output)
         click.echo(f"scored {table.num_rows} documents into {output}", err=True)
+    _run(run)
+
+
+@main.command()
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--group-by", default=None, metavar="FIELD", help="Also compare the pool and the selection by this metadata field (stored for later runs).")
+@click.option("--sample-documents", type=click.IntRange(min=1), default=20_000, **_SHOW, help="Documents of the pool and of the selection sampled for the KL numbers.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes. [default: number of CPUs]")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
+    """Write report.json, report.html and report/*.png for the selection in OUTPUT_DIR.
+
+    OUTPUT_DIR is the output directory of a finished 'dsir select'; the input files it
+    names must still be readable (the report samples them again).
+    """
+    from dsir.engines.local import LocalEngine
+    from dsir.reports import ReportOptions, make_report
+    from dsir.reports.groups import compute_groups_for
+
+    def run():
+        with LocalEngine(workers or default_workers(), progress=not quiet) as engine:
+            if group_by:
+                compute_groups_for(output_dir, group_by, engine)
+            r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents))
+        kl = r["kl"]
+        if kl["reduction"] is not None:
+            click.echo(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "
+                       f"{kl['kl_target_selected']:.4f}: reduction {kl['reduction']:.4f} nats", err=True)
+        click.echo(f"report: {output_dir}/report.html", err=True)
     _run(run)
 
 

@@ -136,12 +136,13 @@ def _is_temporary(name: str) -> bool:
     return ".tmp-" in name or name.endswith(".tmp")
 
 
-def prepare_resume(output_dir: str, work_dir_name: str, manifest_name: str) -> bool:
+def prepare_resume(output_dir: str, work_dir_name: str, manifest_name: str, derived: tuple = ()) -> bool:
     """Get ``output_dir`` ready to resume; return whether there was a run to resume.
 
     The directory must be empty, missing, or hold an earlier dsir run (its work directory).
     The manifest is removed first (it certifies a complete output, which this run has not
-    produced yet), and so are temporary files of killed writers.
+    produced yet), and so are files ``derived`` from a complete output (the report), and
+    temporary files of killed writers.
     """
     if is_remote(output_dir):
         raise UsageError(f"{output_dir}: --resume needs a local output directory")
@@ -156,6 +157,8 @@ def prepare_resume(output_dir: str, work_dir_name: str, manifest_name: str) -> b
         path = os.path.join(output_dir, name)
         if (name in (manifest_name, REJECTS_FILE) or _is_temporary(name)) and os.path.isfile(path):
             os.unlink(path)
+        elif name in derived and os.path.lexists(path):
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     for name in os.listdir(work):
         if _is_temporary(name):
             path = os.path.join(work, name)
