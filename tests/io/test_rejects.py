@@ -204,3 +204,18 @@ def test_score_api_marks_rejected_rows(tmp_path):
     assert table.column("eligible").to_pylist() == [True, False, True]
     with pytest.raises(InputError, match=r"r.jsonl:2: text field 'text' is null"):
         DSIR(on_error="stop").fit(str(raw), target)
+
+
+def test_report_and_groups_read_files_with_rejected_records(tmp_path):
+    raw = tmp_path / "raw.jsonl"
+    recs = [json.dumps({"text": t, "source": "a" if i % 2 else "b"}) for i, t in enumerate(documents(20, seed=2))]
+    recs[3], recs[8] = '{"text": 7, "source": "a"}', '{oops'
+    raw.write_text("".join(r + "\n" for r in recs))
+    target = make_target(str(tmp_path / "t.jsonl"))
+    out = tmp_path / "a"
+    m = DSIR(on_error="skip").select(str(raw), str(out), k=5, target=target, group_by="source")
+    assert m["counts"]["rejected"] == 2
+    report = json.loads((out / "report.json").read_text())
+    assert report  # written, over the same rows as the selection
+    groups = json.loads((out / "_dsir" / "groups-source.json").read_text())
+    assert "(rejected record)" in json.dumps(groups)
