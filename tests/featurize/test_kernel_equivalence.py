@@ -197,3 +197,26 @@ def test_sliced_arrays_use_their_own_offsets():
     indptr, ids = f.buckets_of(arr)
     assert ids.tolist() == reference.bucket_ids("Un Deux", 2, 1000) + reference.bucket_ids("ΣΑΣ trois", 2, 1000)
     assert content_hashes(arr).tolist() == [reference.fmix64(reference.fnv1a64(s.encode())) for s in ["Un Deux", "ΣΑΣ trois"]]
+
+
+def test_fast_mod_is_exact():
+    rng = np.random.default_rng(1)
+    xs = np.concatenate([
+        rng.integers(0, 2**64, size=20_000, dtype=np.uint64),
+        np.array([0, 1, 2, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1], dtype=np.uint64),
+    ])
+
+    from numba import njit
+
+    @njit
+    def mods(xs, d):
+        m = kernels.reciprocal(d)
+        out = np.empty(len(xs), dtype=np.uint64)
+        for i in range(len(xs)):
+            out[i] = kernels.fast_mod(xs[i], d, m)
+        return out
+
+    divisors = [1, 2, 3, 5, 7, 64, 997, 1000, 10_000, 65_535, 65_536, 1_048_583, 2**31 - 2, 2**31 - 1]
+    divisors += rng.integers(1, 2**31, size=50).tolist()
+    for d in divisors:
+        np.testing.assert_array_equal(mods(xs, np.uint64(d)), xs % np.uint64(d), err_msg=f"d={d}")

@@ -21,7 +21,9 @@ byte to all of them, which costs ``ngrams`` multiplications per byte and no re-r
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -173,23 +175,59 @@ def ascii_tables(lower, flags):
     return low, cls
 
 
-@njit(cache=True, inline="always")
-def _bucket(h, nb):
-    return np.int64(fmix64(h) % nb)
+@intrinsic
+def _mulhi64(typingctx, a, b):
+    """High 64 bits of the 128-bit product ``a * b`` (one ``mul`` instruction on x86-64)."""
+    sig = types.uint64(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        return builder.trunc(builder.lshr(product, ir.Constant(i128, 64)), ir.IntType(64))
+
+    return sig, codegen
 
 
 @njit(cache=True, inline="always")
-def _close_token(ngrams, nb, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out):
+def reciprocal(d):
+    """``floor((2**64 - 1) / d)``: the multiplier ``fast_mod`` uses for divisor ``d``."""
+    return np.uint64(0xFFFFFFFFFFFFFFFF) // d
+
+
+@njit(cache=True, inline="always")
+def fast_mod(x, d, m):
+    """``x % d`` for uint64 ``x`` and ``d >= 1``, given ``m = reciprocal(d)``, without a division.
+
+    ``q = mulhi(x, m)`` is at most 2 below ``x // d`` (since ``m <= 2**64 / d`` and
+    ``2**64 / d - m < 2``), so ``x - q * d`` is below ``3 * d`` and two conditional
+    subtractions finish the job. A hardware division costs about three times more, and
+    the kernel takes one modulo per n-gram.
+    """
+    r = x - _mulhi64(x, m) * d
+    if r >= d:
+        r -= d
+    if r >= d:
+        r -= d
+    return r
+
+
+@njit(cache=True, inline="always")
+def _bucket(h, nb, m):
+    return np.int64(fast_mod(fmix64(h), nb, m))
+
+
+@njit(cache=True, inline="always")
+def _close_token(ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out):
     """Emit the n-grams that end with the token just closed, shortest first."""
     n_tokens += 1
     top = min(ngrams, n_tokens)
     for j in range(top):
         if j == 0:
-            b = _bucket(s0, nb)
+            b = _bucket(s0, nb, m)
         elif j == 1:
-            b = _bucket(s1, nb)
+            b = _bucket(s1, nb, m)
         else:
-            b = _bucket(more[j - 2], nb)
+            b = _bucket(more[j - 2], nb, m)
         if mode == 0:
             counts[b] += 1
         elif mode == 1:
@@ -236,6 +274,7 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
     score = 0.0
     token_class = _CLASS_SPACE
     n_more = max(ngrams - 2, 0)
+    m = reciprocal(nb)
     s0 = FNV_OFFSET
     s1 = FNV_OFFSET
     i = start
@@ -247,7 +286,7 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
             if cls != token_class:
                 if token_class != _CLASS_SPACE:
                     n_tokens, n_ngrams, score, out_pos = _close_token(
-                        ngrams, nb, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
+                        ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
                 if cls != _CLASS_SPACE:
                     s0, s1 = _open_token(ngrams, n_tokens, s0, s1, more)
                 token_class = cls
@@ -271,7 +310,7 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
             if cls != token_class:
                 if token_class != _CLASS_SPACE:
                     n_tokens, n_ngrams, score, out_pos = _close_token(
-                        ngrams, nb, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
+                        ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
                 if cls != _CLASS_SPACE:
                     s0, s1 = _open_token(ngrams, n_tokens, s0, s1, more)
                 token_class = cls
@@ -293,7 +332,7 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
         i = i_next
     if token_class != _CLASS_SPACE:  # the end of the document closes the last token
         n_tokens, n_ngrams, score, out_pos = _close_token(
-            ngrams, nb, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
+            ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
     return n_tokens, n_ngrams, score, out_pos
 
 
