@@ -220,3 +220,31 @@ def test_fast_mod_is_exact():
     divisors += rng.integers(1, 2**31, size=50).tolist()
     for d in divisors:
         np.testing.assert_array_equal(mods(xs, np.uint64(d)), xs % np.uint64(d), err_msg=f"d={d}")
+
+
+def _line_spans_reference(data: bytes, final: bool):
+    """Non-blank lines by ``bytes.split``: (starts, ends, newlines before, newlines, consumed)."""
+    consumed = len(data) if final else data.rfind(b"\n") + 1
+    pieces = data[:consumed].split(b"\n") if final else data[:consumed].split(b"\n")[:-1]
+    starts, ends, before = [], [], []
+    pos = 0
+    for i, piece in enumerate(pieces):
+        if piece.strip(b" \t\r"):
+            starts.append(pos)
+            ends.append(pos + len(piece) - (1 if piece.endswith(b"\r") else 0))
+            before.append(i)
+        pos += len(piece) + 1
+    return starts, ends, before, data[:consumed].count(b"\n"), consumed
+
+
+def test_line_spans_match_a_plain_split():
+    rng = random.Random(3)
+    alphabet = [b"\n", b"\r", b"\r\n", b" ", b"\t", b"{}", b"x", b"\xc3\xa9", b"\n\n"]
+    cases = [b"", b"\n", b"x", b"x\n", b" \n\t\r\n", b"a\r", b"\r", b"\n\r", b"a\nb", b"a\nb\n  "]
+    cases += [b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(2000)]
+    for data in cases:
+        buf = np.frombuffer(data + b"PAD", dtype=np.uint8)  # n < len(buf): bytes past n are ignored
+        for final in (False, True):
+            starts, ends, before, newlines, consumed = kernels.line_spans(buf, len(data), final)
+            got = (starts.tolist(), ends.tolist(), before.tolist(), newlines, consumed)
+            assert got == _line_spans_reference(data, final), (data, final)
