@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -144,13 +145,20 @@ def child_select(config: dict) -> dict:
 def run_dsir(raw: list[str], target: str, k: int, workers: int, name: str) -> dict:
     """``child_select`` in a fresh interpreter (numba's cache load and imports included in ``process_s``)."""
     config = {"raw": raw, "target": target, "k": k, "workers": workers, "out": str(WORK / "out" / name)}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), children_cpu_s()
     proc = subprocess.run([sys.executable, __file__, "_child", json.dumps(config)], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"dsir run {name} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - t0
+    result["cpu_s"] = children_cpu_s() - c0
     return result
+
+
+def children_cpu_s() -> float:
+    """User + system CPU seconds of all finished descendants (workers included once reaped)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 # --------------------------------------------------------------------------- floors
@@ -301,6 +309,37 @@ def kernel_side_by_side(text_file: Path, mb: float, ref_python: Path) -> dict:
     return {"dsir_text_bytes": int(n_bytes or 0), "dsir": best, "reference": ref}
 
 
+def make_slice(pool_files: list[str], mb: float, parts: int) -> list[Path]:
+    """The first ``mb`` MB of the pool as ``parts`` plain jsonl files of about equal size.
+
+    Both implementations get one file per worker: the reference gives ``num_proc // files``
+    workers to each file and dsir one task per file, so each can use every worker.
+    """
+    paths = [WORK / f"slice-{mb:g}MB-{i}-of-{parts}.jsonl" for i in range(parts)]
+    if all(p.exists() for p in paths):
+        return paths
+    from bench.reference import concat_plain
+
+    per_part = mb * 1e6 / parts
+    part, size, dst = 0, 0, open(paths[0].with_suffix(".tmp"), "wb")
+    try:
+        for path in pool_files:
+            with open(concat_plain([path], f"throughput-{Path(path).name}.jsonl"), "rb") as src:
+                for line in src:
+                    if size >= per_part:
+                        dst.close()
+                        os.replace(paths[part].with_suffix(".tmp"), paths[part])
+                        part, size = part + 1, 0
+                        if part == parts:
+                            return paths
+                        dst = open(paths[part].with_suffix(".tmp"), "wb")
+                    dst.write(line)
+                    size += len(line)
+        raise SystemExit(f"the pool holds less than {mb} MB")
+    finally:
+        dst.close()
+
+
 # ----------------------------------------------------------------------------- tables
 
 
@@ -352,6 +391,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--k-fraction", type=float, default=0.1, help="k as a fraction of the documents")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--parts", nargs="+", default=["kernel", "slice", "e2e", "memory", "profile"],
+                    choices=["kernel", "slice", "e2e", "memory", "profile"], help="run only these parts")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict = {"args": vars(args), "cpu_count": os.cpu_count(),
@@ -374,131 +415,142 @@ def main() -> None:
 
     # A plain-jsonl slice of the main pool, the same file for both implementations.
     shard0 = concat_plain([main_pool["files"]["jsonl.zst"][0]], f"throughput-{Path(main_pool['files']['jsonl.zst'][0]).name}.jsonl")
-    slice_path = WORK / f"slice-{args.reference_mb:g}MB.jsonl"
-    if not slice_path.exists():
-        tmp = slice_path.with_suffix(".tmp")
-        with open(tmp, "wb") as dst:
-            size = 0
-            for path in main_pool["files"]["jsonl.zst"]:
-                with open(concat_plain([path], f"throughput-{Path(path).name}.jsonl"), "rb") as src:
-                    for line in src:
-                        dst.write(line)
-                        size += len(line)
-                        if size >= args.reference_mb * 1e6:
-                            break
-                if size >= args.reference_mb * 1e6:
-                    break
-        os.replace(tmp, slice_path)
-    slice_mb = slice_path.stat().st_size / 1e6
-    with open(slice_path, "rb") as fh:
-        slice_docs = sum(1 for line in fh if line.strip())
+    slice_paths = make_slice(main_pool["files"]["jsonl.zst"], args.reference_mb, args.workers)
+    slice_mb = sum(p.stat().st_size for p in slice_paths) / 1e6
+    slice_docs = 0
+    for path in slice_paths:
+        with open(path, "rb") as fh:
+            slice_docs += sum(1 for line in fh if line.strip())
 
     # 1. Kernel from memory.
-    if ref_python is not None:
-        print("kernel side by side ...", flush=True)
-        kern = kernel_side_by_side(shard0, args.kernel_reference_mb, ref_python)
-        results["kernel"] = kern
-        ref_rate = kern["reference"]["text_bytes"] / 1e6 / kern["reference"]["cpu_s"]
-        rows = []
-        for name in ("score", "count"):
-            d = kern["dsir"][name]
-            rate = kern["dsir_text_bytes"] / 1e6 / d["cpu_s"]
-            rows.append([f"dsir {name}", f"{kern['dsir_text_bytes'] / 1e6:.0f}", f"{rate:.1f}",
-                         f"{kern['dsir_text_bytes'] / 1e6 / d['wall_s']:.1f}", f"{rate / ref_rate:.0f}x"])
-        rows.append(["reference featurize+score", f"{kern['reference']['text_bytes'] / 1e6:.1f}", f"{ref_rate:.2f}",
-                     f"{kern['reference']['text_bytes'] / 1e6 / kern['reference']['wall_s']:.2f}", "1x"])
-        emit(table("Featurize + score from text in memory, single process (MB of text)",
-                   ["what", "MB", "MB/s (CPU time)", "MB/s (wall)", "vs reference"], rows))
+    if "kernel" in args.parts:
+        if ref_python is not None:
+            print("kernel side by side ...", flush=True)
+            kern = kernel_side_by_side(shard0, args.kernel_reference_mb, ref_python)
+            results["kernel"] = kern
+            ref_rate = kern["reference"]["text_bytes"] / 1e6 / kern["reference"]["cpu_s"]
+            rows = []
+            for name in ("score", "count"):
+                d = kern["dsir"][name]
+                rate = kern["dsir_text_bytes"] / 1e6 / d["cpu_s"]
+                rows.append([f"dsir {name}", f"{kern['dsir_text_bytes'] / 1e6:.0f}", f"{rate:.1f}",
+                             f"{kern['dsir_text_bytes'] / 1e6 / d['wall_s']:.1f}", f"{rate / ref_rate:.0f}x"])
+            rows.append(["reference featurize+score", f"{kern['reference']['text_bytes'] / 1e6:.1f}", f"{ref_rate:.2f}",
+                         f"{kern['reference']['text_bytes'] / 1e6 / kern['reference']['wall_s']:.2f}", "1x"])
+            emit(table("Featurize + score from text in memory, single process (MB of text)",
+                       ["what", "MB", "MB/s (CPU time)", "MB/s (wall)", "vs reference"], rows))
 
     # 2. Side by side on the slice.
-    k_slice = max(1, int(args.k_fraction * slice_docs))
-    print(f"dsir on the {slice_mb:.0f} MB slice ...", flush=True)
-    dsir_slice = run_dsir([str(slice_path)], target_plain, k_slice, args.workers, "slice")
-    results["slice"] = {"mb": slice_mb, "documents": slice_docs, "k": k_slice, "dsir": dsir_slice}
-    runs = [("dsir", dsir_slice, slice_mb, slice_docs, args.workers)]
     ref = None
-    if ref_python is not None:
-        print(f"reference on the {slice_mb:.0f} MB slice (slow) ...", flush=True)
-        ref_run = run_reference([slice_path], [target_plain], k_slice, WORK / "out" / "reference",
-                                workers=args.workers, python=ref_python)
-        results["slice"]["reference"] = ref_run
-        ref = ("reference", ref_run, slice_mb, slice_docs, args.workers)
-        runs.append(ref)
-    emit(table(f"Side by side: {slice_mb:.0f} MB plain jsonl slice ({slice_docs:,} documents), k = {k_slice:,}, "
-               f"{args.workers} workers each", PHASE_HEADER, phase_rows(runs, ref)))
+    if "slice" in args.parts:
+        k_slice = max(1, int(args.k_fraction * slice_docs))
+        print(f"dsir on the {slice_mb:.0f} MB slice ...", flush=True)
+        dsir_slice = run_dsir([str(p) for p in slice_paths], target_plain, k_slice, args.workers, "slice")
+        results["slice"] = {"mb": slice_mb, "documents": slice_docs, "k": k_slice, "dsir": dsir_slice}
+        runs = [("dsir", dsir_slice, slice_mb, slice_docs, args.workers)]
+        ref = None
+        if ref_python is not None:
+            print(f"reference on the {slice_mb:.0f} MB slice (slow) ...", flush=True)
+            c0 = children_cpu_s()
+            ref_run = run_reference(slice_paths, [target_plain], k_slice, WORK / "out" / "reference",
+                                    workers=args.workers, python=ref_python)
+            ref_run["cpu_s"] = children_cpu_s() - c0
+            results["slice"]["reference"] = ref_run
+            ref = ("reference", ref_run, slice_mb, slice_docs, args.workers)
+            runs.append(ref)
+        emit(table(f"Side by side: {slice_mb:.0f} MB plain jsonl slice in {len(slice_paths)} files "
+                   f"({slice_docs:,} documents), k = {k_slice:,}, "
+                   f"{args.workers} workers each", PHASE_HEADER, phase_rows(runs, ref)))
+        emit(table("Same runs by CPU time (whole process tree, start-up included; less sensitive to a shared machine)",
+                   ["run", "CPU s", "MB per CPU-second", "vs reference"],
+                   [[name, f"{run['cpu_s']:.1f}", f"{mb / run['cpu_s']:.2f}",
+                     f"{(mb / run['cpu_s']) / (ref[2] / ref[1]['cpu_s']):.0f}x" if ref else ""]
+                    for name, run, mb, _, _ in runs]))
 
     # 3. End to end on the main pool, both formats, 1 and N workers, with the floor.
-    e2e = {}
-    rows, floor_rows, scale_rows = [], [], []
-    k_main = max(1, int(args.k_fraction * main_pool["documents"]))
-    for fmt in ("jsonl.zst", "parquet"):
-        files = main_pool["files"][fmt]
-        floor_s = read_floor(files)
-        for w in sorted({1, args.workers}):
-            print(f"dsir select {args.main_gb:g} GB {fmt} workers={w} ...", flush=True)
-            e2e[(fmt, w)] = run = run_dsir(files, target_plain, k_main, w, f"main-{fmt}-{w}")
-            rows += [[fmt, w] + r[:1] + r[2:6] for r in phase_rows([("", run, mb_main, main_pool["documents"], w)])]
-        one, many = e2e[(fmt, 1)], e2e[(fmt, args.workers)]
-        assert one["outputs"] == many["outputs"], "outputs differ between 1 and N workers"
-        e2e_rate = per_core(mb_main, one["total_s"], 1)
-        floor_rate = mb_main / floor_s
-        floor_rows.append([fmt, f"{main_pool['file_bytes'][fmt] / 1e6:.0f}", f"{floor_s:.1f}", f"{floor_rate:.0f}",
-                           f"{e2e_rate:.1f}", f"{floor_rate / e2e_rate:.1f}x"])
-        scale_rows.append([fmt, f"{one['total_s']:.1f}", f"{many['total_s']:.1f}",
-                           f"{one['total_s'] / many['total_s']:.2f}x"]
-                          + [f"{one['phases'][p]['wall_s'] / many['phases'][p]['wall_s']:.2f}x" for p in PHASES])
-        results.setdefault("e2e", {})[fmt] = {"floor_s": floor_s, "runs": {w: e2e[(fmt, w)] for w in (1, args.workers)}}
-    emit(table(f"dsir select on the {args.main_gb:g} GB pool ({mb_main:,.0f} MB jsonl, "
-               f"{main_pool['documents']:,} documents), k = {k_main:,}",
-               ["format", "workers", "phase", "wall s", "MB/s/core", "docs/s/core", "peak RSS MB"], rows))
-    emit(table("Read-and-decompress floor (pyarrow, one thread, every column) vs dsir select with 1 worker",
-               ["format", "file MB", "floor s", "floor MB/s", "dsir MB/s/core", "dsir / floor time"], floor_rows))
-    emit(table(f"Scaling: 1 -> {args.workers} workers (speed-up of wall time; byte-identical outputs checked)",
-               ["format", "1 worker s", f"{args.workers} workers s", "total", *PHASES], scale_rows))
-    if ref is not None:
-        ref_rate = per_core(slice_mb, ref[1]["total_s"], args.workers)
-        emit(table("End to end per core vs the reference (its slice run above)",
-                   ["run", "MB/s/core", "vs reference"],
-                   [[f"dsir {fmt}, {w} worker(s)", f"{per_core(mb_main, r['total_s'], w):.1f}",
-                     f"{per_core(mb_main, r['total_s'], w) / ref_rate:.0f}x"] for (fmt, w), r in e2e.items()]
-                   + [["reference (slice)", f"{ref_rate:.2f}", "1x"]]))
+    e2e: dict = {}
+    if "e2e" in args.parts:
+        e2e = {}
+        rows, floor_rows, scale_rows = [], [], []
+        k_main = max(1, int(args.k_fraction * main_pool["documents"]))
+        for fmt in ("jsonl.zst", "parquet"):
+            files = main_pool["files"][fmt]
+            floor_s = read_floor(files)
+            for w in sorted({1, args.workers}):
+                print(f"dsir select {args.main_gb:g} GB {fmt} workers={w} ...", flush=True)
+                e2e[(fmt, w)] = run = run_dsir(files, target_plain, k_main, w, f"main-{fmt}-{w}")
+                rows += [[fmt, w] + r[:1] + r[2:6] for r in phase_rows([("", run, mb_main, main_pool["documents"], w)])]
+            one, many = e2e[(fmt, 1)], e2e[(fmt, args.workers)]
+            assert one["outputs"] == many["outputs"], "outputs differ between 1 and N workers"
+            e2e_rate = per_core(mb_main, one["total_s"], 1)
+            floor_rate = mb_main / floor_s
+            floor_rows.append([fmt, f"{main_pool['file_bytes'][fmt] / 1e6:.0f}", f"{floor_s:.1f}", f"{floor_rate:.0f}",
+                               f"{e2e_rate:.1f}", f"{floor_rate / e2e_rate:.1f}x", f"{mb_main / one['cpu_s']:.1f}"])
+            scale_rows.append([fmt, f"{one['total_s']:.1f}", f"{many['total_s']:.1f}",
+                               f"{one['total_s'] / many['total_s']:.2f}x"]
+                              + [f"{one['phases'][p]['wall_s'] / many['phases'][p]['wall_s']:.2f}x" for p in PHASES])
+            results.setdefault("e2e", {})[fmt] = {"floor_s": floor_s, "runs": {w: e2e[(fmt, w)] for w in {1, args.workers}}}
+        emit(table(f"dsir select on the {args.main_gb:g} GB pool ({mb_main:,.0f} MB jsonl, "
+                   f"{main_pool['documents']:,} documents), k = {k_main:,}",
+                   ["format", "workers", "phase", "wall s", "MB/s/core", "docs/s/core", "peak RSS MB"], rows))
+        emit(table("Read-and-decompress floor (pyarrow, one thread, every column) vs dsir select with 1 worker",
+                   ["format", "file MB", "floor s", "floor MB/s", "dsir MB/s/core", "dsir / floor time",
+                    "dsir MB per CPU-s"], floor_rows))
+        emit(table(f"Scaling: 1 -> {args.workers} workers (speed-up of wall time; byte-identical outputs checked)",
+                   ["format", "1 worker s", f"{args.workers} workers s", "total", *PHASES], scale_rows))
+        if ref is not None:
+            emit(table("Per phase, per byte: dsir on the main pool vs the reference on its slice (same run)",
+                       PHASE_HEADER, phase_rows(
+                           [(f"dsir {fmt} {w}w", r, mb_main, main_pool["documents"], w) for (fmt, w), r in e2e.items()]
+                           + [ref], ref)))
+            ref_rate = per_core(slice_mb, ref[1]["total_s"], args.workers)
+            ref_cpu_rate = slice_mb / ref[1]["cpu_s"]
+            emit(table("End to end per core vs the reference (its slice run above)",
+                       ["run", "MB/s/core (wall)", "vs reference", "MB per CPU-s", "vs reference (CPU)"],
+                       [[f"dsir {fmt}, {w} worker(s)", f"{per_core(mb_main, r['total_s'], w):.1f}",
+                         f"{per_core(mb_main, r['total_s'], w) / ref_rate:.0f}x", f"{mb_main / r['cpu_s']:.1f}",
+                         f"{mb_main / r['cpu_s'] / ref_cpu_rate:.0f}x"] for (fmt, w), r in e2e.items()]
+                       + [["reference (slice)", f"{ref_rate:.2f}", "1x", f"{ref_cpu_rate:.2f}", "1x"]]))
 
     # 4. Memory curve.
-    mem_rows = []
-    for gb in sorted(args.sizes_gb):
-        pool = pools[gb]
-        if gb == args.main_gb:
-            run = e2e[("jsonl.zst", 1)]
-        else:
-            print(f"dsir select {gb:g} GB jsonl.zst workers=1 ...", flush=True)
-            run = run_dsir(pool["files"]["jsonl.zst"], target_plain, max(1, int(args.k_fraction * pool["documents"])),
-                           1, f"mem-{gb}")
-        results.setdefault("memory", {})[gb] = run
-        mem_rows.append([f"{gb:g}", f"{pool['documents']:,}", f"{pool['jsonl_bytes'] / 1e9:.2f}",
-                         f"{run['total_s']:.1f}", f"{run['peak_rss_mb']:,.0f}"]
-                        + [f"{run['phases'][p]['peak_rss_mb']:,.0f}" for p in PHASES])
-    emit(table("Memory: peak RSS of dsir select (jsonl.zst, 1 worker, k = 10%)",
-               ["pool GB", "documents", "jsonl GB", "wall s", "peak RSS MB", *[f"{p} MB" for p in PHASES]], mem_rows))
+    if "memory" in args.parts:
+        mem_rows = []
+        for gb in sorted(args.sizes_gb):
+            pool = pools[gb]
+            if gb == args.main_gb and ("jsonl.zst", 1) in e2e:
+                run = e2e[("jsonl.zst", 1)]
+            else:
+                print(f"dsir select {gb:g} GB jsonl.zst workers=1 ...", flush=True)
+                run = run_dsir(pool["files"]["jsonl.zst"], target_plain, max(1, int(args.k_fraction * pool["documents"])),
+                               1, f"mem-{gb}")
+            results.setdefault("memory", {})[gb] = run
+            mem_rows.append([f"{gb:g}", f"{pool['documents']:,}", f"{pool['jsonl_bytes'] / 1e9:.2f}",
+                             f"{run['total_s']:.1f}", f"{run['peak_rss_mb']:,.0f}"]
+                            + [f"{run['phases'][p]['peak_rss_mb']:,.0f}" for p in PHASES])
+        emit(table("Memory: peak RSS of dsir select (jsonl.zst, 1 worker, k = 10%)",
+                   ["pool GB", "documents", "jsonl GB", "wall s", "peak RSS MB", *[f"{p} MB" for p in PHASES]], mem_rows))
 
     # 5. Where the time goes.
-    prof_files = {fmt: main_pool["files"][fmt][:2] for fmt in ("jsonl.zst", "parquet")}
-    shard_bytes = json.loads((REPO_ROOT / "bench" / ".work" / "pools" / "shards.json").read_text())["shards"]
-    prof_mb = sum(s["jsonl_bytes"] for s in shard_bytes[:2]) / 1e6
-    prof_rows = []
-    for fmt, files in prof_files.items():
-        print(f"profiling {fmt} ...", flush=True)
-        parts = profile_format(files, fmt, int(prof_mb * 1e6))
-        results.setdefault("profile", {})[fmt] = parts
-        for name, s in parts.items():
-            prof_rows.append([fmt, name, f"{s:.2f}", f"{s * 1000 / prof_mb:.1f}", f"{prof_mb / s:.0f}"])
-    emit(table(f"Where the time goes, single process, {prof_mb:.0f} MB of jsonl (2 shards)",
-               ["format", "component", "s", "ms per MB", "MB/s"], prof_rows))
+    if "profile" in args.parts:
+        prof_files = {fmt: main_pool["files"][fmt][:2] for fmt in ("jsonl.zst", "parquet")}
+        shard_bytes = json.loads((REPO_ROOT / "bench" / ".work" / "pools" / "shards.json").read_text())["shards"]
+        prof_mb = sum(s["jsonl_bytes"] for s in shard_bytes[:2]) / 1e6
+        prof_rows = []
+        for fmt, files in prof_files.items():
+            print(f"profiling {fmt} ...", flush=True)
+            parts = profile_format(files, fmt, int(prof_mb * 1e6))
+            results.setdefault("profile", {})[fmt] = parts
+            for name, s in parts.items():
+                prof_rows.append([fmt, name, f"{s:.2f}", f"{s * 1000 / prof_mb:.1f}", f"{prof_mb / s:.0f}"])
+        emit(table(f"Where the time goes, single process, {prof_mb:.0f} MB of jsonl (2 shards)",
+                   ["format", "component", "s", "ms per MB", "MB/s"], prof_rows))
 
     results["loadavg_end"] = os.getloadavg()
     emit(f"\nload average at start {results['loadavg_start'][0]:.1f}, at end {results['loadavg_end'][0]:.1f} "
          f"on {os.cpu_count()} CPUs")
-    (WORK / "throughput-results.json").write_text(json.dumps(results, indent=1, default=str))
-    (WORK / "throughput-tables.md").write_text("\n".join(out) + "\n")
+    suffix = "" if len(args.parts) == 5 else "-" + "-".join(args.parts)
+    (WORK / f"throughput-results{suffix}.json").write_text(json.dumps(results, indent=1, default=str))
+    (WORK / f"throughput-tables{suffix}.md").write_text("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":
