@@ -19,12 +19,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dsir import __version__
-from dsir.engines.local import LocalEngine
+from dsir.engines import make_engine
 from dsir.errors import InputError, UsageError
 from dsir.estimate import FitStats, ImportanceEstimator
 from dsir.featurize import HashedNgramFeaturizer
-from dsir.io.paths import InputFile, expand_paths
+from dsir.io.paths import InputFile, expand_paths, open_binary
+from dsir.io.storage import (
+    local_path, makedirs, open_npz, prepare_remote_output_dir, score_work_dir, spool_path, upload_file,
+)
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
+from dsir.reports import REPORT_NAMES
 from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
 )
@@ -82,7 +86,7 @@ class DSIR:
         self.top_k = top_k
         self.read = ReadSpec(text_field, id_field)
         self.workers = workers
-        self.engine = engine or LocalEngine(workers, progress=progress)
+        self.engine = make_engine(engine, workers, progress=progress) if engine is None or isinstance(engine, str) else engine
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -107,6 +111,7 @@ class DSIR:
         stats = FitStats(target_docs, sum(r.documents for r in raw), pool_docs, rate)
         self.estimator_ = ImportanceEstimator(f, self.smoothing).fit(
             sum(r.counts for r in target), sum(r.counts for r in raw), stats)
+        self.model_path_ = None
         return self
 
     def save(self, path: str) -> None:
@@ -117,6 +122,7 @@ class DSIR:
     def load_model(self, path: str) -> DSIR:
         """Use a saved estimator; its featurizer and smoothing replace this object's."""
         self.estimator_ = ImportanceEstimator.load(path)
+        self.model_path_ = path
         self.featurizer = self.estimator_.featurizer
         self.smoothing = self.estimator_.smoothing
         return self
@@ -131,7 +137,7 @@ class DSIR:
         self._check_fitted()
         tasks = [
             ScoreTask(i, file, self.read, self.featurizer, self.estimator_.log_ratio_, self.seed, self.top_k,
-                      self.min_length, os.path.join(work_dir, f"scores-{i:05d}.npz"))
+                      self.min_length, join_path(work_dir, f"scores-{i:05d}.npz"))
             for i, file in enumerate(raw_files)
         ]
         return self.engine.map(score_task, tasks, "score", [r.size for r in raw_files])
@@ -140,17 +146,17 @@ class DSIR:
         """Every document's log importance weight with its locator ``(file, row)``.
 
         Returns an Arrow table with columns file, row, log_weight, tokens, eligible, and
-        writes it as parquet to ``output`` when given.
+        writes it as parquet to ``output`` (a local path or URL) when given. The per-file work
+        arrays live next to ``output`` (so that every worker of a cluster can reach them) and
+        are removed afterwards.
         """
         raw_files = expand_paths(_as_list(raw), "raw")
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="dsir-score-") as work:
+        with score_work_dir(output) as work:
             summaries = self._score(raw_files, work)
             parts = []
             for s, file in zip(summaries, raw_files):
-                path = os.path.join(work, f"scores-{s.unit:05d}.npz")
-                with np.load(path, allow_pickle=False) as z:
+                path = join_path(work, f"scores-{s.unit:05d}.npz")
+                with open_npz(path) as z:
                     n = len(z["key"])
                     parts.append(pa.table({
                         "file": pa.array([file.path] * n, pa.string()),
@@ -160,7 +166,15 @@ class DSIR:
                         "eligible": np.isfinite(z["key"]),
                     }))
         table = pa.concat_tables(parts) if parts else pa.table({})
-        if output:
+        if output and is_remote(output):
+            spool = spool_path(output)
+            try:
+                pq.write_table(table, spool)
+                upload_file(spool, output)
+            finally:
+                os.unlink(spool)
+        elif output:
+            output = local_path(output)
             tmp = f"{output}.tmp-{os.getpid()}"
             pq.write_table(table, tmp)
             os.replace(tmp, output)
@@ -170,12 +184,14 @@ class DSIR:
 
     def select(self, raw: str | list[str], output_dir: str, k: int | None = None, fraction: float | None = None,
                target: str | list[str] | None = None, output_format: str | None = None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, report: bool = True, group_by: str | None = None) -> dict:
         """Select ``k`` (or ``fraction`` of the eligible) raw documents into ``output_dir``.
 
         Fits first when ``target`` is given. Writes one shard per input file that has
         selected documents (``part-NNNNN.<format>``), then ``manifest.json``; returns the
-        manifest.
+        manifest. Then, with ``group_by``, counts the pool and the selection by that field
+        (``_dsir/groups-<field>.json``), and unless ``report`` is false writes the report
+        (``report.json``, ``report.html``, ``report/*.png``; see ``dsir.reports``).
         """
         if output_format is not None and output_format not in OUTPUT_FORMATS:
             raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
@@ -188,10 +204,10 @@ class DSIR:
             self._check_fitted()
         prepare_output_dir(output_dir, overwrite)
         work = join_path(output_dir, WORK_DIR)
-        os.makedirs(work, exist_ok=True)
+        makedirs(work)
         if target_files:
             self._fit(raw_files, target_files)
-        self.estimator_.save(os.path.join(work, "model.npz"))
+        self.estimator_.save(join_path(work, "model.npz"))
         summaries = self._score(raw_files, work)
         eligible = sum(s.eligible for s in summaries)
         want = resolve_k(k, fraction, eligible)
@@ -200,7 +216,7 @@ class DSIR:
             msg = f"k = {want} is more than the {eligible} eligible documents: selecting all of them"
             log.warning(msg)
             warnings.append(msg)
-        score_paths = [os.path.join(work, f"scores-{s.unit:05d}.npz") for s in summaries]
+        score_paths = [join_path(work, f"scores-{s.unit:05d}.npz") for s in summaries]
         keys = [load_array(p, "key") for p in score_paths]
         threshold = find_threshold(keys, want, lambda u: load_array(score_paths[u], "hash")) if eligible else None
         del keys
@@ -217,7 +233,30 @@ class DSIR:
                                   warnings)
         write_json_atomic(join_path(work, "run.json"), {"seconds": round(time.time() - started, 3)})
         write_json_atomic(join_path(output_dir, MANIFEST), manifest)
+        self._after_select(output_dir, raw_files, score_paths, threshold, report, group_by)
         return manifest
+
+    def _after_select(self, output_dir, raw_files, score_paths, threshold, report, group_by) -> None:
+        """Composition and report: extras over a selection that is already complete."""
+        from dsir.errors import DsirError
+        from dsir.reports import make_report
+        from dsir.reports.groups import compute_groups
+
+        if not (report or group_by):
+            return
+        if is_remote(output_dir):
+            log.warning("no report for an object-store output directory: the report is written locally only")
+            return
+        try:
+            if group_by:
+                compute_groups(group_by, raw_files, score_paths, threshold, self.engine,
+                               join_path(output_dir, WORK_DIR), self.read.block_bytes)
+            if report:
+                make_report(output_dir, self.engine)
+        except DsirError as exc:
+            exc.args = (f"{exc.args[0] if exc.args else exc} (the selection in {output_dir} is complete; "
+                        f"run 'dsir report {output_dir}' after fixing this)",) + exc.args[1:]
+            raise
 
     def _manifest(self, raw_files, target_files, summaries, writes, want, k, fraction, output_format, warnings) -> dict:
         selected_by_unit = {w.unit: w.selected for w in writes}
@@ -243,6 +282,7 @@ class DSIR:
                 "text_bytes": sum(s.text_bytes for s in summaries),
             },
             "targets": [{"path": t.path, "bytes": t.size} for t in target_files],
+            "model": self.model_path_,
             "inputs": [
                 {"path": f.path, "bytes": f.size, "documents": s.documents, "eligible": s.eligible,
                  "selected": selected_by_unit.get(s.unit, 0)}
@@ -261,7 +301,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
     """Create ``output_dir``; refuse a non-empty one unless ``overwrite``, which clears
     what an earlier dsir run wrote there (and nothing else)."""
     if is_remote(output_dir):
-        return
+        return prepare_remote_output_dir(output_dir, overwrite, _written_by_dsir)
+    output_dir = local_path(output_dir)
     if os.path.isdir(output_dir) and os.listdir(output_dir):
         if not overwrite:
             raise UsageError(f"{output_dir}: output directory is not empty (use --overwrite to replace it)")
@@ -271,9 +312,15 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
                 shutil.rmtree(path)
             elif name == MANIFEST or name.startswith("part-") or name.startswith(".part-"):
                 os.unlink(path)
+            elif name in REPORT_NAMES:
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     os.makedirs(output_dir, exist_ok=True)
 
 
+def _written_by_dsir(name: str) -> bool:
+    return name in (WORK_DIR, MANIFEST) or name.startswith("part-") or name.startswith(".part-")
+
+
 def read_manifest(output_dir: str) -> dict:
-    with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as fh:
+    with open_binary(join_path(output_dir, MANIFEST)) as fh:  # a local path or URL
         return json.load(fh)

@@ -10,6 +10,7 @@ import click
 
 from dsir import __version__
 from dsir.api import DEFAULT_RAW_SAMPLE, DSIR
+from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
 from dsir.errors import DsirError
 from dsir.io.writers import OUTPUT_FORMATS
@@ -43,6 +44,10 @@ def common_options(fn):
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Worker processes. [default: number of CPUs]"),
         click.option("--quiet", is_flag=True, help="No progress bars."),
+        click.option("--engine", type=click.Choice(ENGINES), default="local", **_SHOW,
+                     help="Where the work runs: worker processes on this machine, or Ray (pip install 'dsir[ray]')."),
+        click.option("--ray-address", default=None, metavar="ADDR",
+                     help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: $RAY_ADDRESS, else start Ray here with --workers CPUs]"),
     ]):
         fn = opt(fn)
     return fn
@@ -64,16 +69,22 @@ def main() -> None:
     logging.basicConfig(format="dsir: %(levelname)s: %(message)s", level=logging.INFO)
 
 
-def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet) -> DSIR:
+def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+          engine="local", ray_address=None) -> DSIR:
+    if ray_address is not None and workers is not None:
+        raise click.UsageError("--workers starts a Ray instance of that size; an existing cluster (--ray-address) "
+                               "uses all its CPUs")
+    workers = workers or (None if engine == "ray" else default_workers())
     return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
                 min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
-                workers=workers or default_workers(), progress=not quiet)
+                workers=workers, progress=not quiet,
+                engine=make_engine(engine, workers, ray_address, progress=not quiet))
 
 
 @main.command()
 @common_options
 @click.option("--target", multiple=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given.")
-@click.option("--model", type=click.Path(exists=True, dir_okay=False), help="Use an estimator saved by 'dsir fit' instead of fitting.")
+@click.option("--model", metavar="FILE", help="Use an estimator saved by 'dsir fit' (a path or URL) instead of fitting.")
 @click.option("-k", "k", type=int, default=None, help="Number of documents to select.")
 @click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible documents instead of -k.")
 @click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory (must be empty unless --overwrite).")
@@ -82,9 +93,11 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling.")
 @click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
+@click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
+@click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @feature_options
-def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, output, output_format, min_length, top_k,
-           id_field, overwrite, ngrams, buckets, smoothing, raw_sample) -> None:
+def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, model, k, fraction, output, output_format,
+           min_length, top_k, id_field, overwrite, no_report, group_by, ngrams, buckets, smoothing, raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -95,15 +108,18 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
             raise click.UsageError("give exactly one of -k and --fraction")
         if bool(target) == bool(model):
             raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
-        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet)
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+                  engine, ray_address)
         if model:
             d.load_model(model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
-                         output_format=output_format, overwrite=overwrite)
+                         output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by)
         c = m["counts"]
         click.echo(f"selected {c['selected']} of {c['eligible']} eligible documents "
                    f"({c['documents']} in the pool) into {output}", err=True)
+        if not no_report:
+            click.echo(f"report: {output}/report.html", err=True)
     _run(run)
 
 
@@ -112,10 +128,12 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
 @click.option("--target", multiple=True, required=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
 @feature_options
-def fit(raw, text_field, seed, workers, quiet, target, output, ngrams, buckets, smoothing, raw_sample) -> None:
+def fit(raw, text_field, seed, workers, quiet, engine, ray_address, target, output, ngrams, buckets, smoothing,
+        raw_sample) -> None:
     """Fit the target and raw bag-of-n-grams models and save them for later 'select --model'."""
     def run():
-        d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet)
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet, engine,
+                  ray_address)
         with d.engine:
             d.fit(list(raw), list(target))
         d.save(output)
@@ -126,16 +144,46 @@ def fit(raw, text_field, seed, workers, quiet, target, output, ngrams, buckets, 
 
 @main.command()
 @common_options
-@click.option("--model", type=click.Path(exists=True, dir_okay=False), required=True, help="Estimator saved by 'dsir fit'.")
+@click.option("--model", metavar="FILE", required=True, help="Estimator saved by 'dsir fit' (a path or URL).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, tokens, eligible).")
 @click.option("--min-length", type=click.IntRange(min=0), default=0, **_SHOW, help="Documents with fewer tokens are marked not eligible.")
-def score(raw, text_field, seed, workers, quiet, model, output, min_length) -> None:
+def score(raw, text_field, seed, workers, quiet, engine, ray_address, model, output, min_length) -> None:
     """Write every raw document's log importance weight, with its file and row, as parquet."""
     def run():
-        d = _make(2, 10_000, 1.0, 1, seed, min_length, True, text_field, None, workers, quiet).load_model(model)
+        d = _make(2, 10_000, 1.0, 1, seed, min_length, True, text_field, None, workers, quiet, engine,
+                  ray_address).load_model(model)
         with d.engine:
             table = d.score(list(raw), output)
         click.echo(f"scored {table.num_rows} documents into {output}", err=True)
+    _run(run)
+
+
+@main.command()
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--group-by", default=None, metavar="FIELD", help="Also compare the pool and the selection by this metadata field (stored for later runs).")
+@click.option("--sample-documents", type=click.IntRange(min=1), default=20_000, **_SHOW, help="Documents of the pool and of the selection sampled for the KL numbers.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes. [default: number of CPUs]")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
+    """Write report.json, report.html and report/*.png for the selection in OUTPUT_DIR.
+
+    OUTPUT_DIR is the output directory of a finished 'dsir select'; the input files it
+    names must still be readable (the report samples them again).
+    """
+    from dsir.engines.local import LocalEngine
+    from dsir.reports import ReportOptions, make_report
+    from dsir.reports.groups import compute_groups_for
+
+    def run():
+        with LocalEngine(workers or default_workers(), progress=not quiet) as engine:
+            if group_by:
+                compute_groups_for(output_dir, group_by, engine)
+            r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents))
+        kl = r["kl"]
+        if kl["reduction"] is not None:
+            click.echo(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "
+                       f"{kl['kl_target_selected']:.4f}: reduction {kl['reduction']:.4f} nats", err=True)
+        click.echo(f"report: {output_dir}/report.html", err=True)
     _run(run)
 
 

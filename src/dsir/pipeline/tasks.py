@@ -15,6 +15,7 @@ from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
 from dsir.io.paths import InputFile
 from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_block
+from dsir.io.storage import is_remote, open_npz, save_npz
 from dsir.io.writers import ShardWriter, WrittenShard
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
 
@@ -158,7 +159,10 @@ _DTYPES = {"log_weight": np.float64, "n_tokens": np.int32, "n_ngrams": np.int32,
 
 
 def save_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to ``path`` (.npz) atomically."""
+    """Write arrays to ``path`` (.npz, a local path or an object-store URL) atomically."""
+    if is_remote(path):
+        save_npz(path, arrays)
+        return
     tmp = f"{path}.tmp-{os.getpid()}.npz"
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
@@ -166,7 +170,8 @@ def save_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_array(path: str, name: str) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as z:
+    """One array of the ``.npz`` at ``path`` (local or URL; only that member is fetched)."""
+    with open_npz(path) as z:
         return z[name]
 
 
