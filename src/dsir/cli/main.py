@@ -70,14 +70,14 @@ def main() -> None:
 
 
 def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-          engine="local", ray_address=None) -> DSIR:
+          engine="local", ray_address=None, on_error="stop") -> DSIR:
     if ray_address is not None and workers is not None:
         raise click.UsageError("--workers starts a Ray instance of that size; an existing cluster (--ray-address) "
                                "uses all its CPUs")
     workers = workers or (None if engine == "ray" else default_workers())
     return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
                 min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
-                workers=workers, progress=not quiet,
+                workers=workers, progress=not quiet, on_error=on_error,
                 engine=make_engine(engine, workers, ray_address, progress=not quiet))
 
 
@@ -95,9 +95,12 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
 @click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
+@click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
+@click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default="stop", **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest.")
 @feature_options
 def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, model, k, fraction, output, output_format,
-           min_length, top_k, id_field, overwrite, no_report, group_by, ngrams, buckets, smoothing, raw_sample) -> None:
+           min_length, top_k, id_field, overwrite, no_report, group_by, resume, on_error, ngrams, buckets, smoothing,
+           raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -109,12 +112,13 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, m
         if bool(target) == bool(model):
             raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-                  engine, ray_address)
+                  engine, ray_address, on_error)
         if model:
             d.load_model(model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
-                         output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by)
+                         output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
+                         resume=resume)
         c = m["counts"]
         click.echo(f"selected {c['selected']} of {c['eligible']} eligible documents "
                    f"({c['documents']} in the pool) into {output}", err=True)

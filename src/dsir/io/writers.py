@@ -52,6 +52,7 @@ def output_error(path: str, exc: BaseException) -> OutputError:
     reason = {
         errno.ENOSPC: "no space left on the device",
         errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "the file is larger than this process may write (file size limit)",
         errno.EACCES: "permission denied",
         errno.EPERM: "permission denied",
         errno.EROFS: "the file system is read-only",
