@@ -21,7 +21,9 @@ byte to all of them, which costs ``ngrams`` multiplications per byte and no re-r
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -138,6 +140,202 @@ def _feed_code_point(states, n_active, cp):
         _feed(states, n_active, 0x80 | (cp & 0x3F))
 
 
+# -- the fast path -----------------------------------------------------------------------
+#
+# Almost all text is mostly ASCII. An ASCII byte is its own code point, its lowercase is
+# ASCII too, and its class (space, word, punctuation) is one table lookup, so the loop below
+# handles it without decoding, without the lowercase tables and without any per-document
+# allocation. Everything else (multi-byte code points, multi-code-point lowercases, the
+# context-dependent capital sigma) takes the general path, which is the original algorithm.
+#
+# The running FNV states of the unigram (s0) and the bigram (s1) are kept in registers;
+# higher orders (ngrams > 2) live in the scratch array ``more`` (state j at more[j - 2]).
+# Every byte is fed to every state, active or not: a state that is not active yet (the
+# n-gram would start before the first token) is overwritten when it becomes active and is
+# never read before, so this changes no bucket and saves a branch per byte.
+
+_CLASS_SPACE, _CLASS_WORD, _CLASS_PUNCT = 0, 1, 2
+
+
+@njit(cache=True)
+def ascii_tables(lower, flags):
+    """``(lowercase byte, class)`` of each ASCII byte, read off the Unicode tables.
+
+    Class 0 is whitespace (between tokens), 1 a word character, 2 any other character.
+    """
+    low = np.empty(128, dtype=np.uint8)
+    cls = np.empty(128, dtype=np.uint8)
+    for b in range(128):
+        c = lower[b]
+        if c < 0 or c >= 128:  # never true for Python's tables; kept so a change cannot go unnoticed
+            raise ValueError("the lowercase of an ASCII character is not ASCII")
+        f = flags[c]
+        low[b] = c
+        cls[b] = _CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT)
+    return low, cls
+
+
+@intrinsic
+def _mulhi64(typingctx, a, b):
+    """High 64 bits of the 128-bit product ``a * b`` (one ``mul`` instruction on x86-64)."""
+    sig = types.uint64(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        return builder.trunc(builder.lshr(product, ir.Constant(i128, 64)), ir.IntType(64))
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def reciprocal(d):
+    """``floor((2**64 - 1) / d)``: the multiplier ``fast_mod`` uses for divisor ``d``."""
+    return np.uint64(0xFFFFFFFFFFFFFFFF) // d
+
+
+@njit(cache=True, inline="always")
+def fast_mod(x, d, m):
+    """``x % d`` for uint64 ``x`` and ``d >= 1``, given ``m = reciprocal(d)``, without a division.
+
+    ``q = mulhi(x, m)`` is at most 2 below ``x // d`` (since ``m <= 2**64 / d`` and
+    ``2**64 / d - m < 2``), so ``x - q * d`` is below ``3 * d`` and two conditional
+    subtractions finish the job. A hardware division costs about three times more, and
+    the kernel takes one modulo per n-gram.
+    """
+    r = x - _mulhi64(x, m) * d
+    if r >= d:
+        r -= d
+    if r >= d:
+        r -= d
+    return r
+
+
+@njit(cache=True, inline="always")
+def _bucket(h, nb, m):
+    return np.int64(fast_mod(fmix64(h), nb, m))
+
+
+@njit(cache=True, inline="always")
+def _close_token(ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out):
+    """Emit the n-grams that end with the token just closed, shortest first."""
+    n_tokens += 1
+    top = min(ngrams, n_tokens)
+    for j in range(top):
+        if j == 0:
+            b = _bucket(s0, nb, m)
+        elif j == 1:
+            b = _bucket(s1, nb, m)
+        else:
+            b = _bucket(more[j - 2], nb, m)
+        if mode == 0:
+            counts[b] += 1
+        elif mode == 1:
+            score += log_ratio[b]
+        else:
+            out[out_pos] = b
+            out_pos += 1
+    n_ngrams += top
+    return n_tokens, n_ngrams, score, out_pos
+
+
+@njit(cache=True, inline="always")
+def _open_token(ngrams, n_tokens, s0, s1, more):
+    """Start a token: n-gram state j continues state j - 1 after a separating space."""
+    if ngrams > 2:
+        for j in range(min(ngrams - 1, n_tokens), 2, -1):
+            more[j - 2] = (more[j - 3] ^ _SPACE_BYTE) * FNV_PRIME
+        if n_tokens >= 2:
+            more[0] = (s1 ^ _SPACE_BYTE) * FNV_PRIME
+    s1 = (s0 ^ _SPACE_BYTE) * FNV_PRIME
+    return FNV_OFFSET, s1
+
+
+@njit(cache=True, inline="always")
+def _feed_byte(byte, s0, s1, more, n_more):
+    b = np.uint64(byte)
+    s0 = (s0 ^ b) * FNV_PRIME
+    s1 = (s1 ^ b) * FNV_PRIME
+    for j in range(n_more):
+        more[j] = (more[j] ^ b) * FNV_PRIME
+    return s0, s1
+
+
+@njit(cache=True)
+def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_cls, more,
+               mode, counts, log_ratio, out, out_pos):
+    """Tokenize ``data[start:end]`` and hand each n-gram's bucket to ``mode`` (see featurize_document).
+
+    ``nb`` is the number of buckets as uint64, ``a_low``/``a_cls`` come from
+    ``ascii_tables``, ``more`` is scratch space for ``ngrams - 2`` states.
+    """
+    n_tokens = 0
+    n_ngrams = 0
+    score = 0.0
+    token_class = _CLASS_SPACE
+    n_more = max(ngrams - 2, 0)
+    m = reciprocal(nb)
+    s0 = FNV_OFFSET
+    s1 = FNV_OFFSET
+    i = start
+    while i < end:
+        byte = data[i]
+        if byte < 0x80:
+            cls = a_cls[byte]
+            i += 1
+            if cls != token_class:
+                if token_class != _CLASS_SPACE:
+                    n_tokens, n_ngrams, score, out_pos = _close_token(
+                        ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
+                if cls != _CLASS_SPACE:
+                    s0, s1 = _open_token(ngrams, n_tokens, s0, s1, more)
+                token_class = cls
+            if cls != _CLASS_SPACE:
+                s0, s1 = _feed_byte(a_low[byte], s0, s1, more, n_more)
+            continue
+        # General path: decode, lowercase (maybe to several code points), classify each.
+        cp, i_next = _decode(data, i, end)
+        low = lower[cp]
+        n_pending = 1
+        c0 = low
+        if low == _LOWER_SIGMA:
+            c0 = 0x3C2 if _sigma_is_final(data, start, end, i, i_next, flags) else 0x3C3
+        elif low < 0:
+            e = -low - 2
+            n_pending = expansions[e, 0]
+        for q in range(n_pending):
+            c = c0 if low >= 0 or low == _LOWER_SIGMA else np.int64(expansions[-low - 2, q + 1])
+            f = flags[c]
+            cls = _CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT)
+            if cls != token_class:
+                if token_class != _CLASS_SPACE:
+                    n_tokens, n_ngrams, score, out_pos = _close_token(
+                        ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
+                if cls != _CLASS_SPACE:
+                    s0, s1 = _open_token(ngrams, n_tokens, s0, s1, more)
+                token_class = cls
+            if cls != _CLASS_SPACE:
+                if c < 0x80:
+                    s0, s1 = _feed_byte(c, s0, s1, more, n_more)
+                elif c < 0x800:
+                    s0, s1 = _feed_byte(0xC0 | (c >> 6), s0, s1, more, n_more)
+                    s0, s1 = _feed_byte(0x80 | (c & 0x3F), s0, s1, more, n_more)
+                elif c < 0x10000:
+                    s0, s1 = _feed_byte(0xE0 | (c >> 12), s0, s1, more, n_more)
+                    s0, s1 = _feed_byte(0x80 | ((c >> 6) & 0x3F), s0, s1, more, n_more)
+                    s0, s1 = _feed_byte(0x80 | (c & 0x3F), s0, s1, more, n_more)
+                else:
+                    s0, s1 = _feed_byte(0xF0 | (c >> 18), s0, s1, more, n_more)
+                    s0, s1 = _feed_byte(0x80 | ((c >> 12) & 0x3F), s0, s1, more, n_more)
+                    s0, s1 = _feed_byte(0x80 | ((c >> 6) & 0x3F), s0, s1, more, n_more)
+                    s0, s1 = _feed_byte(0x80 | (c & 0x3F), s0, s1, more, n_more)
+        i = i_next
+    if token_class != _CLASS_SPACE:  # the end of the document closes the last token
+        n_tokens, n_ngrams, score, out_pos = _close_token(
+            ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
+    return n_tokens, n_ngrams, score, out_pos
+
+
 @njit(cache=True)
 def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansions,
                        states, mode, counts, log_ratio, out, out_pos):
@@ -145,74 +343,26 @@ def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansio
 
     Returns ``(n_tokens, n_ngrams, score, out_pos)``: ``score`` is the sum of
     ``log_ratio[bucket]`` (MODE_SCORE), ``out_pos`` the next free slot of ``out``
-    (MODE_EMIT). ``states`` is scratch space of length ``ngrams``.
+    (MODE_EMIT). ``states`` is scratch space of length ``ngrams``. The batch kernels
+    below call ``_featurize`` directly, with tables built once per batch.
     """
-    n_tokens = 0
-    n_ngrams = 0
-    score = 0.0
-    token_class = 0  # 0: between tokens, 1: in a word token, 2: in a punctuation token
-    nb = np.uint64(buckets)
-    i = start
-    pending = np.empty(4, dtype=np.int64)  # lowercase expansion of the current code point
-    while i <= end:
-        if i == end:
-            n_pending = 1
-            pending[0] = -1  # end of document: closes the last token
-            i_next = end + 1
-        else:
-            cp, i_next = _decode(data, i, end)
-            low = lower[cp]
-            if low >= 0:
-                n_pending = 1
-                pending[0] = low
-            elif low == _LOWER_SIGMA:
-                n_pending = 1
-                pending[0] = 0x3C2 if _sigma_is_final(data, start, end, i, i_next, flags) else 0x3C3
-            else:
-                e = -low - 2
-                n_pending = expansions[e, 0]
-                for q in range(n_pending):
-                    pending[q] = expansions[e, q + 1]
-        for q in range(n_pending):
-            c = pending[q]
-            if c < 0:
-                cls = 0
-            else:
-                f = flags[c]
-                cls = 0 if (f & _SPACE) else (1 if (f & _WORD) else 2)
-            if cls != token_class:
-                if token_class != 0:
-                    n_tokens += 1
-                    for j in range(min(ngrams, n_tokens)):
-                        b = np.int64(fmix64(states[j]) % nb)
-                        n_ngrams += 1
-                        if mode == 0:
-                            counts[b] += 1
-                        elif mode == 1:
-                            score += log_ratio[b]
-                        else:
-                            out[out_pos] = b
-                            out_pos += 1
-                if cls != 0:
-                    for j in range(min(ngrams - 1, n_tokens), 0, -1):
-                        states[j] = (states[j - 1] ^ _SPACE_BYTE) * FNV_PRIME
-                    states[0] = FNV_OFFSET
-                token_class = cls
-            if cls != 0:
-                _feed_code_point(states, min(ngrams, n_tokens + 1), c)
-        i = i_next
-    return n_tokens, n_ngrams, score, out_pos
+    a_low, a_cls = ascii_tables(lower, flags)
+    more = states[2:] if len(states) > 2 else np.empty(0, dtype=np.uint64)
+    return _featurize(data, start, end, ngrams, np.uint64(buckets), lower, flags, expansions, a_low, a_cls,
+                      more, mode, counts, log_ratio, out, out_pos)
 
 
 @njit(cache=True)
 def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts, n_tokens):
     """Add every document's n-gram buckets to ``counts``; store token counts per document."""
-    states = np.empty(max(ngrams, 1), dtype=np.uint64)
+    a_low, a_cls = ascii_tables(lower, flags)
+    more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)
+    nb = np.uint64(buckets)
     dummy_f = np.empty(0, dtype=np.float64)
     dummy_i = np.empty(0, dtype=np.int64)
     for d in range(len(offsets) - 1):
-        nt, _, _, _ = featurize_document(data, offsets[d], offsets[d + 1], ngrams, buckets, lower, flags,
-                                         expansions, states, 0, counts, dummy_f, dummy_i, 0)
+        nt, _, _, _ = _featurize(data, offsets[d], offsets[d + 1], ngrams, nb, lower, flags, expansions,
+                                 a_low, a_cls, more, 0, counts, dummy_f, dummy_i, 0)
         n_tokens[d] = nt
 
 
@@ -220,11 +370,13 @@ def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts
 def score_batch(data, offsets, ngrams, buckets, lower, flags, expansions, log_ratio,
                 log_weight, n_tokens, n_ngrams):
     """Per document: sum of ``log_ratio`` over its n-gram buckets, token and n-gram counts."""
-    states = np.empty(max(ngrams, 1), dtype=np.uint64)
+    a_low, a_cls = ascii_tables(lower, flags)
+    more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)
+    nb = np.uint64(buckets)
     dummy_i = np.empty(0, dtype=np.int64)
     for d in range(len(offsets) - 1):
-        nt, ng, s, _ = featurize_document(data, offsets[d], offsets[d + 1], ngrams, buckets, lower, flags,
-                                          expansions, states, 1, dummy_i, log_ratio, dummy_i, 0)
+        nt, ng, s, _ = _featurize(data, offsets[d], offsets[d + 1], ngrams, nb, lower, flags, expansions,
+                                  a_low, a_cls, more, 1, dummy_i, log_ratio, dummy_i, 0)
         log_weight[d] = s
         n_tokens[d] = nt
         n_ngrams[d] = ng
@@ -237,13 +389,15 @@ def emit_batch(data, offsets, ngrams, buckets, lower, flags, expansions, indptr,
     ``out`` must hold ``ngrams * 3 * len(data)`` ids (a bound no text can exceed); the
     caller trims it to ``indptr[-1]``.
     """
-    states = np.empty(max(ngrams, 1), dtype=np.uint64)
+    a_low, a_cls = ascii_tables(lower, flags)
+    more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)
+    nb = np.uint64(buckets)
     dummy_f = np.empty(0, dtype=np.float64)
     pos = 0
     indptr[0] = 0
     for d in range(len(offsets) - 1):
-        _, _, _, pos = featurize_document(data, offsets[d], offsets[d + 1], ngrams, buckets, lower, flags,
-                                          expansions, states, 2, out, dummy_f, out, pos)
+        _, _, _, pos = _featurize(data, offsets[d], offsets[d + 1], ngrams, nb, lower, flags, expansions,
+                                  a_low, a_cls, more, 2, out, dummy_f, out, pos)
         indptr[d + 1] = pos
 
 
@@ -267,53 +421,46 @@ def span_hash_batch(data, starts, ends, out):
         out[d] = fmix64(h)
 
 
-@njit(cache=True)
 def line_spans(buf, n, final):
     """Find the non-blank lines of ``buf[:n]``.
 
-    Returns ``(starts, ends, n_newlines, consumed)``: byte spans of the lines that hold
-    anything besides JSON whitespace (space, tab, CR), without their line terminator
-    (``\\n`` or ``\\r\\n``); ``n_newlines`` counts line terminators seen, for line numbers.
-    Unless ``final``, a trailing line with no ``\\n`` is left unconsumed for the next call.
-    The third array gives, for each line, how many newlines precede it in ``buf``.
+    Returns ``(starts, ends, before, n_newlines, consumed)``: byte spans of the lines that
+    hold anything besides JSON whitespace (space, tab, CR), without their line terminator
+    (``\\n`` or ``\\r\\n``); ``before[i]`` counts the newlines that precede line ``i`` in
+    ``buf`` and ``n_newlines`` all line terminators seen, for line numbers. Unless ``final``,
+    a trailing line with no ``\\n`` is left unconsumed for the next call.
+
+    Newlines are found by numpy's vectorized comparison (several GB/s); only the first
+    bytes of each line are then looked at, to tell blank lines apart.
     """
-    cap = 1024
-    starts = np.empty(cap, dtype=np.int64)
-    ends = np.empty(cap, dtype=np.int64)
-    before = np.empty(cap, dtype=np.int64)
+    view = buf[:n]
+    newlines = np.flatnonzero(view == 10)
+    return _spans_from_newlines(view, n, final, newlines)
+
+
+@njit(cache=True)
+def _spans_from_newlines(buf, n, final, newlines):
+    m = len(newlines)
+    tail = final and (newlines[m - 1] + 1 < n if m else n > 0)
+    n_lines = m + (1 if tail else 0)
+    starts = np.empty(n_lines, dtype=np.int64)
+    ends = np.empty(n_lines, dtype=np.int64)
+    before = np.empty(n_lines, dtype=np.int64)
     count = 0
-    newlines = 0
     line_start = 0
-    blank = True
-    consumed = 0
-    for i in range(n + 1):
-        at_end = i == n
-        if not at_end:
-            c = buf[i]
-            if c != 10:
-                if c != 32 and c != 9 and c != 13:
-                    blank = False
-                continue
-        if at_end and not final:
-            break
-        if at_end and line_start == n:
-            break
-        if not blank:
-            e = i
-            if e > line_start and buf[e - 1] == 13:
+    for li in range(n_lines):
+        stop = newlines[li] if li < m else n
+        j = line_start
+        while j < stop and (buf[j] == 32 or buf[j] == 9 or buf[j] == 13):
+            j += 1
+        if j < stop:
+            e = stop
+            if buf[e - 1] == 13:
                 e -= 1
-            if count == cap:
-                cap *= 2
-                starts = np.resize(starts, cap)
-                ends = np.resize(ends, cap)
-                before = np.resize(before, cap)
             starts[count] = line_start
             ends[count] = e
-            before[count] = newlines
+            before[count] = li
             count += 1
-        if not at_end:
-            newlines += 1
-        line_start = i + 1
-        blank = True
-        consumed = min(i + 1, n)
-    return starts[:count], ends[:count], before[:count], newlines, consumed
+        line_start = stop + 1
+    consumed = n if final else (newlines[m - 1] + 1 if m else 0)
+    return starts[:count], ends[:count], before[:count], m, consumed
