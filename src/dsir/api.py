@@ -29,6 +29,7 @@ from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
 )
 from dsir.sample.gumbel import find_threshold
+from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING, KeyRule
 
 log = logging.getLogger("dsir")
 
@@ -61,7 +62,10 @@ class DSIR:
     ``smoothing`` the additive smoothing of both bag-of-n-grams models, ``raw_sample`` how
     many raw documents (a uniform random sample) the raw model is fit on, ``seed`` the
     sampling and noise seed, ``min_length`` the fewest tokens an eligible document has,
-    ``top_k`` whether to take the top weights instead of resampling.
+    ``top_k`` whether to take the top weights instead of resampling. Quality options (see
+    ``dsir.selector``): ``method`` (dsir, random, classifier), ``weighting`` ("mean" log-ratio
+    per n-gram, or the paper's "sum") and ``temperature`` of the dsir weights, ``chunk_words``
+    (score chunks of about that many words) and ``emit`` ("documents" or "chunks").
 
     After ``fit``: ``estimator_`` (an ``ImportanceEstimator``) holds the learned models.
     """
@@ -69,7 +73,9 @@ class DSIR:
     def __init__(self, ngrams: int = 2, buckets: int = 10_000, smoothing: float = 1.0,
                  raw_sample: int = DEFAULT_RAW_SAMPLE, seed: int = 0, min_length: int = 0,
                  top_k: bool = False, text_field: str = "text", id_field: str | None = None,
-                 workers: int = 1, progress: bool = False, engine: Any = None):
+                 workers: int = 1, progress: bool = False, engine: Any = None, method: str = "dsir",
+                 weighting: str = DEFAULT_WEIGHTING, temperature: float = DEFAULT_TEMPERATURE,
+                 chunk_words: int | None = None, emit: str = "documents"):
         if raw_sample < 1:
             raise UsageError(f"raw_sample must be at least 1 document, got {raw_sample}")
         if min_length < 0:
@@ -83,6 +89,23 @@ class DSIR:
         self.read = ReadSpec(text_field, id_field)
         self.workers = workers
         self.engine = engine or LocalEngine(workers, progress=progress)
+        try:
+            self.key_rule = KeyRule(method, weighting, temperature, top_k)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if chunk_words is not None and chunk_words < 1:
+            raise UsageError(f"chunk_words must be at least 1, got {chunk_words}")
+        if emit not in ("documents", "chunks") or emit == "chunks" and chunk_words is None:
+            raise UsageError(f"emit must be 'documents' or 'chunks' (chunks needs chunk_words), got {emit!r}")
+        self.method, self.weighting, self.temperature = method, weighting, temperature
+        self.chunk_words, self.emit = chunk_words, emit
+
+    def _uses_quality_options(self, target: str | list[str] | None) -> bool:
+        """Whether ``select`` needs ``dsir.selector`` (anything beyond the core's plain DSIR)."""
+        from dsir.pipeline.selection import group_targets
+
+        named = any(t.name for t in group_targets(_as_list(target))) if target is not None else False
+        return named or self.chunk_words is not None or self.key_rule != KeyRule("dsir", "sum", 1.0, self.top_k)
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -177,6 +200,11 @@ class DSIR:
         selected documents (``part-NNNNN.<format>``), then ``manifest.json``; returns the
         manifest.
         """
+        if self._uses_quality_options(target):
+            from dsir.selector import select_units
+
+            return select_units(self, _as_list(raw), output_dir, k, fraction,
+                                _as_list(target) if target is not None else None, output_format, overwrite)
         if output_format is not None and output_format not in OUTPUT_FORMATS:
             raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
         if k is not None and k <= 0 or fraction is not None and not (0 < fraction <= 1):

@@ -13,6 +13,8 @@ from dsir.api import DEFAULT_RAW_SAMPLE, DSIR
 from dsir.engines.local import default_workers
 from dsir.errors import DsirError
 from dsir.io.writers import OUTPUT_FORMATS
+from dsir.pipeline.selection import EMITS
+from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING, METHODS, WEIGHTINGS
 
 _SHOW = {"show_default": True}
 
@@ -64,15 +66,16 @@ def main() -> None:
     logging.basicConfig(format="dsir: %(levelname)s: %(message)s", level=logging.INFO)
 
 
-def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet) -> DSIR:
+def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+          **quality) -> DSIR:
     return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
                 min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
-                workers=workers or default_workers(), progress=not quiet)
+                workers=workers or default_workers(), progress=not quiet, **quality)
 
 
 @main.command()
 @common_options
-@click.option("--target", multiple=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given.")
+@click.option("--target", multiple=True, metavar="[NAME=]PATH[:P]", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given (or --method random). NAME=PATH[:PROPORTION] names a target: each named target gets its share of k (PROPORTION, equal by default) by its own weights, no document twice, shards part-NAME-NNNNN.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), help="Use an estimator saved by 'dsir fit' instead of fitting.")
 @click.option("-k", "k", type=int, default=None, help="Number of documents to select.")
 @click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible documents instead of -k.")
@@ -82,9 +85,15 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling.")
 @click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
+@click.option("--method", type=click.Choice(METHODS), default="dsir", **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule).")
+@click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULT_WEIGHTING, **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum.")
+@click.option("--temperature", type=float, default=DEFAULT_TEMPERATURE, **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature).")
+@click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did).")
+@click.option("--emit", type=click.Choice(EMITS), default="documents", **_SHOW, help="With --chunk-words: write the selected chunks, or whole documents scored by their average chunk.")
 @feature_options
 def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, output, output_format, min_length, top_k,
-           id_field, overwrite, ngrams, buckets, smoothing, raw_sample) -> None:
+           id_field, overwrite, method, weighting, temperature, chunk_words, emit, ngrams, buckets, smoothing,
+           raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -93,17 +102,25 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
     def run():
         if (k is None) == (fraction is None):
             raise click.UsageError("give exactly one of -k and --fraction")
-        if bool(target) == bool(model):
+        if bool(target) == bool(model) and not (method == "random" and not model):
             raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
-        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet)
+        if model and method != "dsir":
+            raise click.UsageError(f"--model holds a dsir fit; --method {method} cannot use it")
+        if emit == "chunks" and chunk_words is None:
+            raise click.UsageError("--emit chunks needs --chunk-words N")
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+                  method=method, weighting=weighting, temperature=temperature, chunk_words=chunk_words, emit=emit)
         if model:
             d.load_model(model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
                          output_format=output_format, overwrite=overwrite)
         c = m["counts"]
-        click.echo(f"selected {c['selected']} of {c['eligible']} eligible documents "
-                   f"({c['documents']} in the pool) into {output}", err=True)
+        click.echo(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')} "
+                   f"({c['documents']} documents in the pool) into {output}", err=True)
+        for t in m.get("per_target", []):
+            if t["name"]:
+                click.echo(f"  target {t['name']}: {t['selected']} of {t['requested']}", err=True)
     _run(run)
 
 
