@@ -212,7 +212,7 @@ def test_allocate_targets_is_sequential_and_exclusive(tmp_path):
     paths = []
     for u, (k0, k1) in enumerate([([5.0, 4.0, 1.0], [9.0, 0.0, 8.0]), ([3.0, -np.inf], [7.0, 6.0])]):
         p = str(tmp_path / f"s{u}.npz")
-        save_arrays(p, {"key": np.array([k0, k1]), "hash": np.arange(len(k0), dtype=np.uint64) + 10 * u})
+        save_arrays(p, {"keys": np.array([k0, k1]), "hash": np.arange(len(k0), dtype=np.uint64) + 10 * u})
         paths.append(p)
     a = allocate_targets(paths, [2, 2])
     assert a.selected == [2, 2]

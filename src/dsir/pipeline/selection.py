@@ -250,15 +250,17 @@ def unit_score_task(task: UnitScoreTask) -> ScoreSummary:
         put("n_tokens", n_tokens.astype(np.int32))
         put("n_ngrams", n_ngrams_f)
         put("hash", hashes)
-        put("score", np.stack(sums) if sums else np.empty((0, len(hashes))))
-        put("key", np.stack([task.rule.keys(s, n_ngrams_f, hashes, eligible, task.seed) for s in sums]))
+        put("scores", np.stack(sums) if sums else np.empty((0, len(hashes))))
+        put("keys", np.stack([task.rule.keys(s, n_ngrams_f, hashes, eligible, task.seed) for s in sums]))
     arrays = {}
     for name in ("n_tokens", "n_ngrams", "hash", "row", "chunk", "start", "end"):
         if name in parts:
             arrays[name] = np.concatenate(parts[name])
-    for name in ("score", "key"):
+    for name in ("scores", "keys"):
         arrays[name] = (np.concatenate(parts[name], axis=1) if name in parts
                         else np.empty((n_targets, 0), dtype=np.float64))
+    if n_targets == 1:  # the core's layout too, which the report reads
+        arrays["log_weight"], arrays["key"] = arrays["scores"][0], arrays["keys"][0]
     if "hash" not in arrays:
         arrays.update(n_tokens=np.empty(0, np.int32), n_ngrams=np.empty(0), hash=np.empty(0, np.uint64))
         if chunked and task.emit == "chunks":
@@ -268,7 +270,7 @@ def unit_score_task(task: UnitScoreTask) -> ScoreSummary:
     return ScoreSummary(
         unit=task.unit,
         documents=documents,
-        eligible=int(np.isfinite(arrays["key"][0]).sum()) if n_targets else 0,
+        eligible=int(np.isfinite(arrays["keys"][0]).sum()) if n_targets else 0,
         tokens=int(arrays["n_tokens"].sum()),
         text_bytes=text_bytes,
     )
@@ -283,20 +285,22 @@ class Allocation:
 
     assigned: list[np.ndarray]
     selected: list[int] = field(default_factory=list)
+    thresholds: list = field(default_factory=list)  # per target, over its keys with earlier picks removed
 
 
 def allocate_targets(score_paths: list[str], shares: list[int]) -> Allocation:
     """Target ``t`` takes the ``shares[t]`` largest of its keys among units not yet taken
     (ties by unit hash, then file and row), targets in order. Never a unit twice."""
     assigned = [np.full(len(load_array(p, "hash")), -1, dtype=np.int16) for p in score_paths]
-    selected = []
+    selected, thresholds = [], []
     for t, share in enumerate(shares):
         keys = []
         for p, a in zip(score_paths, assigned):
-            k = load_array(p, "key")[t].copy()
+            k = load_array(p, "keys")[t].copy()
             k[a >= 0] = -np.inf
             keys.append(k)
         taken = 0
+        threshold = None
         if share > 0 and any(np.isfinite(k).any() for k in keys):
             threshold = find_threshold(keys, share, lambda u: load_array(score_paths[u], "hash"))
             for u, (k, a) in enumerate(zip(keys, assigned)):
@@ -304,7 +308,8 @@ def allocate_targets(score_paths: list[str], shares: list[int]) -> Allocation:
                 a[m] = t
                 taken += int(m.sum())
         selected.append(taken)
-    return Allocation(assigned, selected)
+        thresholds.append(threshold)
+    return Allocation(assigned, selected, thresholds)
 
 
 # -- writing --------------------------------------------------------------------------------
