@@ -25,6 +25,7 @@ from dsir.estimate import FitStats, ImportanceEstimator
 from dsir.featurize import HashedNgramFeaturizer
 from dsir.io.paths import InputFile, expand_paths
 from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
+from dsir.reports import REPORT_NAMES
 from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
 )
@@ -130,6 +131,7 @@ class DSIR:
         stats = FitStats(target_docs, sum(r.documents for r in raw), pool_docs, rate)
         self.estimator_ = ImportanceEstimator(f, self.smoothing).fit(
             sum(r.counts for r in target), sum(r.counts for r in raw), stats)
+        self.model_path_ = None
         return self
 
     def save(self, path: str) -> None:
@@ -140,6 +142,7 @@ class DSIR:
     def load_model(self, path: str) -> DSIR:
         """Use a saved estimator; its featurizer and smoothing replace this object's."""
         self.estimator_ = ImportanceEstimator.load(path)
+        self.model_path_ = path
         self.featurizer = self.estimator_.featurizer
         self.smoothing = self.estimator_.smoothing
         return self
@@ -193,18 +196,21 @@ class DSIR:
 
     def select(self, raw: str | list[str], output_dir: str, k: int | None = None, fraction: float | None = None,
                target: str | list[str] | None = None, output_format: str | None = None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, report: bool = True, group_by: str | None = None) -> dict:
         """Select ``k`` (or ``fraction`` of the eligible) raw documents into ``output_dir``.
 
         Fits first when ``target`` is given. Writes one shard per input file that has
         selected documents (``part-NNNNN.<format>``), then ``manifest.json``; returns the
-        manifest.
+        manifest. Then, with ``group_by``, counts the pool and the selection by that field
+        (``_dsir/groups-<field>.json``), and unless ``report`` is false writes the report
+        (``report.json``, ``report.html``, ``report/*.png``; see ``dsir.reports``).
         """
         if self._uses_quality_options(target):
             from dsir.selector import select_units
 
             return select_units(self, _as_list(raw), output_dir, k, fraction,
-                                _as_list(target) if target is not None else None, output_format, overwrite)
+                                _as_list(target) if target is not None else None, output_format, overwrite,
+                                report, group_by)
         if output_format is not None and output_format not in OUTPUT_FORMATS:
             raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
         if k is not None and k <= 0 or fraction is not None and not (0 < fraction <= 1):
@@ -245,7 +251,30 @@ class DSIR:
                                   warnings)
         write_json_atomic(join_path(work, "run.json"), {"seconds": round(time.time() - started, 3)})
         write_json_atomic(join_path(output_dir, MANIFEST), manifest)
+        self._after_select(output_dir, raw_files, score_paths, threshold, report, group_by)
         return manifest
+
+    def _after_select(self, output_dir, raw_files, score_paths, threshold, report, group_by) -> None:
+        """Composition and report: extras over a selection that is already complete."""
+        from dsir.errors import DsirError
+        from dsir.reports import make_report
+        from dsir.reports.groups import compute_groups
+
+        if not (report or group_by):
+            return
+        if is_remote(output_dir):
+            log.warning("no report for an object-store output directory: the report is written locally only")
+            return
+        try:
+            if group_by:
+                compute_groups(group_by, raw_files, score_paths, threshold, self.engine,
+                               join_path(output_dir, WORK_DIR), self.read.block_bytes)
+            if report:
+                make_report(output_dir, self.engine)
+        except DsirError as exc:
+            exc.args = (f"{exc.args[0] if exc.args else exc} (the selection in {output_dir} is complete; "
+                        f"run 'dsir report {output_dir}' after fixing this)",) + exc.args[1:]
+            raise
 
     def _manifest(self, raw_files, target_files, summaries, writes, want, k, fraction, output_format, warnings) -> dict:
         selected_by_unit = {w.unit: w.selected for w in writes}
@@ -271,6 +300,7 @@ class DSIR:
                 "text_bytes": sum(s.text_bytes for s in summaries),
             },
             "targets": [{"path": t.path, "bytes": t.size} for t in target_files],
+            "model": self.model_path_,
             "inputs": [
                 {"path": f.path, "bytes": f.size, "documents": s.documents, "eligible": s.eligible,
                  "selected": selected_by_unit.get(s.unit, 0)}
@@ -299,6 +329,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
                 shutil.rmtree(path)
             elif name == MANIFEST or name.startswith("part-") or name.startswith(".part-"):
                 os.unlink(path)
+            elif name in REPORT_NAMES:
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     os.makedirs(output_dir, exist_ok=True)
 
 

@@ -76,7 +76,8 @@ def _fit_targets(d: DSIR, raw_files: list[InputFile], targets: list[TargetSpec],
 
 
 def select_units(d: DSIR, raw: list[str], output_dir: str, k: int | None, fraction: float | None,
-                 target: list[str] | None, output_format: str | None, overwrite: bool) -> dict:
+                 target: list[str] | None, output_format: str | None, overwrite: bool, report: bool = True,
+                 group_by: str | None = None) -> dict:
     """``DSIR.select`` with the quality options; returns the manifest (written last)."""
     from dsir.api import MANIFEST, WORK_DIR, prepare_output_dir, resolve_k
 
@@ -148,6 +149,12 @@ def select_units(d: DSIR, raw: list[str], output_dir: str, k: int | None, fracti
                          shares, proportions, warnings)
     write_json_atomic(join_path(work, "run.json"), {"seconds": round(time.time() - started, 3)})
     write_json_atomic(join_path(output_dir, MANIFEST), manifest)
+    if len(targets) == 1 and d.emit == "documents" and d.method == "dsir":
+        # the scores files then have the core's layout, which the report reads
+        d._after_select(output_dir, raw_files, score_paths, allocation.thresholds[0], report, group_by)
+    elif report or group_by:
+        log.warning("no report for this selection: reports cover dsir selections of whole documents for one "
+                    "target (the manifest's per_target has the counts per target)")
     return manifest
 
 
@@ -194,6 +201,7 @@ def _manifest(d: DSIR, raw_files, targets, target_files, summaries, writes, want
             "text_bytes": sum(s.text_bytes for s in summaries),
         },
         "targets": [{"path": f.path, "bytes": f.size} for files in target_files for f in files],
+        "model": getattr(d, "model_path_", None),
         "per_target": [
             {"name": t.name, "paths": [f.path for f in files], "proportion": p, "requested": share,
              "selected": got,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -85,6 +86,8 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling.")
 @click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
+@click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
+@click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @click.option("--method", type=click.Choice(METHODS), default="dsir", **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule).")
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULT_WEIGHTING, **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum.")
 @click.option("--temperature", type=float, default=DEFAULT_TEMPERATURE, **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature).")
@@ -92,8 +95,8 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--emit", type=click.Choice(EMITS), default="documents", **_SHOW, help="With --chunk-words: write the selected chunks, or whole documents scored by their average chunk.")
 @feature_options
 def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, output, output_format, min_length, top_k,
-           id_field, overwrite, method, weighting, temperature, chunk_words, emit, ngrams, buckets, smoothing,
-           raw_sample) -> None:
+           id_field, overwrite, no_report, group_by, method, weighting, temperature, chunk_words, emit, ngrams,
+           buckets, smoothing, raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -114,13 +117,15 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
             d.load_model(model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
-                         output_format=output_format, overwrite=overwrite)
+                         output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by)
         c = m["counts"]
         click.echo(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')} "
                    f"({c['documents']} documents in the pool) into {output}", err=True)
         for t in m.get("per_target", []):
             if t["name"]:
                 click.echo(f"  target {t['name']}: {t['selected']} of {t['requested']}", err=True)
+        if not no_report and os.path.exists(os.path.join(output, "report.json")):
+            click.echo(f"report: {output}/report.html", err=True)
     _run(run)
 
 
@@ -153,6 +158,35 @@ def score(raw, text_field, seed, workers, quiet, model, output, min_length) -> N
         with d.engine:
             table = d.score(list(raw), output)
         click.echo(f"scored {table.num_rows} documents into {output}", err=True)
+    _run(run)
+
+
+@main.command()
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--group-by", default=None, metavar="FIELD", help="Also compare the pool and the selection by this metadata field (stored for later runs).")
+@click.option("--sample-documents", type=click.IntRange(min=1), default=20_000, **_SHOW, help="Documents of the pool and of the selection sampled for the KL numbers.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes. [default: number of CPUs]")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
+    """Write report.json, report.html and report/*.png for the selection in OUTPUT_DIR.
+
+    OUTPUT_DIR is the output directory of a finished 'dsir select'; the input files it
+    names must still be readable (the report samples them again).
+    """
+    from dsir.engines.local import LocalEngine
+    from dsir.reports import ReportOptions, make_report
+    from dsir.reports.groups import compute_groups_for
+
+    def run():
+        with LocalEngine(workers or default_workers(), progress=not quiet) as engine:
+            if group_by:
+                compute_groups_for(output_dir, group_by, engine)
+            r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents))
+        kl = r["kl"]
+        if kl["reduction"] is not None:
+            click.echo(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "
+                       f"{kl['kl_target_selected']:.4f}: reduction {kl['reduction']:.4f} nats", err=True)
+        click.echo(f"report: {output_dir}/report.html", err=True)
     _run(run)
 
 

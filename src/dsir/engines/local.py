@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
 
-from tqdm import tqdm
+from dsir.engines.progress import progress_bar
 
 T = TypeVar("T")
 
@@ -37,6 +36,7 @@ class LocalEngine:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self.progress = progress
+        self.log_interval = 10.0  # seconds between plain progress lines when stderr is not a terminal
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalEngine:
@@ -59,9 +59,8 @@ class LocalEngine:
     def map(self, fn: Callable[[Any], T], tasks: Sequence[Any], desc: str = "", weights: Sequence[int] | None = None) -> list[T]:
         """``[fn(t) for t in tasks]``, in parallel; ``weights`` (e.g. bytes) drive the progress bar."""
         weights = list(weights) if weights is not None else [1] * len(tasks)
-        bar = tqdm(total=sum(weights), desc=desc, unit="B" if weights and max(weights) > 1 else "it",
-                   unit_scale=True, disable=not self.progress or not tasks, file=sys.stderr,
-                   mininterval=0.5 if sys.stderr.isatty() else 30, dynamic_ncols=True)
+        bar = progress_bar(sum(weights), desc, bool(weights) and max(weights) > 1, self.progress and bool(tasks),
+                           self.log_interval)
         try:
             if self.workers == 1 or len(tasks) <= 1:
                 out = []

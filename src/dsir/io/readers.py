@@ -149,6 +149,10 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
     except pa.ArrowException as exc:
         raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
     text = table.column(text_field)
+    try:
+        text.validate(full=True)  # pyarrow's JSON reader does not check UTF-8 by itself
+    except pa.ArrowException as exc:
+        raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
     if text.null_count:
         bad = int(np.flatnonzero(text.is_null().to_numpy(zero_copy_only=False))[0])
         line = _nth_nonblank_line(data, bad)

@@ -1,0 +1,185 @@
+"""A self-contained ``report.html``: inline CSS, plots as base64 PNG data URIs, no scripts,
+no fonts or anything else fetched over the network."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+
+CSS = """
+body{font:14px/1.45 -apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:#1d2430;margin:0;background:#f6f7f9}
+main{max-width:1120px;margin:0 auto;padding:24px 28px 60px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 10px;border-bottom:1px solid #dde1e6;padding-bottom:4px}
+.sub{color:#5b6675;margin:0 0 18px}
+.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:12px}
+.card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:12px 14px}
+.card .v{font-size:22px;font-weight:600}.card .l{color:#5b6675;font-size:12px}
+img{max-width:100%;background:#fff;border:1px solid #dde1e6;border-radius:6px;display:block;margin:8px 0}
+table{border-collapse:collapse;background:#fff;width:100%;margin:8px 0;font-size:13px}
+td,th{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eef1f4}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.doc{background:#fff;border:1px solid #dde1e6;border-left:4px solid #9aa5b1;border-radius:6px;padding:8px 12px;margin:8px 0}
+.doc.sel{border-left-color:#1f77b4}.doc .m{color:#5b6675;font-size:12px;margin-bottom:4px}
+.doc p{margin:0;white-space:pre-wrap;font-size:13px}
+.two{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+.note{color:#5b6675;font-size:12.5px}code{background:#eef1f4;padding:0 3px;border-radius:3px}
+"""
+
+
+def _e(x: object) -> str:
+    return html.escape(str(x))
+
+
+def _n(x: float | int | None, digits: int = 4) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.{digits}g}" if abs(x) < 1e6 else f"{x:,.0f}"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def _card(value: str, label: str) -> str:
+    return f'<div class="card"><div class="v">{value}</div><div class="l">{_e(label)}</div></div>'
+
+
+def _bucket_rows(rows: list[dict]) -> list[list[str]]:
+    return [[_e(" | ".join(r["names"]) or "(no n-gram seen in the samples)"), _n(r["log_ratio"], 3),
+             _n(r["target_count"]), _n(r["raw_count"]), str(r["bucket"])] for r in rows]
+
+
+def render_html(report: dict, plots: dict[str, bytes]) -> str:
+    """The whole report as one HTML document (every plot inline)."""
+    c, kl, w, ln = report["counts"], report["kl"], report["weights"], report["lengths"]
+    p = report["parameters"]
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+           f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
+           f"<title>dsir selection report</title><style>{CSS}</style></head><body><main>"]
+    targets = ", ".join(os.path.basename(t) for t in report["targets"]) or "a saved model"
+    out.append(f"<h1>Data selection report</h1><p class='sub'>target: {_e(targets)} · pool: {report['inputs']:,} "
+               f"file{'s' if report['inputs'] != 1 else ''} · {_e(report['method'])} · seed {_e(p.get('seed'))} · "
+               f"dsir {_e(report['dsir_version'])}</p>")
+    out.append('<div class="cards">' + "".join([
+        _card(f"{c['selected_documents']:,}", f"selected of {c['pool_documents']:,} documents "
+              f"({100 * c['selected_fraction_of_pool']:.2g}%; {c['eligible_documents']:,} eligible)"),
+        _card(f"{c['selected_tokens']:,}", f"selected tokens of {c['pool_tokens']:,} "
+              f"({100 * c['selected_fraction_of_tokens']:.2g}%)"),
+        _card("–" if kl["reduction"] is None else f"{kl['reduction']:.3f}",
+              "KL reduction, nats" + ("" if kl["reduction"] is None else
+                                     f" ({100 * kl['relative_reduction']:.0f}% of KL(target ‖ raw))")),
+        _card(f"{w['effective_sample_size']:,.1f}", f"effective sample size of the weights "
+              f"({100 * w['effective_sample_size_fraction']:.2g}% of eligible)"),
+    ]) + "</div>")
+
+    out.append("<h2>Counts</h2>")
+    out.append(_table(["", "documents", "tokens", "text bytes"], [
+        ["pool", _n(c["pool_documents"]), _n(c["pool_tokens"]), _bytes(c["pool_text_bytes"])],
+        ["eligible", _n(c["eligible_documents"]), "", ""],
+        ["selected", _n(c["selected_documents"]), _n(c["selected_tokens"]), _bytes(c["selected_text_bytes"])],
+    ], {1, 2, 3}))
+    out.append(f"<p class='note'>Requested {c['requested']:,}; selected fraction: "
+               f"{100 * c['selected_fraction_of_eligible']:.3g}% of eligible documents, "
+               f"{100 * c['selected_fraction_of_tokens']:.3g}% of tokens. Output shards: {_bytes(c['selected_output_bytes'])}.</p>")
+
+    out.append("<h2>KL reduction</h2>")
+    out.append(_img(plots["kl.png"], "KL divergences and the share of the reduction carried by the top buckets"))
+    s = kl["samples"]
+    shares = ", ".join(f"top {m}: {100 * v:.0f}%" for m, v in kl["top_bucket_share"].items() if v is not None)
+    out.append(_table(["quantity", "value"], [
+        ["KL(target ‖ raw)", _n(kl["kl_target_raw"])], ["KL(target ‖ selected)", _n(kl["kl_target_selected"])],
+        ["KL reduction", _n(kl["reduction"])], ["share of the reduction carried by the top buckets", _e(shares or "–")],
+    ], {1}))
+    fs = kl["feature_space"]
+    out.append(f"<p class='note'>Hashed n-gram distributions in the selection's feature space ({_e(fs['name'])}, "
+               f"n-grams up to {fs['ngrams']}, {fs['buckets']:,} buckets), additive smoothing {kl['smoothing']:g} on all "
+               f"three. Samples: target {s['target']['documents']:,} documents / {s['target']['ngrams']:,} n-grams "
+               f"({_e(s['target']['what'])}); raw {s['raw']['documents']:,} documents / {s['raw']['ngrams']:,} n-grams "
+               f"({_e(s['raw']['what'])}); selected {s['selected']['documents']:,} documents / "
+               f"{s['selected']['ngrams']:,} n-grams ({_e(s['selected']['what'])}).</p>")
+    out.append("<p class='note'>A bucket's contribution is p_target × (log p_selected − log p_raw); the contributions "
+               "add up to the reduction. Some buckets move away from the target, so the top buckets' share can pass "
+               "100% before falling back to it.</p><p>Buckets that carry the most of the reduction:</p>")
+    out.append(_table(["n-grams in the bucket", "contribution (nats)", "p target", "log ratio", "bucket"], [
+        [_e(" | ".join(r["names"]) or "(not named: see note)"), _n(r["contribution"]), _n(r["p_target"]),
+         _n(r["log_ratio"]), str(r["bucket"])] for r in kl["top_contributions"]], {1, 2, 3}))
+
+    out.append("<h2>Distributions</h2>")
+    out.append(_img(plots["weights.png"], "histogram of the pool's log-weights with the selection threshold"))
+    thr = "the threshold of the selection" if p.get("top_k") else \
+        "where a deterministic top-k would cut; importance resampling selects by log-weight plus Gumbel noise, so the cut is soft"
+    out.append(f"<p class='note'>The line marks the k-th largest log-weight ({_n(w['kth_largest_log_weight'])}): {_e(thr)}. "
+               f"Effective sample size (Σw)²/Σw² = {w['effective_sample_size']:,.2f} over {w['log_weight']['documents']:,} "
+               f"eligible documents.</p>")
+    if w["effective_sample_size_fraction"] < 0.01:
+        out.append("<p class='note'>A small effective sample size is usual here: a document's log-weight sums the log "
+                   "ratios of all its n-grams, so log-weights spread over many nats and a few documents carry most of "
+                   "the total weight. Resampling without replacement still draws k distinct documents; a larger pool "
+                   "or a lower k leaves it more room.</p>")
+    out.append(_img(plots["lengths.png"], "document lengths of target, pool and selection"))
+    rows = []
+    for key in ("target", "pool", "selected"):
+        L = ln[key]
+        if L["documents"]:
+            rows.append([key, _n(L["documents"]), _n(L["mean"]), _n(L["p10"]), _n(L["median"]), _n(L["p90"]), _n(L["max"])])
+    out.append(_table(["tokens per document", "documents", "mean", "p10", "median", "p90", "max"], rows, {1, 2, 3, 4, 5, 6}))
+    if not ln["target"].get("available", True):
+        out.append("<p class='note'>Target lengths are not shown: the run reused a saved model, so the target files are unknown.</p>")
+
+    why = report["why"]
+    ns = why["names_sample"]
+    out.append("<h2>Why these documents</h2>")
+    out.append(_img(plots["why.png"], "n-grams that raise and lower the weight"))
+    out.append("<div class='two'><div><b>Raise the weight</b>" +
+               _table(["n-grams", "log ratio", "target", "raw", "bucket"], _bucket_rows(why["raising"]), {1, 2, 3}) +
+               "</div><div><b>Lower the weight</b>" +
+               _table(["n-grams", "log ratio", "target", "raw", "bucket"], _bucket_rows(why["lowering"]), {1, 2, 3}) +
+               "</div></div>")
+    out.append("<p class='note'>Buckets are ranked by their pull on weights: log ratio × the bucket's probability "
+               "under the target (raise) or under the raw data (lower), so common n-grams come before rare ones.</p>")
+    out.append(f"<p class='note'>A bucket's n-grams are the strings hashed into it that were seen most often in samples of "
+               f"{ns['target_documents']:,} target and {ns['raw_documents']:,} raw documents; several strings share a bucket. "
+               f"The target and raw columns are the bucket's counts in the fitted models.</p>")
+    titles = {"top": "Highest weights", "threshold": "Selected, just above the threshold", "bottom": "Lowest weights"}
+    for key, title in titles.items():
+        out.append(f"<h3>{_e(title)}</h3>")
+        for ex in report["examples"][key]:
+            out.append(f"<div class='doc{' sel' if ex['selected'] else ''}'><div class='m'>"
+                       f"{'selected' if ex['selected'] else 'not selected'} · log-weight {ex['log_weight']:.2f} · "
+                       f"{ex['tokens']:,} tokens · {_e(ex['file'])} row {ex['row']}</div><p>{_e(ex['text'])}</p></div>")
+        if not report["examples"][key]:
+            out.append("<p class='note'>none</p>")
+
+    for comp in report.get("compositions", []):
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in comp["field"])
+        out.append(f"<h2>Composition by <code>{_e(comp['field'])}</code></h2>")
+        out.append(_img(plots[f"composition-{safe}.png"], f"composition by {comp['field']}"))
+        out.append(_table(["value", "pool", "pool %", "selected", "selected %", "selected of the group %"], [
+            [_e(g["value"]), _n(g["pool"]), f"{100 * g['pool_share']:.1f}", _n(g["selected"]),
+             f"{100 * g['selected_share']:.1f}", f"{100 * g['selected_of_group']:.1f}"] for g in comp["groups"]],
+            {1, 2, 3, 4, 5}))
+
+    out.append("<h2>Parameters</h2>")
+    flat = {k: v for k, v in p.items() if k != "featurizer"}
+    out.append(_table(["parameter", "value"], [[_e(k), f"<code>{_e(v)}</code>"] for k, v in flat.items()]))
+    out.append("<p class='note'>Every number of this page is in report.json; the plots are also in report/*.png.</p>")
+    out.append("</main></body></html>")
+    return "\n".join(out)
