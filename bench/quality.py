@@ -199,9 +199,10 @@ def run_method(method: str, domain: str, k: int, corpus: Path, pool_files: list[
     with d.engine:
         if kwargs.get("method", "dsir") == "dsir":
             d.estimator_ = fitted.estimator_  # one fit per domain, shared by every dsir variant
-            m = d.select([str(p) for p in pool_files], str(out), k=k, overwrite=True)
+            m = d.select([str(p) for p in pool_files], str(out), k=k, overwrite=True, report=False)
         else:
-            m = d.select([str(p) for p in pool_files], str(out), k=k, target=str(target), overwrite=True)
+            m = d.select([str(p) for p in pool_files], str(out), k=k, target=str(target), overwrite=True,
+                         report=False)
     seconds = time.perf_counter() - t0
     return read_selected_ids(out), seconds, {"parameters": {kk: m["parameters"].get(kk) for kk in (
         "method", "weighting", "temperature", "chunk_words", "top_k", "pareto_alpha") if kk in m["parameters"]}}

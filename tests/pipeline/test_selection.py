@@ -76,9 +76,9 @@ def selected(out) -> list[dict]:
     return rows
 
 
-def run(tmp_path, name, raw, k, target, **kw):
+def run(tmp_path, name, raw, k, target, report=False, **kw):
     out = tmp_path / name
-    m = DSIR(**kw).select(raw, str(out), k=k, target=target)
+    m = DSIR(**kw).select(raw, str(out), k=k, target=target, report=report)
     return m, selected(out)
 
 
@@ -102,8 +102,10 @@ def test_same_selection_whatever_the_workers_and_file_split(tmp_path, corpus, op
 
 
 def test_dsir_default_picks_the_target_domain_and_the_manifest_says_how(tmp_path, corpus):
-    m, rows = run(tmp_path, "out", corpus["one"], 40, corpus["targets"]["food"])
+    m, rows = run(tmp_path, "out", corpus["one"], 40, corpus["targets"]["food"], report=True)
     assert sum(r["domain"] == "food" for r in rows) >= 38
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["counts"]["selected_documents"] == 40  # recomputed by the report from the stored keys
     assert m["parameters"]["weighting"] == "mean" and m["parameters"]["temperature"] == 0.01
     assert m["per_target"][0]["selected"] == 40
     lines = {json.dumps(r) for r in corpus["pool"]}
@@ -154,6 +156,7 @@ def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpu
     specs = [f"law={t['law']}:2", f"food={t['food']}:1", f"sea={t['sea']}:1"]
     out = tmp_path / "out"
     m = DSIR(workers=workers).select(corpus[raw], str(out), k=40, target=specs)
+    assert not (out / "report.json").exists()  # reports cover one target
     per = {p["name"]: p for p in m["per_target"]}
     assert [per[n]["requested"] for n in ("law", "food", "sea")] == [20, 10, 10]
     assert [per[n]["selected"] for n in ("law", "food", "sea")] == [20, 10, 10]
@@ -168,7 +171,7 @@ def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpu
     assert len(ids) == 40
     assert os.path.exists(out / "_dsir" / "model-food.npz")
     if workers == 2:  # the same files as with one worker and one file, apart from the shard numbering
-        m1 = DSIR(workers=1).select(corpus["one"], str(tmp_path / "one"), k=40, target=specs)
+        m1 = DSIR(workers=1).select(corpus["one"], str(tmp_path / "one"), k=40, target=specs, report=False)
         assert key(selected(out)) == key(selected(tmp_path / "one"))
         assert [p["selected"] for p in m1["per_target"]] == [20, 10, 10]
 
