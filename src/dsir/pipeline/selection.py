@@ -34,6 +34,7 @@ from dsir.sample.methods import KeyRule
 
 EMITS = ("documents", "chunks")
 CHUNK_INDEX_FIELD = "chunk_index"
+SAMPLE_SLICE_DOCUMENTS = 256
 TARGET_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -133,10 +134,12 @@ def sample_buckets_task(task: SampleBucketsTask) -> tuple[np.ndarray, np.ndarray
 
     def add(texts: pa.Array) -> None:
         nonlocal total
-        p, i = task.featurizer.buckets_of(texts)
-        indptrs.append(p[1:] + total)
-        ids.append(i.astype(np.int32))
-        total += len(i)
+        # a few hundred documents at a time: buckets_of's scratch space is ngrams * 3 * 8 bytes per text byte
+        for s in range(0, len(texts), SAMPLE_SLICE_DOCUMENTS):
+            p, i = task.featurizer.buckets_of(texts[s: s + SAMPLE_SLICE_DOCUMENTS])
+            indptrs.append(p[1:] + total)
+            ids.append(i.astype(np.int32))
+            total += len(i)
 
     if task.file.format == "jsonl":
         for block in iter_line_blocks(task.file, task.read.block_bytes):
