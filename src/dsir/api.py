@@ -106,7 +106,8 @@ class DSIR:
         from dsir.pipeline.selection import group_targets
 
         named = any(t.name for t in group_targets(_as_list(target))) if target is not None else False
-        return named or self.chunk_words is not None or self.key_rule != KeyRule("dsir", "sum", 1.0, self.top_k)
+        # dsir with mean or summed weights of whole documents for one target stays on the core path
+        return named or self.chunk_words is not None or self.method != "dsir"
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class DSIR:
         self._check_fitted()
         tasks = [
             ScoreTask(i, file, self.read, self.featurizer, self.estimator_.log_ratio_, self.seed, self.top_k,
-                      self.min_length, os.path.join(work_dir, f"scores-{i:05d}.npz"))
+                      self.min_length, os.path.join(work_dir, f"scores-{i:05d}.npz"), key_rule=self.key_rule)
             for i, file in enumerate(raw_files)
         ]
         return self.engine.map(score_task, tasks, "score", [r.size for r in raw_files])
@@ -284,6 +285,7 @@ class DSIR:
             "method": "dsir",
             "parameters": {
                 "k": k, "fraction": fraction, "seed": self.seed, "top_k": self.top_k,
+                "weighting": self.weighting, "temperature": self.temperature,
                 "min_length": self.min_length, "text_field": self.read.text_field, "id_field": self.read.id_field,
                 "raw_sample": self.raw_sample, "output_format": output_format,
                 **est.params,

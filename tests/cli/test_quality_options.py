@@ -32,7 +32,7 @@ def test_plain_target_and_old_weights_stay_reachable(tmp_path):
     r = invoke("--target", AUSTEN, "-k", "10", "-o", str(tmp_path / "o"), "--weighting", "sum", "--temperature", "1")
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "o" / "manifest.json").read_text())
-    assert m["method"] == "dsir" and "weighting" not in m["parameters"]  # the core path, unchanged
+    assert m["method"] == "dsir" and m["parameters"]["weighting"] == "sum"
     assert sorted(p.name for p in (tmp_path / "o").glob("part-*")) == ["part-00000.jsonl", "part-00001.jsonl"]
 
 

@@ -17,6 +17,7 @@ from dsir.io.paths import InputFile
 from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_block
 from dsir.io.writers import ShardWriter, WrittenShard
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
+from dsir.sample.methods import KeyRule
 
 NOISE_STREAM = 0
 RAW_SAMPLE_STREAM = 1
@@ -108,6 +109,7 @@ class ScoreTask:
     top_k: bool
     min_length: int
     scores_path: str
+    key_rule: KeyRule | None = None  # how log-weights become keys (None: the summed weight, selection_keys)
 
 
 @dataclass
@@ -140,7 +142,8 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         parts["n_tokens"].append(n_tokens.astype(np.int32))
         parts["n_ngrams"].append(n_ngrams.astype(np.int32))
         parts["hash"].append(hashes)
-        parts["key"].append(selection_keys(log_weight, hashes, eligible, task.seed, task.top_k))
+        parts["key"].append(selection_keys(log_weight, hashes, eligible, task.seed, task.top_k) if task.key_rule is None
+                            else task.key_rule.keys(log_weight, n_ngrams, hashes, eligible, task.seed))
         _, offsets = arrow_buffers(batch.texts)
         text_bytes += int(offsets[-1] - offsets[0])
     arrays = {k: (np.concatenate(v) if v else np.empty(0, dtype=_DTYPES[k])) for k, v in parts.items()}
