@@ -5,8 +5,8 @@ For every domain ``d`` of the benchmark corpus (``--corpus``, default
 mixed) is resampled towards ``target/<d>.jsonl.zst`` with ``k`` = the number of
 pool documents whose ground-truth domain is ``d`` (from ``manifest.json``):
 
-* ``dsir``: ``dsir select --raw <pool shards> --target <target> -k K -o DIR
-  --seed S --workers W``, reading the compressed corpus directly;
+* ``dsir``: ``dsir select --raw <shard 1> --raw <shard 2> ... --target <target>
+  -k K -o DIR --seed S --workers W``, reading the compressed corpus directly;
 * the reference: ``data-selection==1.0.3``'s ``HashedNgramDSIR`` (2-grams,
   10000 buckets, ``min_example_length=0``, ``num_tokens_to_fit='auto'``, Gumbel
   sampling seeded through numpy's global RNG) in its own venv, reading plain
@@ -40,9 +40,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `bench.reference` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -132,9 +133,7 @@ def score_selection(files: Sequence[Path], target_domain: str, outcome: Outcome)
     Precision = (selected documents whose ``domain`` == ``target_domain``) /
     (selected documents).
     """
-    counts: collections.Counter[str] = collections.Counter(
-        str(doc.get("domain")) for doc in iter_jsonl(files)
-    )
+    counts: collections.Counter[str] = collections.Counter(str(doc.get("domain")) for doc in iter_jsonl(files))
     n = sum(counts.values())
     outcome.n_selected = n
     outcome.selected_domains = dict(counts.most_common())
@@ -189,8 +188,8 @@ def run_dsir(
     cmd = [
         *cmd_prefix,
         "select",
-        "--raw",
-        *map(str, corpus.pool_files),
+        # The CLI is click-based: a repeatable option takes one value per flag.
+        *(arg for path in corpus.pool_files for arg in ("--raw", str(path))),
         "--target",
         str(corpus.target_file(domain)),
         "-k",
@@ -208,7 +207,7 @@ def run_dsir(
     t0 = time.perf_counter()
     try:
         with open(log_path, "w") as log:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s)
+            proc = subprocess.run(cmd, check=False, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         outcome.status, outcome.error = "error", f"timed out after {timeout_s:.0f}s"
         return outcome
@@ -276,6 +275,7 @@ def run_reference_for(
     outcome.detail = {
         "phases": res["phases"],
         "phases_total_s": res["total_s"],
+        "cpu_s": round(sum(ph["cpu_user_s"] + ph["cpu_sys_s"] for ph in res["phases"].values()), 2),
         "peak_rss_tree_mb": res["peak_rss_tree_mb"],
         "versions": res["versions"],
         "n_raw_docs": res["n_raw_docs"],
@@ -295,6 +295,14 @@ def _mean(values: Sequence[float | None]) -> float | None:
     """Mean of the non-None values (None if there are none)."""
     vals = [v for v in values if v is not None]
     return sum(vals) / len(vals) if vals else None
+
+
+def _loadavg() -> float | None:
+    """Return the 1-minute load average (None where the OS has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -323,12 +331,21 @@ def render_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     )
     lines += [
         "",
-        f"Precision: share of the k selected pool documents whose ground-truth domain is the target "
-        f"domain (k = that domain's pool size, so precision = recall). Seed {meta['seed']}, "
-        f"{meta['workers']} workers, {meta['cpu_count']} CPUs, Python {meta['python']}, {meta['date']}.",
-        "Seconds: end-to-end wall time of each command. dsir reads the .jsonl.zst corpus directly; the "
-        "reference (data-selection 1.0.3, HashedNgramDSIR, 2-grams, 10000 buckets, min_example_length=0, "
-        "Gumbel sampling) reads plain jsonl decompressed beforehand (not timed).",
+        (
+            "Precision: share of the k selected pool documents whose ground-truth domain is the target "
+            f"domain (k = that domain's pool size, so precision = recall). Seed {meta['seed']}, "
+            f"{meta['workers']} workers, {meta['cpu_count']} CPUs, Python {meta['python']}, {meta['date']}."
+        ),
+        (
+            "Seconds: end-to-end wall time of each command. dsir reads the .jsonl.zst corpus directly; the "
+            "reference (data-selection 1.0.3, HashedNgramDSIR, 2-grams, 10000 buckets, min_example_length=0, "
+            "Gumbel sampling) reads plain jsonl decompressed beforehand (not timed)."
+        ),
+        (
+            f"1-minute load average at start / end: {_fmt(meta['loadavg_1min_start'], 2)} / "
+            f"{_fmt(meta['loadavg_1min_end'], 2)} on {meta['cpu_count']} CPUs (wall times are only "
+            "comparable when it stays below the CPU count; the JSON also has the reference's CPU seconds)."
+        ),
     ]
     problems = [
         f"- {row['domain']} / {who}: {row[who]['status']}"
@@ -388,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run both selectors on every requested domain and write the report."""
     args = parse_args(argv)
     t_start = time.perf_counter()
+    load_start = _loadavg()
     corpus = load_corpus(args.corpus)
 
     domains = list(corpus.pool_docs)
@@ -437,8 +455,12 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.workers,
                 timeout_s=args.timeout,
             )
-            print(f"   dsir: {dsir_out.status} precision={_fmt(dsir_out.precision, 4)} "
-                  f"seconds={_fmt(dsir_out.seconds, 1)}", file=sys.stderr, flush=True)
+            print(
+                f"   dsir: {dsir_out.status} precision={_fmt(dsir_out.precision, 4)} "
+                f"seconds={_fmt(dsir_out.seconds, 1)}",
+                file=sys.stderr,
+                flush=True,
+            )
 
         prev = previous.get(domain)
         if prev is not None and prev.get("k") == k:
@@ -460,8 +482,12 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout,
             )
             ref_json = ref_out.to_json()
-        print(f"   reference: {ref_json['status']} precision={_fmt(ref_json['precision'], 4)} "
-              f"seconds={_fmt(ref_json['seconds'], 1)}", file=sys.stderr, flush=True)
+        print(
+            f"   reference: {ref_json['status']} precision={_fmt(ref_json['precision'], 4)} "
+            f"seconds={_fmt(ref_json['seconds'], 1)}",
+            file=sys.stderr,
+            flush=True,
+        )
 
         rows.append({"domain": domain, "k": k, "dsir": dsir_out.to_json(), "reference": ref_json})
 
@@ -481,14 +507,18 @@ def main(argv: list[str] | None = None) -> int:
             "reference_seconds": _mean([r["reference"]["seconds"] for r in rows]),
         },
         "benchmark_wall_s": round(time.perf_counter() - t_start, 1),
+        "loadavg_1min_start": load_start,
+        "loadavg_1min_end": _loadavg(),
     }
     markdown = render_markdown(rows, meta)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / f"{RESULTS_STEM}.md").write_text(markdown)
     results_json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     print(markdown)
-    print(f"wrote {args.results_dir / (RESULTS_STEM + '.md')} and .json "
-          f"({meta['benchmark_wall_s']:.0f}s)", file=sys.stderr)
+    print(
+        f"wrote {args.results_dir / (RESULTS_STEM + '.md')} and .json ({meta['benchmark_wall_s']:.0f}s)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -23,25 +23,26 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, cast
 
 from .setup_env import REPO_ROOT, REQUIREMENTS, VENV_DIR, ensure_venv, venv_python
 
 __all__ = [
+    "PLAIN_DIR",
     "REPO_ROOT",
     "REQUIREMENTS",
+    "RUN_REFERENCE_SCRIPT",
     "VENV_DIR",
     "WORK_DIR",
-    "PLAIN_DIR",
-    "RUN_REFERENCE_SCRIPT",
-    "ensure_venv",
-    "venv_python",
-    "open_text",
-    "iter_jsonl",
-    "plain_jsonl",
     "concat_plain",
+    "ensure_venv",
+    "iter_jsonl",
+    "open_text",
+    "plain_jsonl",
     "run_reference",
+    "venv_python",
 ]
 
 #: Scratch space for benchmarks (git-ignored).
@@ -80,7 +81,8 @@ class _ProcStream(io.BufferedIOBase):
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc = proc
         assert proc.stdout is not None
-        self._out = proc.stdout
+        # Popen's stdout is an io.BufferedReader with the default bufsize.
+        self._out = cast(io.BufferedReader, proc.stdout)
 
     def readable(self) -> bool:
         return True
@@ -109,13 +111,13 @@ def open_binary(path: str | os.PathLike[str]) -> io.BufferedIOBase:
     if p.suffix == ".zst":
         return _zstd_reader(p)
     if p.suffix == ".gz":
-        return gzip.open(p, "rb")  # type: ignore[return-value]
+        return gzip.open(p, "rb")
     return open(p, "rb")
 
 
 def open_text(path: str | os.PathLike[str]) -> io.TextIOWrapper:
     """Open ``path`` as UTF-8 text, decompressing .zst / .gz transparently."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="\n")
+    return io.TextIOWrapper(cast(Any, open_binary(path)), encoding="utf-8", newline="\n")
 
 
 def iter_jsonl(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
@@ -262,7 +264,7 @@ def run_reference(
     env.pop("PYTHONPATH", None)
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout_s)
+        proc = subprocess.run(cmd, check=False, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout_s)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -272,4 +274,3 @@ def run_reference(
     result["process_wall_s"] = round(wall, 4)
     result["log_path"] = str(log_path)
     return result
-

@@ -46,8 +46,9 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ class TreeRssSampler:
             self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(os.getpid()))
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> "TreeRssSampler":
+    def __enter__(self) -> TreeRssSampler:
         if self._available:
             self._thread.start()
         return self

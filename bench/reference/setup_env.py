@@ -67,7 +67,7 @@ def _stamp_ok(venv_dir: Path) -> bool:
         recorded = json.loads(stamp.read_text())
     except (OSError, ValueError):
         return False
-    return recorded.get("requirements") == list(REQUIREMENTS)
+    return bool(recorded.get("requirements") == list(REQUIREMENTS))
 
 
 def ensure_venv(venv_dir: Path = VENV_DIR, *, force: bool = False, quiet: bool = True) -> Path:

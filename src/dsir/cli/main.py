@@ -11,6 +11,7 @@ import click
 
 from dsir import __version__
 from dsir.api import DEFAULT_RAW_SAMPLE, DSIR
+from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
 from dsir.errors import DsirError
 from dsir.io.writers import OUTPUT_FORMATS
@@ -46,6 +47,10 @@ def common_options(fn):
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Worker processes. [default: number of CPUs]"),
         click.option("--quiet", is_flag=True, help="No progress bars."),
+        click.option("--engine", type=click.Choice(ENGINES), default="local", **_SHOW,
+                     help="Where the work runs: worker processes on this machine, or Ray (pip install 'dsir[ray]')."),
+        click.option("--ray-address", default=None, metavar="ADDR",
+                     help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: $RAY_ADDRESS, else start Ray here with --workers CPUs]"),
     ]):
         fn = opt(fn)
     return fn
@@ -68,16 +73,21 @@ def main() -> None:
 
 
 def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-          **quality) -> DSIR:
+          engine="local", ray_address=None, on_error="stop", **quality) -> DSIR:
+    if ray_address is not None and workers is not None:
+        raise click.UsageError("--workers starts a Ray instance of that size; an existing cluster (--ray-address) "
+                               "uses all its CPUs")
+    workers = workers or (None if engine == "ray" else default_workers())
     return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
                 min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
-                workers=workers or default_workers(), progress=not quiet, **quality)
+                workers=workers, progress=not quiet, on_error=on_error,
+                engine=make_engine(engine, workers, ray_address, progress=not quiet), **quality)
 
 
 @main.command()
 @common_options
 @click.option("--target", multiple=True, metavar="[NAME=]PATH[:P]", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given (or --method random). NAME=PATH[:PROPORTION] names a target: each named target gets its share of k (PROPORTION, equal by default) by its own weights, no document twice, shards part-NAME-NNNNN.")
-@click.option("--model", type=click.Path(exists=True, dir_okay=False), help="Use an estimator saved by 'dsir fit' instead of fitting.")
+@click.option("--model", metavar="FILE", help="Use an estimator saved by 'dsir fit' (a path or URL) instead of fitting.")
 @click.option("-k", "k", type=int, default=None, help="Number of documents to select.")
 @click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible documents instead of -k.")
 @click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory (must be empty unless --overwrite).")
@@ -88,15 +98,17 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
 @click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
+@click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
+@click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default="stop", **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest.")
 @click.option("--method", type=click.Choice(METHODS), default="dsir", **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule).")
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULT_WEIGHTING, **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum.")
 @click.option("--temperature", type=float, default=DEFAULT_TEMPERATURE, **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature).")
 @click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did).")
 @click.option("--emit", type=click.Choice(EMITS), default="documents", **_SHOW, help="With --chunk-words: write the selected chunks, or whole documents scored by their average chunk.")
 @feature_options
-def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, output, output_format, min_length, top_k,
-           id_field, overwrite, no_report, group_by, method, weighting, temperature, chunk_words, emit, ngrams,
-           buckets, smoothing, raw_sample) -> None:
+def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, model, k, fraction, output, output_format,
+           min_length, top_k, id_field, overwrite, no_report, group_by, resume, on_error, method, weighting, temperature,
+           chunk_words, emit, ngrams, buckets, smoothing, raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -112,12 +124,14 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
         if emit == "chunks" and chunk_words is None:
             raise click.UsageError("--emit chunks needs --chunk-words N")
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-                  method=method, weighting=weighting, temperature=temperature, chunk_words=chunk_words, emit=emit)
+                  engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
+                  chunk_words=chunk_words, emit=emit)
         if model:
             d.load_model(model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
-                         output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by)
+                         output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
+                         resume=resume)
         c = m["counts"]
         click.echo(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')} "
                    f"({c['documents']} documents in the pool) into {output}", err=True)
@@ -134,10 +148,12 @@ def select(raw, text_field, seed, workers, quiet, target, model, k, fraction, ou
 @click.option("--target", multiple=True, required=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
 @feature_options
-def fit(raw, text_field, seed, workers, quiet, target, output, ngrams, buckets, smoothing, raw_sample) -> None:
+def fit(raw, text_field, seed, workers, quiet, engine, ray_address, target, output, ngrams, buckets, smoothing,
+        raw_sample) -> None:
     """Fit the target and raw bag-of-n-grams models and save them for later 'select --model'."""
     def run():
-        d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet)
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet, engine,
+                  ray_address)
         with d.engine:
             d.fit(list(raw), list(target))
         d.save(output)
@@ -148,13 +164,14 @@ def fit(raw, text_field, seed, workers, quiet, target, output, ngrams, buckets, 
 
 @main.command()
 @common_options
-@click.option("--model", type=click.Path(exists=True, dir_okay=False), required=True, help="Estimator saved by 'dsir fit'.")
+@click.option("--model", metavar="FILE", required=True, help="Estimator saved by 'dsir fit' (a path or URL).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, tokens, eligible).")
 @click.option("--min-length", type=click.IntRange(min=0), default=0, **_SHOW, help="Documents with fewer tokens are marked not eligible.")
-def score(raw, text_field, seed, workers, quiet, model, output, min_length) -> None:
+def score(raw, text_field, seed, workers, quiet, engine, ray_address, model, output, min_length) -> None:
     """Write every raw document's log importance weight, with its file and row, as parquet."""
     def run():
-        d = _make(2, 10_000, 1.0, 1, seed, min_length, True, text_field, None, workers, quiet).load_model(model)
+        d = _make(2, 10_000, 1.0, 1, seed, min_length, True, text_field, None, workers, quiet, engine,
+                  ray_address).load_model(model)
         with d.engine:
             table = d.score(list(raw), output)
         click.echo(f"scored {table.num_rows} documents into {output}", err=True)

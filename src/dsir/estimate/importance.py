@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -12,6 +10,7 @@ import numpy as np
 from dsir import __version__
 from dsir.errors import InputError
 from dsir.featurize import FEATURIZER_NAME, HashedNgramFeaturizer
+from dsir.io.storage import open_npz, save_npz
 
 MODEL_FORMAT = "dsir-model"
 MODEL_FORMAT_VERSION = 1
@@ -81,27 +80,17 @@ class ImportanceEstimator:
             **self.params,
             "fit_stats": asdict(self.stats_),
         }
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh,
-                    header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
-                    target_counts=self.target_counts_,
-                    raw_counts=self.raw_counts_,
-                    log_ratio=self.log_ratio_,
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        save_npz(path, {  # a local path (temporary name, then rename) or an object-store URL
+            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+            "target_counts": self.target_counts_,
+            "raw_counts": self.raw_counts_,
+            "log_ratio": self.log_ratio_,
+        })
 
     @classmethod
     def load(cls, path: str) -> ImportanceEstimator:
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open_npz(path) as z:
                 header = json.loads(z["header"].tobytes().decode("utf-8"))
                 arrays = {k: z[k] for k in ("target_counts", "raw_counts", "log_ratio")}
         except (OSError, KeyError, ValueError) as exc:

@@ -145,6 +145,7 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
     )
     read_opts = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
     try:
+        _check_utf8(data)  # pyarrow's JSON reader would pass invalid bytes through
         table = pj.read_json(pa.BufferReader(data), read_options=read_opts, parse_options=opts)
     except pa.ArrowException as exc:
         raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
@@ -163,6 +164,12 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
         raise InputError(f"field {missing[0]!r} is missing from every record of this block", path=file.path,
                          line=int(line_numbers[0]))
     return table.select(fields)
+
+
+def _check_utf8(data: bytes) -> None:
+    """Raise ``pa.ArrowInvalid`` unless ``data`` is valid UTF-8 (Arrow's validating cast, no copy)."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.large_string())
 
 
 def _nth_nonblank_line(data: bytes, n: int) -> bytes:
@@ -206,6 +213,7 @@ class TextBatch:
     ids: pa.Array | None = None
     line_numbers: np.ndarray | None = None
     block: LineBlock | None = None
+    rejects: list | None = None  # with on_error="skip": the rejected records (rows read as "")
 
 
 def _parquet_batch_rows(pf: pq.ParquetFile, block_bytes: int) -> int:
@@ -226,8 +234,14 @@ def _check_parquet_field(file: InputFile, pf: pq.ParquetFile, field: str, must_b
 
 
 def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str | None = None,
-                      block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[TextBatch]:
-    """Stream the text (and id) of every document of ``file``, with row numbers."""
+                      block_bytes: int = DEFAULT_BLOCK_BYTES, on_error: str = "stop") -> Iterator[TextBatch]:
+    """Stream the text (and id) of every document of ``file``, with row numbers.
+
+    With ``on_error="skip"`` bad records are rejected instead (see ``dsir.io.rejects``).
+    """
+    from dsir.io import rejects as rj
+
+    skip = on_error == "skip"
     fields = [text_field] + ([id_field] if id_field else [])
     if file.format == "parquet":
         pf = _open_parquet(file)
@@ -238,25 +252,39 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
             for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=fields,
                                       use_threads=False):
                 texts = rb.column(0)
+                if skip:
+                    texts, ids, rejected = rj.reject_null_texts(file, texts, row, text_field,
+                                                                rb.column(1) if id_field else None)
+                    yield TextBatch(file, texts, row, ids, rejects=rejected)
+                    row += rb.num_rows
+                    continue
                 if texts.null_count:
                     bad = int(np.flatnonzero(texts.is_null().to_numpy(zero_copy_only=False))[0])
                     raise InputError(f"text column {text_field!r} is null", path=file.path, row=row + bad)
                 yield TextBatch(file, texts, row, rb.column(1) if id_field else None)
                 row += rb.num_rows
-        except pa.ArrowException as exc:
+        except (pa.ArrowException, OSError) as exc:
             raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc
         return
     for block in iter_line_blocks(file, block_bytes):
-        table = parse_block(file, block, fields)
+        rejected = None
+        if skip:
+            table, rejected = rj.parse_lines_skipping(file, fields, block.buf[: block.ends[-1]].tobytes(),
+                                                      block.line_numbers, block.first_row + np.arange(len(block)))
+        else:
+            table = parse_block(file, block, fields)
         texts = table.column(0).combine_chunks()
         ids = table.column(1).combine_chunks() if id_field else None
-        yield TextBatch(file, texts, block.first_row, ids, block.line_numbers, block)
+        yield TextBatch(file, texts, block.first_row, ids, block.line_numbers, block, rejected)
 
 
 def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[int, pa.Table]]:
     """Every record of a parquet file with all its columns, as ``(first_row, table)``."""
     pf = _open_parquet(file)
     row = 0
-    for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
-        yield row, pa.Table.from_batches([rb])
-        row += rb.num_rows
+    try:
+        for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
+            yield row, pa.Table.from_batches([rb])
+            row += rb.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc

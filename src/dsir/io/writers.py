@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from dsir.errors import OutputError
 from dsir.io.paths import open_binary
+from dsir.io.storage import spool_path as _spool_path, upload_file
 
 OUTPUT_FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
 _COMPRESSION = {"jsonl": None, "jsonl.gz": "gzip", "jsonl.zst": "zstd"}
@@ -51,6 +52,7 @@ def output_error(path: str, exc: BaseException) -> OutputError:
     reason = {
         errno.ENOSPC: "no space left on the device",
         errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "the file is larger than this process may write (file size limit)",
         errno.EACCES: "permission denied",
         errno.EPERM: "permission denied",
         errno.EROFS: "the file system is read-only",
@@ -79,7 +81,9 @@ class ShardWriter:
         self.format = output_format
         self.documents = 0
         self._tables: list[pa.Table] = []
-        self._tmp = path if is_remote(path) else os.path.join(
+        # A remote shard is spooled to a local temporary file, hashed there and uploaded
+        # whole on commit: a failed task never leaves a partial object under the final name.
+        self._tmp = _spool_path(path) if is_remote(path) else os.path.join(
             os.path.dirname(_local(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}"
         )
         self._sink = None
@@ -90,10 +94,7 @@ class ShardWriter:
     def _open_stream(self):
         if self._stream is None:
             try:
-                if is_remote(self.path):
-                    self._sink = pa.PythonFile(open_binary(self.path, "wb"), mode="w")
-                else:
-                    self._sink = pa.OSFile(self._tmp, "wb")
+                self._sink = pa.OSFile(self._tmp, "wb")
                 codec = _COMPRESSION[self.format]
                 self._stream = pa.CompressedOutputStream(self._sink, codec) if codec else self._sink
             except OSError as exc:
@@ -135,18 +136,17 @@ class ShardWriter:
         try:
             if self.format == "parquet":
                 table = pa.concat_tables(self._tables, promote_options="permissive") if self._tables else pa.table({})
-                if is_remote(self.path):
-                    with open_binary(self.path, "wb") as fh:
-                        pq.write_table(table, fh, compression="zstd")
-                else:
-                    pq.write_table(table, self._tmp, compression="zstd")
+                pq.write_table(table, self._tmp, compression="zstd")
             else:
                 self._open_stream()
                 self._stream.close()
                 if self._sink is not self._stream:
                     self._sink.close()
             digest, size = self._digest()
-            if not is_remote(self.path):
+            if is_remote(self.path):
+                upload_file(self._tmp, self.path)
+                os.unlink(self._tmp)
+            else:
                 os.replace(self._tmp, _local(self.path))
         except OSError as exc:
             self.abort()
@@ -156,7 +156,7 @@ class ShardWriter:
     def _digest(self) -> tuple[str, int]:
         h = hashlib.sha256()
         size = 0
-        with (open_binary(self.path) if is_remote(self.path) else open(self._tmp, "rb")) as fh:
+        with open(self._tmp, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -170,11 +170,10 @@ class ShardWriter:
                     closable.close()
             except Exception:  # noqa: BLE001 - already failing; the original error matters
                 pass
-        if not is_remote(self.path):
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
 
 
 def write_json_atomic(path: str, obj: object) -> None:

@@ -14,8 +14,10 @@ from dsir.featurize import HashedNgramFeaturizer, content_hashes
 from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
 from dsir.io.paths import InputFile
+from dsir.io.rejects import parse_lines_skipping, write_rejects
 from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_block
-from dsir.io.writers import ShardWriter, WrittenShard
+from dsir.io.storage import is_remote, open_npz, save_npz
+from dsir.io.writers import ShardWriter, WrittenShard, output_error
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
 from dsir.sample.methods import KeyRule
 
@@ -30,6 +32,7 @@ class ReadSpec:
     text_field: str = "text"
     id_field: str | None = None
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    on_error: str = "stop"  # "skip": bad records are rejected (recorded) instead of stopping the run
 
 
 def document_hashes(texts: pa.Array, ids: pa.Array | None) -> np.ndarray:
@@ -56,12 +59,14 @@ class FitTask:
     featurizer: HashedNgramFeaturizer
     rate: float = 1.0
     seed: int = 0
+    rejects_path: str | None = None  # on_error="skip": where to record this file's rejected records
 
 
 @dataclass
 class FitResult:
     counts: np.ndarray
     documents: int  # documents counted (in the sample)
+    rejected: int = 0  # records rejected (on_error="skip"), not counted in documents
 
 
 def fit_task(task: FitTask) -> FitResult:
@@ -80,20 +85,36 @@ def fit_task(task: FitTask) -> FitResult:
             hashes = np.empty(len(block), dtype=np.uint64)
             span_hash_batch(block.buf, block.starts, block.ends, hashes)
             rows = np.flatnonzero(uniform_from_hashes(hashes, key) < task.rate)
-            if len(rows):
+            if len(rows) and task.read.on_error == "skip":
+                # Rejected lines read as "" (no counts); the score pass records them.
+                table, bad = parse_lines_skipping(task.file, [task.read.text_field], block.gather(rows),
+                                                  block.line_numbers[rows], block.first_row + rows)
+                f.count(table.column(0).combine_chunks(), counts)
+                used += len(rows) - len(bad)
+            elif len(rows):
                 table = parse_block(task.file, block, [task.read.text_field], block.gather(rows),
                                     block.line_numbers[rows])
                 f.count(table.column(0).combine_chunks(), counts)
                 used += len(rows)
         return FitResult(counts, used)
-    for batch in iter_text_batches(task.file, task.read.text_field, None, task.read.block_bytes):
+    rejects: list = []
+    for batch in iter_text_batches(task.file, task.read.text_field, None, task.read.block_bytes,
+                                   task.read.on_error):
         texts = batch.texts
+        keep = None
         if task.rate < 1.0:
             keep = uniform_from_hashes(content_hashes(texts), key) < task.rate
+        if batch.rejects:  # their texts read as "" (no counts); they are not documents
+            rejects.extend(batch.rejects)
+            keep = np.ones(len(texts), dtype=bool) if keep is None else keep
+            keep[[r.row - batch.first_row for r in batch.rejects]] = False
+        if keep is not None:
             texts = texts.filter(pa.array(keep))
         f.count(texts, counts)
         used += len(texts)
-    return FitResult(counts, used)
+    if task.rejects_path:
+        write_rejects(task.rejects_path, rejects)
+    return FitResult(counts, used, len(rejects))
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,7 @@ class ScoreTask:
     top_k: bool
     min_length: int
     scores_path: str
+    rejects_path: str | None = None  # on_error="skip": where to record this file's rejected records
     key_rule: KeyRule | None = None  # how log-weights become keys (None: the summed weight, selection_keys)
 
 
@@ -119,6 +141,7 @@ class ScoreSummary:
     eligible: int
     tokens: int
     text_bytes: int
+    rejected: int = 0  # records rejected (on_error="skip"): ineligible and not counted in documents
 
 
 SCORE_ARRAYS = ("log_weight", "n_tokens", "n_ngrams", "hash", "key")
@@ -128,7 +151,10 @@ def score_task(task: ScoreTask) -> ScoreSummary:
     """Log importance weight, tokens, identity hash and selection key of each document."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in SCORE_ARRAYS}
     text_bytes = 0
-    for batch in iter_text_batches(task.file, task.read.text_field, task.read.id_field, task.read.block_bytes):
+    rejects: list = []
+    for batch in iter_text_batches(task.file, task.read.text_field, task.read.id_field, task.read.block_bytes,
+                                   task.read.on_error):
+        rejects.extend(batch.rejects or ())  # rejected rows read as "": no tokens, never eligible
         log_weight, n_tokens, n_ngrams = task.featurizer.score(batch.texts, task.log_ratio)
         try:
             hashes = document_hashes(batch.texts, batch.ids)
@@ -147,13 +173,16 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         _, offsets = arrow_buffers(batch.texts)
         text_bytes += int(offsets[-1] - offsets[0])
     arrays = {k: (np.concatenate(v) if v else np.empty(0, dtype=_DTYPES[k])) for k, v in parts.items()}
+    if task.rejects_path:
+        write_rejects(task.rejects_path, rejects)
     save_arrays(task.scores_path, arrays)
     return ScoreSummary(
         unit=task.unit,
-        documents=len(arrays["key"]),
+        documents=len(arrays["key"]) - len(rejects),
         eligible=int(np.isfinite(arrays["key"]).sum()),
         tokens=int(arrays["n_tokens"].sum()),
         text_bytes=text_bytes,
+        rejected=len(rejects),
     )
 
 
@@ -161,15 +190,24 @@ _DTYPES = {"log_weight": np.float64, "n_tokens": np.int32, "n_ngrams": np.int32,
 
 
 def save_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to ``path`` (.npz) atomically."""
+    """Write arrays to ``path`` (.npz, a local path or an object-store URL) atomically."""
+    if is_remote(path):
+        save_npz(path, arrays)
+        return
     tmp = f"{path}.tmp-{os.getpid()}.npz"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise output_error(path, exc) from exc
 
 
 def load_array(path: str, name: str) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as z:
+    """One array of the ``.npz`` at ``path`` (local or URL; only that member is fetched)."""
+    with open_npz(path) as z:
         return z[name]
 
 

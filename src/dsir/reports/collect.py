@@ -146,7 +146,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
     estimator = ImportanceEstimator.load(os.path.join(work, "model.npz"))
     f = estimator.featurizer
     params = manifest["parameters"]
-    read = ReadSpec(params["text_field"], params.get("id_field"))
+    read = ReadSpec(params["text_field"], params.get("id_field"), on_error=params.get("on_error", "stop"))
     seed = int(params["seed"])
     scores, threshold, masks = selection_masks(work, manifest)
     raw_files = expand_paths([e["path"] for e in manifest["inputs"]], "raw") if manifest["inputs"] else []

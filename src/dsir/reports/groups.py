@@ -38,6 +38,9 @@ def groups_path(work_dir: str, field: str) -> str:
     return os.path.join(work_dir, f"groups-{safe}.json")
 
 
+REJECTED = "(rejected record)"  # a record --on-error skip rejected: never selected
+
+
 def _as_label(value: object) -> str:
     if value is None:
         return MISSING
@@ -63,10 +66,12 @@ def _jsonl_field_values(file: InputFile, field: str, block_bytes: int) -> Iterat
         for i in range(len(block)):
             try:
                 record = json.loads(block.line(i))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise InputError(f"malformed JSON ({exc})", path=file.path, line=int(block.line_numbers[i])) from None
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = None
             if not isinstance(record, dict):
-                raise InputError("expected a JSON object", path=file.path, line=int(block.line_numbers[i]))
+                # The selection read this file, so this is a record it rejected (--on-error skip).
+                values.append(REJECTED)
+                continue
             values.append(_as_label(record.get(field)))
         yield pa.array(values, pa.string())
 

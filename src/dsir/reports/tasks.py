@@ -19,6 +19,7 @@ from dsir.featurize import HashedNgramFeaturizer, content_hashes
 from dsir.featurize.ngram_names import BucketNames
 from dsir.io.paths import InputFile
 from dsir.io.readers import iter_line_blocks, iter_text_batches, parse_block
+from dsir.io.rejects import parse_lines_skipping
 from dsir.pipeline.tasks import ReadSpec
 from dsir.sample.gumbel import Threshold, seed_key, uniform_from_hashes
 
@@ -42,11 +43,15 @@ def iter_needed_texts(file: InputFile, read: ReadSpec, needed: np.ndarray) -> It
         for block in iter_line_blocks(file, read.block_bytes):
             local = needed[block.first_row: block.first_row + len(block)]
             rows = np.flatnonzero(local)
-            if len(rows):
+            if len(rows) and read.on_error == "skip":  # rejected records (never selected) read as ""
+                table, _ = parse_lines_skipping(file, [read.text_field], block.gather(rows),
+                                                block.line_numbers[rows], block.first_row + rows)
+                yield block.first_row + rows, table.column(0).combine_chunks()
+            elif len(rows):
                 table = parse_block(file, block, [read.text_field], block.gather(rows), block.line_numbers[rows])
                 yield block.first_row + rows, table.column(0).combine_chunks()
         return
-    for batch in iter_text_batches(file, read.text_field, None, read.block_bytes):
+    for batch in iter_text_batches(file, read.text_field, None, read.block_bytes, read.on_error):
         local = needed[batch.first_row: batch.first_row + len(batch.texts)]
         if local.any():
             yield batch.first_row + np.flatnonzero(local), batch.texts.filter(pa.array(local))
@@ -148,9 +153,11 @@ def target_sample_task(task: TargetSampleTask) -> TargetSample:
     names = BucketNames(task.name_buckets, f)
     lengths = []
     scratch = np.zeros(f.buckets, np.int64)
-    for batch in iter_text_batches(task.file, task.read.text_field, None, task.read.block_bytes):
+    for batch in iter_text_batches(task.file, task.read.text_field, None, task.read.block_bytes,
+                                   task.read.on_error):
         hashes = content_hashes(batch.texts)
         keep = sample_mask(hashes, task.rate, task.seed, TARGET_SAMPLE_STREAM)
+        keep[[r.row - batch.first_row for r in batch.rejects or ()]] = False  # rejected: not documents
         if keep.any():
             _, n_tokens = f.count(batch.texts.filter(pa.array(keep)), scratch)
             lengths.append(n_tokens.astype(np.int32))

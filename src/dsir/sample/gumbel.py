@@ -52,7 +52,9 @@ def selection_keys(log_weight: np.ndarray, hashes: np.ndarray, eligible: np.ndar
                    top_k: bool = False) -> np.ndarray:
     """Sort keys: ``log_weight + Gumbel`` (or ``log_weight`` alone for ``top_k``); -inf if ineligible."""
     if np.isnan(log_weight).any():
-        raise ValueError("log-weights contain NaN")
+        raise ValueError(f"log-weights contain NaN (first at document {int(np.flatnonzero(np.isnan(log_weight))[0])})")
+    if np.isposinf(log_weight).any():  # an infinite weight would escape the k-th-key threshold
+        raise ValueError(f"log-weights contain +inf (first at document {int(np.flatnonzero(np.isposinf(log_weight))[0])})")
     keys = log_weight.astype(np.float64, copy=True)
     if not top_k:
         keys += gumbel_noise(hashes, seed)

@@ -1,0 +1,163 @@
+"""The Ray engine gives the local engine's results, byte for byte, and keeps its contract.
+
+One local Ray instance (2 CPUs) serves the whole module: ``ray.init`` takes seconds. It is
+started after the loopback S3 server (when s3fs and moto are installed), so that its workers
+find that server's endpoint and credentials in their environment, as a cluster's workers
+find a real store's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dsir import DSIR
+from dsir.cli.main import main as cli
+from dsir.errors import InputError
+from tests.io.moto_s3 import make_bucket, require, running_s3_server
+from tests.synthetic_corpus import output_files, write_corpus
+
+ray = require("ray")
+
+from dsir.engines.ray import RayEngine  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    try:
+        require("s3fs")
+        require("moto.server")
+    except pytest.skip.Exception:
+        yield None
+        return
+    with running_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def ray_instance(s3_endpoint):
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(str(tmp_path_factory.mktemp("corpus")))
+
+
+def _select(engine, raw, target, out, **kw):
+    d = DSIR(seed=7, raw_sample=100, engine=engine, **kw.pop("dsir", {}))
+    with d.engine:
+        return d.select(raw, out, target=target, overwrite=True, **kw)
+
+
+@pytest.mark.parametrize("options", [
+    {"k": 101},
+    {"fraction": 0.3, "output_format": "parquet", "dsir": {"top_k": True, "min_length": 5, "id_field": "id"}},
+])
+def test_ray_selection_is_byte_identical_to_local(ray_instance, corpus, tmp_path, options):
+    raw, target = corpus
+    local = _select("local", raw, target, str(tmp_path / "local"), **dict(options))
+    on_ray = _select(RayEngine(progress=False), raw, target, str(tmp_path / "ray"), **dict(options))
+    assert on_ray == local
+    assert on_ray["counts"]["selected"] == local["counts"]["requested"]
+    assert len(local["outputs"]) == 4
+    assert output_files(str(tmp_path / "ray")) == output_files(str(tmp_path / "local"))
+
+
+def test_cli_engine_ray_matches_local(ray_instance, corpus, tmp_path):
+    raw, target = corpus
+    outs = {}
+    for engine in ("local", "ray"):
+        outs[engine] = str(tmp_path / engine)
+        r = CliRunner().invoke(cli, ["select", "--raw", raw, "--target", target, "-k", "50", "-o", outs[engine],
+                                     "--engine", engine, "--workers", "2", "--quiet"])
+        assert r.exit_code == 0, r.output
+    assert output_files(outs["ray"]) == output_files(outs["local"])
+    assert ray.is_initialized()  # the engine used the running instance and left it running
+
+
+def _slow_square(x: int) -> int:
+    time.sleep(0.05 * (4 - x))  # the first tasks finish last
+    return x * x
+
+
+def test_map_returns_results_in_task_order(ray_instance):
+    with RayEngine(progress=False) as engine:
+        assert engine.map(_slow_square, [0, 1, 2, 3], "squares") == [0, 1, 4, 9]
+        assert engine.map(_slow_square, []) == []
+
+
+@dataclass(frozen=True)
+class _DotTask:
+    unit: int
+    weights: np.ndarray
+
+
+def _dot(task: _DotTask) -> float:
+    assert task.weights.flags.writeable
+    return float(task.weights.sum() * task.unit)
+
+
+def test_large_shared_array_is_put_once(ray_instance, monkeypatch):
+    weights = np.arange(20_000, dtype=np.float64)  # 160 kB: over SHARED_ARRAY_BYTES
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(value) or real_put(value, **kw))
+    with RayEngine(progress=False) as engine:
+        result = engine.map(_dot, [_DotTask(u, weights) for u in range(5)])
+    assert result == [float(weights.sum() * u) for u in range(5)]
+    assert len(puts) == 1
+
+
+def test_task_error_is_raised_as_the_task_raised_it(ray_instance, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "bad.jsonl").write_text('{"text": "ship sail"}\n{"text": "tide"}\n{"text": 3}\n')
+    target = tmp_path / "target.jsonl"
+    target.write_text('{"text": "ship sail wave"}\n')
+    with pytest.raises(InputError) as info:
+        _select(RayEngine(progress=False), str(raw), str(target), str(tmp_path / "out"), k=1)
+    assert type(info.value) is InputError
+    assert str(info.value).startswith(f"{raw / 'bad.jsonl'}:3: text field 'text' is a number")
+
+
+def _die_once(marker: str) -> str:
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)  # the worker process dies mid-task, as on a lost node
+    return "done"
+
+
+def test_task_of_a_dead_worker_is_retried(ray_instance, tmp_path):
+    with RayEngine(progress=False) as engine:
+        assert engine.map(_die_once, [str(tmp_path / "a"), str(tmp_path / "b")]) == ["done", "done"]
+    with RayEngine(progress=False, max_retries=0) as engine, pytest.raises(ray.exceptions.RayError):
+        engine.map(_die_once, [str(tmp_path / "c")])
+
+
+def test_ray_reads_and_writes_an_object_store(ray_instance, s3_endpoint, corpus, tmp_path):
+    if s3_endpoint is None:
+        pytest.skip("s3fs and moto[server] are not installed")
+    raw, target = corpus
+    fs = make_bucket("dsir-ray")
+    fs.put(raw, "dsir-ray/pool", recursive=True)
+    fs.put_file(target, "dsir-ray/target.jsonl")
+    local = _select("local", raw, target, str(tmp_path / "local"), k=80, report=False)
+    remote = _select(RayEngine(progress=False), "s3://dsir-ray/pool", "s3://dsir-ray/target.jsonl",
+                     "s3://dsir-ray/out", k=80, report=False)
+    assert remote["counts"] == local["counts"]
+    assert remote["outputs"] == local["outputs"]
+    for name, data in output_files(str(tmp_path / "local")).items():
+        if name != "manifest.json":
+            assert fs.cat_file(f"dsir-ray/out/{name}") == data
+    assert json.loads(fs.cat_file("dsir-ray/out/manifest.json")) == remote

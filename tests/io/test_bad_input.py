@@ -1,0 +1,273 @@
+"""Bad input, end to end through the CLI: a clear message naming the file (and line or row),
+exit status 2, no traceback, and no output."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from click.testing import CliRunner
+
+from dsir import DSIR
+from dsir.cli.main import main
+from dsir.errors import InputError
+from dsir.pipeline.tasks import ReadSpec
+from tests.pipeline.make_data import documents
+
+GOOD = [json.dumps({"text": t}) for t in documents(12, seed=1)]
+
+
+def lines_file(path, lines: list[str], raw: bytes = b"") -> str:
+    with open(path, "wb") as fh:
+        fh.write("".join(line + "\n" for line in lines).encode("utf-8") + raw)
+    return str(path)
+
+
+@pytest.fixture
+def target(tmp_path):
+    return lines_file(tmp_path / "target.jsonl", [json.dumps({"text": t}) for t in documents(5, seed=2)])
+
+
+def dsir_select(*args: str):
+    return CliRunner().invoke(main, ["select", "--quiet", "--no-report", "--workers", "1", *args])
+
+
+def assert_refused(result, out: str, *fragments: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("dsir: error: ")
+    for fragment in fragments:
+        assert fragment in message, message
+    # Nothing that could pass for output: no shard, manifest, rejects file or temporary file.
+    if os.path.isdir(out):
+        assert not [n for n in os.listdir(out) if n != "_dsir"], os.listdir(out)
+        assert not [n for n in os.listdir(os.path.join(out, "_dsir")) if "tmp" in n]
+
+
+BAD_LINES = [
+    ("malformed", GOOD[:3] + ['{"text": "unterminated'] + GOOD[3:], 4, "malformed JSON: Unterminated string"),
+    ("not-object", GOOD[:2] + ['["text", "x"]'] + GOOD[2:], 3, "expected a JSON object, got a list"),
+    ("missing", GOOD[:4] + ['{"body": "no text here"}'] + GOOD[4:], 5, "missing text field 'text'"),
+    ("null", GOOD[:5] + ['{"text": null}'] + GOOD[5:], 6, "text field 'text' is null, expected a string"),
+    ("number", GOOD[:5] + ['{"text": 42}'] + GOOD[5:], 6, "text field 'text' is a number, expected a string"),
+    ("list", GOOD[:1] + ['{"text": ["a", "b"]}'] + GOOD[1:], 2, "text field 'text' is a list, expected a string"),
+    ("object", ['{"text": {"a": 1}}'] + GOOD, 1, "text field 'text' is an object, expected a string"),
+    # Blank lines count for line numbers (editors show them) but are not records.
+    ("after-blanks", GOOD[:2] + ["", "   ", ""] + ['{"text": 1.5}'] + GOOD[2:], 6, "text field 'text' is a number"),
+]
+
+
+@pytest.mark.parametrize("name, lines, line, why", BAD_LINES, ids=[c[0] for c in BAD_LINES])
+def test_bad_raw_record_names_file_and_line(tmp_path, target, name, lines, line, why):
+    raw = lines_file(tmp_path / f"{name}.jsonl", lines)
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", out), out, f"{raw}:{line}: {why}")
+
+
+def test_bad_target_record_names_the_target_file(tmp_path):
+    raw = lines_file(tmp_path / "raw.jsonl", GOOD)
+    bad = lines_file(tmp_path / "t.jsonl", GOOD[:2] + ['{"txt": "typo"}'])
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", bad, "-k", "3", "-o", out), out,
+                   f"{bad}:3: missing text field 'text'")
+
+
+def test_invalid_utf8_names_line_and_byte(tmp_path, target):
+    raw = lines_file(tmp_path / "latin1.jsonl", GOOD[:2], '{"text": "caf\xe9 au lait"}\n'.encode("latin-1")
+                     + "".join(g + "\n" for g in GOOD[2:]).encode())
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", out), out,
+                   f"{raw}:3: invalid UTF-8 at byte 13 of the line")
+
+
+def test_other_text_field_is_used_and_checked(tmp_path):
+    target = lines_file(tmp_path / "t.jsonl", [json.dumps({"content": "a ship"})])
+    raw = lines_file(tmp_path / "raw.jsonl", [json.dumps({"content": "a b c"}), json.dumps({"text": "x"})])
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", target, "--text-field", "content", "-k", "1", "-o", out),
+                   out, f"{raw}:2: missing text field 'content'")
+
+
+def test_error_far_into_a_file_has_its_exact_line(tmp_path):
+    """Line numbers stay exact across block boundaries (tiny blocks here)."""
+    lines = []
+    for i in range(300):
+        lines.append(json.dumps({"text": f"doc {i}"}))
+        if i % 7 == 0:
+            lines.append("")
+    lines.insert(250, '{"text": false}')
+    raw = lines_file(tmp_path / "long.jsonl", lines)
+    d = DSIR(raw_sample=10_000)
+    d.read = ReadSpec(block_bytes=256)
+    with pytest.raises(InputError) as err:
+        d.fit(raw, raw)
+    assert str(err.value) == f"{raw}:251: text field 'text' is a boolean, expected a string"
+    assert (err.value.path, err.value.line) == (raw, 251)
+
+
+@pytest.mark.parametrize("codec", ["gz", "zst"])
+def test_truncated_compressed_file(tmp_path, target, codec):
+    data = "".join(g + "\n" for g in GOOD * 40).encode()
+    packed = gzip.compress(data) if codec == "gz" else zstandard.ZstdCompressor().compress(data)
+    raw = tmp_path / f"cut.jsonl.{codec}"
+    raw.write_bytes(packed[: len(packed) * 2 // 3])
+    out = str(tmp_path / "out")
+    name = {"gz": "gzip", "zst": "zstd"}[codec]
+    assert_refused(dsir_select("--raw", str(raw), "--target", target, "-k", "3", "-o", out), out,
+                   f"{raw}: cannot decompress ({name}): the file is truncated or corrupt")
+
+
+def test_corrupt_parquet(tmp_path, target):
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"text": [f"document {i} " * 20 for i in range(500)]}), good, compression="snappy")
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 2
+    data[middle: middle + 64] = b"\xff" * 64  # damage the column data, keep the footer
+    raw = tmp_path / "bad.parquet"
+    raw.write_bytes(bytes(data))
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", str(raw), "--target", target, "-k", "3", "-o", out), out,
+                   f"{raw}: corrupt parquet data near row 0")
+
+
+def test_parquet_that_is_not_parquet(tmp_path, target):
+    raw = tmp_path / "fake.parquet"
+    raw.write_bytes(b"PAR1 this is not really parquet")
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", str(raw), "--target", target, "-k", "3", "-o", out), out,
+                   f"{raw}: not a readable parquet file")
+
+
+def test_parquet_null_text_and_missing_column(tmp_path, target):
+    raw = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"text": ["a b", "c d", None, "e f"]}), raw)
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", str(raw), "--target", target, "-k", "1", "-o", out), out,
+                   f"{raw} (row 2): text column 'text' is null")
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"body": ["a"]}), other)
+    out = str(tmp_path / "out2")
+    assert_refused(dsir_select("--raw", str(other), "--target", target, "-k", "1", "-o", out), out,
+                   f"{other}: no column named 'text' (columns: body)")
+
+
+def test_empty_raw_pool_and_empty_target(tmp_path, target):
+    empty = lines_file(tmp_path / "empty.jsonl", [])
+    blank = lines_file(tmp_path / "blank.jsonl", ["", "  ", "\t"])
+    raw = lines_file(tmp_path / "raw.jsonl", GOOD)
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", empty, "--raw", blank, "--target", target, "-k", "3", "-o", out), out,
+                   f"{empty}, {blank}: the raw pool has no documents")
+    out2 = str(tmp_path / "out2")
+    assert_refused(dsir_select("--raw", raw, "--target", empty, "-k", "3", "-o", out2), out2,
+                   f"{empty}: the target has no documents")
+
+
+def test_an_empty_file_among_others_is_counted_and_named(tmp_path, target):
+    """An empty file is not an error (crawls have empty shards) but is named in a warning."""
+    empty = lines_file(tmp_path / "a-empty.jsonl", [])
+    raw = lines_file(tmp_path / "b.jsonl", GOOD)
+    out = str(tmp_path / "out")
+    result = dsir_select("--raw", empty, "--raw", raw, "--target", target, "-k", "3", "-o", out)
+    assert result.exit_code == 0, result.output
+    m = json.load(open(os.path.join(out, "manifest.json")))
+    assert [(i["path"], i["documents"]) for i in m["inputs"]] == [(empty, 0), (raw, 12)]
+    assert f"{empty}: raw file holds no documents" in m["warnings"]
+
+
+def test_paths_that_match_nothing(tmp_path, target):
+    out = str(tmp_path / "out")
+    (tmp_path / "notes.txt").write_text("x")
+    cases = [
+        (str(tmp_path / "nope.jsonl"), "nope.jsonl: raw path does not exist"),
+        (str(tmp_path / "*.jsonl.gz"), ".jsonl.gz: raw glob matches no readable file"),
+        (str(tmp_path / "*.txt"), "raw glob matches no readable file (1 files matched but none is jsonl"),
+        (str(tmp_path / "notes.txt"), "notes.txt: unsupported file type: expected .jsonl, .jsonl.gz, .jsonl.zst or "
+                                      ".parquet"),
+    ]
+    for raw, fragment in cases:
+        assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", out), out, fragment)
+    empty_dir = tmp_path / "emptydir"
+    empty_dir.mkdir()
+    assert_refused(dsir_select("--raw", str(empty_dir), "--target", target, "-k", "3", "-o", out), out,
+                   f"{empty_dir}: raw directory holds no jsonl[.gz|.zst] or parquet file")
+    assert not os.path.exists(out)
+
+
+def test_the_same_file_twice(tmp_path, target):
+    raw = lines_file(tmp_path / "raw.jsonl", GOOD)
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--raw", str(tmp_path / "." / "raw.jsonl"), "--target", target,
+                               "-k", "3", "-o", out), out, "the same file is given twice (also as")
+    assert_refused(dsir_select("--raw", raw, "--raw", str(tmp_path / "*.jsonl"), "--target", target,
+                               "-k", "3", "-o", out), out, "the same file is given twice")
+    assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["-k", "0"], "k must be a positive number of documents, got 0"),
+    (["-k", "-5"], "k must be a positive number of documents, got -5"),
+    (["--fraction", "0"], "fraction must be in (0, 1], got 0.0"),
+    (["--fraction", "1.5"], "fraction must be in (0, 1], got 1.5"),
+    (["--fraction", "-0.1"], "fraction must be in (0, 1], got -0.1"),
+    (["--fraction", "nan"], "fraction must be in (0, 1], got nan"),
+    (["-k", "3", "--smoothing", "0"], "smoothing must be a positive number, got 0.0"),
+    (["-k", "3", "--smoothing", "nan"], "smoothing must be a positive number, got nan"),
+])
+def test_k_and_fraction_out_of_range(tmp_path, target, args, fragment):
+    raw = lines_file(tmp_path / "raw.jsonl", GOOD)
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", target, *args, "-o", out), out, fragment)
+    assert not os.path.exists(out)
+
+
+def test_k_and_fraction_together_or_neither(tmp_path, target):
+    raw = lines_file(tmp_path / "raw.jsonl", GOOD)
+    out = str(tmp_path / "out")
+    for args in (["-k", "3", "--fraction", "0.5"], []):
+        result = dsir_select("--raw", raw, "--target", target, *args, "-o", out)
+        assert result.exit_code == 2 and "give exactly one of -k and --fraction" in result.stderr
+    assert not os.path.exists(out)
+
+
+def test_blank_lines_are_skipped_and_empty_texts_counted_but_ineligible(tmp_path, target):
+    lines = [json.dumps({"text": "a ship at sea"}), "", json.dumps({"text": ""}), "   ",
+             json.dumps({"text": "  \n\t "}), json.dumps({"text": "harbour"}), json.dumps({"text": "..."})]
+    raw = lines_file(tmp_path / "raw.jsonl", lines)
+    out = str(tmp_path / "out")
+    result = dsir_select("--raw", raw, "--target", target, "--fraction", "1", "-o", out)
+    assert result.exit_code == 0, result.output
+    m = json.load(open(os.path.join(out, "manifest.json")))
+    assert (m["counts"]["documents"], m["counts"]["eligible"], m["counts"]["selected"]) == (5, 3, 3)
+    with open(os.path.join(out, "part-00000.jsonl")) as fh:
+        assert fh.read().splitlines() == [lines[0], lines[5], lines[6]]
+
+
+def test_k_above_eligible_selects_all_with_a_warning(tmp_path, target):
+    raw = lines_file(tmp_path / "raw.jsonl", GOOD + [json.dumps({"text": ""})])
+    out = str(tmp_path / "out")
+    result = dsir_select("--raw", raw, "--target", target, "-k", "100", "-o", out)
+    assert result.exit_code == 0, result.output
+    m = json.load(open(os.path.join(out, "manifest.json")))
+    assert m["counts"]["selected"] == 12
+    assert m["warnings"] == ["k = 100 is more than the 12 eligible documents: selecting all of them"]
+
+
+def test_real_process_prints_one_line_and_no_traceback(tmp_path, target):
+    raw = lines_file(tmp_path / "bad.jsonl", GOOD[:1] + ['{"text": "x",}'])
+    out = str(tmp_path / "out")
+    proc = subprocess.run([sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--workers", "1", "--raw", raw,
+                           "--target", target, "-k", "1", "-o", out], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"dsir: error: {raw}:2: malformed JSON" in proc.stderr
+    assert not [n for n in os.listdir(out) if n != "_dsir"]
