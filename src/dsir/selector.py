@@ -23,7 +23,7 @@ from dsir.errors import InputError, UsageError
 from dsir.estimate import ImportanceEstimator
 from dsir.estimate.classifier import HashedNgramClassifier
 from dsir.io.paths import InputFile, expand_paths
-from dsir.io.writers import OUTPUT_FORMATS, join_path, output_format_of, write_json_atomic
+from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
 from dsir.pipeline.selection import (
     SampleBucketsTask, SelectionWriteTask, TargetSpec, UnitScoreTask, allocate_targets, concat_csr, group_targets,
     sample_buckets_task, selection_write_task, target_proportions, unit_score_task,
@@ -85,6 +85,9 @@ def select_units(d: DSIR, raw: list[str], output_dir: str, k: int | None, fracti
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     if k is not None and k <= 0 or fraction is not None and not (0 < fraction <= 1):
         resolve_k(k, fraction, 0)
+    if is_remote(output_dir):
+        raise UsageError(f"{output_dir}: chunks, named targets and --method {d.method} write to a local output "
+                         "directory only")
     started = time.time()
     raw_files = expand_paths(raw, "raw")
     targets = group_targets(target or [])
