@@ -7,6 +7,7 @@ the Ray workers started after it) find them as they would find real ones.
 from __future__ import annotations
 
 import logging
+import importlib
 import os
 import socket
 import time
@@ -25,7 +26,7 @@ ENV = {
 def require(module: str):
     """Import an optional test dependency; skip without it, unless CI says it must be there."""
     if os.environ.get("DSIR_TEST_REQUIRE_EXTRAS"):
-        return __import__(module)
+        return importlib.import_module(module)  # __import__("a.b") would return the package a
     return pytest.importorskip(module)
 
 
