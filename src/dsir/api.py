@@ -40,6 +40,7 @@ from dsir.pipeline.tasks import (
     FitTask, ReadSpec, ScoreTask, WriteTask, count_task, fit_task, load_array, score_task, write_task,
 )
 from dsir.sample.gumbel import find_threshold
+from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING, KeyRule
 
 log = logging.getLogger("dsir")
 
@@ -72,7 +73,10 @@ class DSIR:
     ``smoothing`` the additive smoothing of both bag-of-n-grams models, ``raw_sample`` how
     many raw documents (a uniform random sample) the raw model is fit on, ``seed`` the
     sampling and noise seed, ``min_length`` the fewest tokens an eligible document has,
-    ``top_k`` whether to take the top weights instead of resampling.
+    ``top_k`` whether to take the top weights instead of resampling. Quality options (see
+    ``dsir.selector``): ``method`` (dsir, random, classifier), ``weighting`` ("mean" log-ratio
+    per n-gram, or the paper's "sum") and ``temperature`` of the dsir weights, ``chunk_words``
+    (score chunks of about that many words) and ``emit`` ("documents" or "chunks").
 
     After ``fit``: ``estimator_`` (an ``ImportanceEstimator``) holds the learned models.
     """
@@ -80,7 +84,10 @@ class DSIR:
     def __init__(self, ngrams: int = 2, buckets: int = 10_000, smoothing: float = 1.0,
                  raw_sample: int = DEFAULT_RAW_SAMPLE, seed: int = 0, min_length: int = 0,
                  top_k: bool = False, text_field: str = "text", id_field: str | None = None,
-                 workers: int = 1, progress: bool = False, engine: Any = None, on_error: str = "stop"):
+                 workers: int = 1, progress: bool = False, engine: Any = None, on_error: str = "stop",
+                 method: str = "dsir", weighting: str = DEFAULT_WEIGHTING,
+                 temperature: float = DEFAULT_TEMPERATURE, chunk_words: int | None = None,
+                 emit: str = "documents"):
         if raw_sample < 1:
             raise UsageError(f"raw_sample must be at least 1 document, got {raw_sample}")
         if min_length < 0:
@@ -99,6 +106,24 @@ class DSIR:
         self._state: RunState | None = None  # unit records of the select run in progress
         self.workers = workers
         self.engine = make_engine(engine, workers, progress=progress) if engine is None or isinstance(engine, str) else engine
+        try:
+            self.key_rule = KeyRule(method, weighting, temperature, top_k)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if chunk_words is not None and chunk_words < 1:
+            raise UsageError(f"chunk_words must be at least 1, got {chunk_words}")
+        if emit not in ("documents", "chunks") or emit == "chunks" and chunk_words is None:
+            raise UsageError(f"emit must be 'documents' or 'chunks' (chunks needs chunk_words), got {emit!r}")
+        self.method, self.weighting, self.temperature = method, weighting, temperature
+        self.chunk_words, self.emit = chunk_words, emit
+
+    def _uses_quality_options(self, target: str | list[str] | None) -> bool:
+        """Whether ``select`` needs ``dsir.selector`` (anything beyond the core's plain DSIR)."""
+        from dsir.pipeline.selection import group_targets
+
+        named = any(t.name for t in group_targets(_as_list(target))) if target is not None else False
+        # dsir with mean or summed weights of whole documents for one target stays on the core path
+        return named or self.chunk_words is not None or self.method != "dsir"
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -159,7 +184,8 @@ class DSIR:
         tasks = [
             ScoreTask(i, file, self.read, self.featurizer, self.estimator_.log_ratio_, self.seed, self.top_k,
                       self.min_length, join_path(work_dir, f"scores-{i:05d}.npz"),
-                      self._state.rejects_path("score", i) if self._state and self.read.on_error == "skip" else None)
+                      self._state.rejects_path("score", i) if self._state and self.read.on_error == "skip" else None,
+                      key_rule=self.key_rule)
             for i, file in enumerate(raw_files)
         ]
         st = self._state
@@ -234,6 +260,15 @@ class DSIR:
         if resume and overwrite:
             raise UsageError("give --resume (continue the run in the output directory) or --overwrite "
                              "(start it again), not both")
+        if self._uses_quality_options(target):
+            if resume or self.read.on_error != "stop":
+                raise UsageError("--resume and --on-error skip cover dsir selections of whole documents "
+                                 "for one target; not --chunk-words, named targets or --method " + self.method)
+            from dsir.selector import select_units
+
+            return select_units(self, _as_list(raw), output_dir, k, fraction,
+                                _as_list(target) if target is not None else None, output_format, overwrite,
+                                report, group_by)
         if output_format is not None and output_format not in OUTPUT_FORMATS:
             raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
         if k is not None and k <= 0 or fraction is not None and not (0 < fraction <= 1):
@@ -355,6 +390,7 @@ class DSIR:
             "method": "dsir",
             "parameters": {
                 "k": k, "fraction": fraction, "seed": self.seed, "top_k": self.top_k,
+                "weighting": self.weighting, "temperature": self.temperature,
                 "min_length": self.min_length, "text_field": self.read.text_field, "id_field": self.read.id_field,
                 "raw_sample": self.raw_sample, "output_format": output_format,
                 **est.params,

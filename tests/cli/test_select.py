@@ -155,7 +155,9 @@ def test_score_writes_every_log_weight_with_its_locator(tmp_path, example_record
     rows = table.to_pylist()
     assert [r["row"] for r in rows if r["file"].endswith("pool-00.jsonl")] == list(range(120))
     # Top-k over the scores is the --top-k selection.
-    run("select", "--raw", pool, "--model", model, "-k", 10, "--top-k", "-o", tmp_path / "t", "--quiet")
+    # (--weighting sum: 'dsir score' writes the summed log-weight; the default ranks by its mean per n-gram)
+    run("select", "--raw", pool, "--model", model, "-k", 10, "--top-k", "--weighting", "sum", "-o", tmp_path / "t",
+        "--quiet")
     best = sorted(rows, key=lambda r: -r["log_weight"])[:10]
     assert {example_records[r["row"] + (120 if r["file"].endswith("pool-01.jsonl") else 0)]["id"] for r in best} \
         == {d["id"] for d in selected(tmp_path / "t")}

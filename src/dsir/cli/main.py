@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -14,6 +15,8 @@ from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
 from dsir.errors import DsirError
 from dsir.io.writers import OUTPUT_FORMATS
+from dsir.pipeline.selection import EMITS
+from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING, METHODS, WEIGHTINGS
 
 _SHOW = {"show_default": True}
 
@@ -70,7 +73,7 @@ def main() -> None:
 
 
 def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-          engine="local", ray_address=None, on_error="stop") -> DSIR:
+          engine="local", ray_address=None, on_error="stop", **quality) -> DSIR:
     if ray_address is not None and workers is not None:
         raise click.UsageError("--workers starts a Ray instance of that size; an existing cluster (--ray-address) "
                                "uses all its CPUs")
@@ -78,12 +81,12 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
     return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
                 min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
                 workers=workers, progress=not quiet, on_error=on_error,
-                engine=make_engine(engine, workers, ray_address, progress=not quiet))
+                engine=make_engine(engine, workers, ray_address, progress=not quiet), **quality)
 
 
 @main.command()
 @common_options
-@click.option("--target", multiple=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given.")
+@click.option("--target", multiple=True, metavar="[NAME=]PATH[:P]", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given (or --method random). NAME=PATH[:PROPORTION] names a target: each named target gets its share of k (PROPORTION, equal by default) by its own weights, no document twice, shards part-NAME-NNNNN.")
 @click.option("--model", metavar="FILE", help="Use an estimator saved by 'dsir fit' (a path or URL) instead of fitting.")
 @click.option("-k", "k", type=int, default=None, help="Number of documents to select.")
 @click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible documents instead of -k.")
@@ -97,10 +100,15 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default="stop", **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest.")
+@click.option("--method", type=click.Choice(METHODS), default="dsir", **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule).")
+@click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULT_WEIGHTING, **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum.")
+@click.option("--temperature", type=float, default=DEFAULT_TEMPERATURE, **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature).")
+@click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did).")
+@click.option("--emit", type=click.Choice(EMITS), default="documents", **_SHOW, help="With --chunk-words: write the selected chunks, or whole documents scored by their average chunk.")
 @feature_options
 def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, model, k, fraction, output, output_format,
-           min_length, top_k, id_field, overwrite, no_report, group_by, resume, on_error, ngrams, buckets, smoothing,
-           raw_sample) -> None:
+           min_length, top_k, id_field, overwrite, no_report, group_by, resume, on_error, method, weighting, temperature,
+           chunk_words, emit, ngrams, buckets, smoothing, raw_sample) -> None:
     """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
@@ -109,10 +117,15 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, m
     def run():
         if (k is None) == (fraction is None):
             raise click.UsageError("give exactly one of -k and --fraction")
-        if bool(target) == bool(model):
+        if bool(target) == bool(model) and not (method == "random" and not model):
             raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
+        if model and method != "dsir":
+            raise click.UsageError(f"--model holds a dsir fit; --method {method} cannot use it")
+        if emit == "chunks" and chunk_words is None:
+            raise click.UsageError("--emit chunks needs --chunk-words N")
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-                  engine, ray_address, on_error)
+                  engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
+                  chunk_words=chunk_words, emit=emit)
         if model:
             d.load_model(model)
         with d.engine:
@@ -120,9 +133,12 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, m
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
                          resume=resume)
         c = m["counts"]
-        click.echo(f"selected {c['selected']} of {c['eligible']} eligible documents "
-                   f"({c['documents']} in the pool) into {output}", err=True)
-        if not no_report:
+        click.echo(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')} "
+                   f"({c['documents']} documents in the pool) into {output}", err=True)
+        for t in m.get("per_target", []):
+            if t["name"]:
+                click.echo(f"  target {t['name']}: {t['selected']} of {t['requested']}", err=True)
+        if not no_report and os.path.exists(os.path.join(output, "report.json")):
             click.echo(f"report: {output}/report.html", err=True)
     _run(run)
 

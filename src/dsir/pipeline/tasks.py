@@ -19,6 +19,7 @@ from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, i
 from dsir.io.storage import is_remote, open_npz, save_npz
 from dsir.io.writers import ShardWriter, WrittenShard, output_error
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
+from dsir.sample.methods import KeyRule
 
 NOISE_STREAM = 0
 RAW_SAMPLE_STREAM = 1
@@ -130,6 +131,7 @@ class ScoreTask:
     min_length: int
     scores_path: str
     rejects_path: str | None = None  # on_error="skip": where to record this file's rejected records
+    key_rule: KeyRule | None = None  # how log-weights become keys (None: the summed weight, selection_keys)
 
 
 @dataclass
@@ -166,7 +168,8 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         parts["n_tokens"].append(n_tokens.astype(np.int32))
         parts["n_ngrams"].append(n_ngrams.astype(np.int32))
         parts["hash"].append(hashes)
-        parts["key"].append(selection_keys(log_weight, hashes, eligible, task.seed, task.top_k))
+        parts["key"].append(selection_keys(log_weight, hashes, eligible, task.seed, task.top_k) if task.key_rule is None
+                            else task.key_rule.keys(log_weight, n_ngrams, hashes, eligible, task.seed))
         _, offsets = arrow_buffers(batch.texts)
         text_bytes += int(offsets[-1] - offsets[0])
     arrays = {k: (np.concatenate(v) if v else np.empty(0, dtype=_DTYPES[k])) for k, v in parts.items()}

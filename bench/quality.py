@@ -1,0 +1,323 @@
+"""Selection quality benchmark: dsir variants, random, the classifier baseline and the
+reference package, every domain of the benchmark corpus in turn as the target.
+
+For each domain ``d`` (``target/<d>.jsonl.zst``), ``k`` = the number of pool documents of
+domain ``d`` (corpus ``stats.tsv``), and each method, it reports:
+
+* precision: the share of selected documents whose ground-truth ``domain`` is ``d``;
+* KL reduction: ``KL(target || raw) - KL(target || selected)`` between add-one smoothed
+  distributions over the hashed n-gram features (unigrams and bigrams, 10,000 buckets:
+  the space dsir fits in);
+* length: mean tokens per selected document over the target's mean tokens per document;
+* perplexity on ``eval/<d>`` of an interpolated Kneser-Ney bigram model (discount 0.75,
+  the continuation unigram interpolated with a uniform distribution over 2**20 hashed
+  word ids, one begin-of-document context per document) trained on the selected text.
+
+Methods: ``dsir`` (the default of ``dsir select``), ``dsir-sum`` (the paper's and the
+reference's summed log-weights, temperature 1), ``dsir-chunk128`` (summed log-weights over
+chunks of about 128 words, a document scored by its average chunk), ``dsir-mean-T0.03`` (a
+softer temperature), ``random``, ``classifier`` (Pareto(9) keep rule), and ``reference``
+(``data-selection==1.0.3``, ``min_example_length=0``, run through ``bench/reference`` and
+cached in ``bench/.work/quality/reference/``; a rerun only reads the cache).
+
+Usage, from the repository root::
+
+    .venv/bin/python bench/quality.py                       # all domains, the table's methods
+    .venv/bin/python bench/quality.py --domains news quotes --methods dsir random
+
+Writes ``bench/results/quality.json`` and ``bench/results/quality.md`` (the table that
+``bench/README.md`` quotes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.reference import REPO_ROOT, WORK_DIR, concat_plain, iter_jsonl, run_reference  # noqa: E402
+from dsir.api import DSIR  # noqa: E402
+from dsir.featurize import HashedNgramFeaturizer  # noqa: E402
+
+DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+QUALITY_DIR = WORK_DIR / "quality"
+LM_BUCKETS = 1 << 20
+KN_DISCOUNT = 0.75
+
+#: Method name -> DSIR keyword arguments (None: not a dsir run).
+METHODS: dict[str, dict | None] = {
+    "dsir": {},
+    "dsir-sum": {"weighting": "sum", "temperature": 1.0},
+    "dsir-chunk128": {"weighting": "sum", "temperature": 1.0, "chunk_words": 128},
+    "dsir-mean-T0.03": {"weighting": "mean", "temperature": 0.03},
+    "random": {"method": "random"},
+    "classifier": {"method": "classifier"},
+    "reference": None,
+}
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def csr(featurizer: HashedNgramFeaturizer, texts: pa.Array, batch: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket ids of every document (CSR), computed a batch at a time."""
+    indptr, ids, total = [np.zeros(1, dtype=np.int64)], [], 0
+    for s in range(0, len(texts), batch):
+        p, i = featurizer.buckets_of(texts[s: s + batch])
+        indptr.append(p[1:] + total)
+        ids.append(i.astype(np.int32))
+        total += len(i)
+    return np.concatenate(indptr), np.concatenate(ids)
+
+
+@dataclass
+class Docs:
+    """Documents with their word ids (for the LM) and feature ids (for KL)."""
+
+    ids: list[str]
+    domains: np.ndarray
+    words: tuple[np.ndarray, np.ndarray]  # unigram ids, LM_BUCKETS buckets
+    features: tuple[np.ndarray, np.ndarray]  # dsir's features, 2-grams in 10,000 buckets
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return np.diff(self.words[0])
+
+    @classmethod
+    def load(cls, paths: list[Path]) -> Docs:
+        records = list(iter_jsonl(paths))
+        texts = pa.array([r["text"] for r in records], pa.large_string())
+        return cls([r["id"] for r in records], np.array([r.get("domain", "") for r in records]),
+                   csr(HashedNgramFeaturizer(1, LM_BUCKETS), texts), csr(HashedNgramFeaturizer(2, 10_000), texts))
+
+
+def rows_ids(csr_: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR restricted to ``rows`` (in that order)."""
+    indptr, ids = csr_
+    lengths = np.diff(indptr)[rows]
+    starts = indptr[rows]
+    new_indptr = np.concatenate([[0], np.cumsum(lengths)])
+    take = np.repeat(starts - new_indptr[:-1], lengths) + np.arange(new_indptr[-1])
+    return new_indptr, ids[take]
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def smoothed(counts: np.ndarray) -> np.ndarray:
+    return (counts + 1.0) / (counts.sum() + len(counts))
+
+
+def kl(p: np.ndarray, q: np.ndarray) -> float:
+    return float(np.sum(p * (np.log(p) - np.log(q))))
+
+
+class KneserNeyBigram:
+    """Interpolated Kneser-Ney bigram LM over integer word ids ``0 .. vocab-1`` (``vocab`` is
+    the begin-of-document context); the continuation unigram is itself discounted and
+    interpolated with the uniform distribution, so no word has probability zero."""
+
+    def __init__(self, vocab: int, discount: float = KN_DISCOUNT):
+        self.vocab = vocab
+        self.discount = discount
+
+    @staticmethod
+    def _bigrams(indptr: np.ndarray, ids: np.ndarray, bos: int) -> tuple[np.ndarray, np.ndarray]:
+        prev = np.empty(len(ids), dtype=np.int64)
+        prev[1:] = ids[:-1]
+        starts = indptr[:-1][np.diff(indptr) > 0]
+        prev[starts] = bos
+        return prev, ids.astype(np.int64)
+
+    def fit(self, indptr: np.ndarray, ids: np.ndarray) -> KneserNeyBigram:
+        v = self.vocab
+        prev, cur = self._bigrams(indptr, ids, v)
+        keys, counts = np.unique(prev * (v + 1) + cur, return_counts=True)
+        self.keys_, self.counts_ = keys, counts
+        ctx, word = keys // (v + 1), keys % (v + 1)
+        self.context_count_ = np.bincount(ctx, weights=counts, minlength=v + 1)
+        self.context_types_ = np.bincount(ctx, minlength=v + 1)
+        continuation = np.bincount(word, minlength=v + 1).astype(np.float64)
+        n_types = len(keys)
+        d = self.discount
+        seen_words = (continuation > 0).sum()
+        self.unigram_ = (np.maximum(continuation - d, 0) + d * seen_words / v) / n_types
+        return self
+
+    def perplexity(self, indptr: np.ndarray, ids: np.ndarray) -> float:
+        v, d = self.vocab, self.discount
+        prev, cur = self._bigrams(indptr, ids, v)
+        keys = prev * (v + 1) + cur
+        pos = np.minimum(np.searchsorted(self.keys_, keys), len(self.keys_) - 1)
+        c = np.where(self.keys_[pos] == keys, self.counts_[pos], 0).astype(np.float64)
+        cc = self.context_count_[prev]
+        types = self.context_types_[prev]
+        p_uni = self.unigram_[cur]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(cc > 0, (np.maximum(c - d, 0) + d * types * p_uni) / np.maximum(cc, 1), p_uni)
+        return float(np.exp(-np.mean(np.log(p))))
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def read_selected_ids(out_dir: Path) -> list[str]:
+    files = sorted(out_dir.glob("part-*.jsonl*"))
+    return [r["id"] for r in iter_jsonl(files)]
+
+
+def run_method(method: str, domain: str, k: int, corpus: Path, pool_files: list[Path], fitted: DSIR | None,
+               workers: int, seed: int) -> tuple[list[str], float, dict]:
+    """Select ``k`` for ``domain``; return selected ids, seconds, extra info."""
+    target = corpus / "target" / f"{domain}.jsonl.zst"
+    if method == "reference":
+        out = QUALITY_DIR / "reference" / f"{domain}-k{k}-seed{seed}"
+        info = {"cached": True}
+        if not (out / "reference_timings.json").is_file():
+            pool = concat_plain(pool_files, "quality-pool.jsonl")
+            run_reference([pool], [target], k, out, workers=workers, seed=seed)
+            info["cached"] = False
+        timings = json.loads((out / "reference_timings.json").read_text())
+        ids = [r["id"] for r in iter_jsonl([out / "selected.jsonl"])]
+        return ids, float(timings["total_s"]), info
+    out = QUALITY_DIR / "selections" / method / domain
+    kwargs = dict(METHODS[method])
+    d = DSIR(seed=seed, workers=workers, **kwargs)
+    t0 = time.perf_counter()
+    with d.engine:
+        if kwargs.get("method", "dsir") == "dsir":
+            d.estimator_ = fitted.estimator_  # one fit per domain, shared by every dsir variant
+            d.model_path_ = None
+            m = d.select([str(p) for p in pool_files], str(out), k=k, overwrite=True, report=False)
+        else:
+            m = d.select([str(p) for p in pool_files], str(out), k=k, target=str(target), overwrite=True,
+                         report=False)
+    seconds = time.perf_counter() - t0
+    return read_selected_ids(out), seconds, {"parameters": {kk: m["parameters"].get(kk) for kk in (
+        "method", "weighting", "temperature", "chunk_words", "top_k", "pareto_alpha") if kk in m["parameters"]}}
+
+
+def evaluate(ids: list[str], domain: str, pool: Docs, row_of: dict[str, int], target: Docs, eval_docs: Docs,
+             raw_dist: np.ndarray, target_dist: np.ndarray) -> dict:
+    rows = np.array([row_of[i] for i in ids], dtype=np.int64)
+    if len(set(rows.tolist())) != len(rows):
+        raise SystemExit(f"{domain}: a selection holds a document twice")
+    sel_feat = rows_ids(pool.features, rows)
+    sel_dist = smoothed(np.bincount(sel_feat[1], minlength=len(raw_dist)).astype(np.float64))
+    words = rows_ids(pool.words, rows)
+    lm = KneserNeyBigram(LM_BUCKETS).fit(*words)
+    mean_len = float(pool.tokens[rows].mean())
+    target_len = float(target.tokens.mean())
+    return {
+        "selected": len(rows),
+        "precision": float(np.mean(pool.domains[rows] == domain)),
+        "kl_reduction": kl(target_dist, raw_dist) - kl(target_dist, sel_dist),
+        "mean_tokens": mean_len,
+        "target_mean_tokens": target_len,
+        "length_ratio": mean_len / target_len,
+        "perplexity": lm.perplexity(*eval_docs.words),
+    }
+
+
+def corpus_domains(corpus: Path) -> dict[str, int]:
+    lines = (corpus / "stats.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    i_d, i_k = header.index("domain"), header.index("pool_docs")
+    return {c[i_d]: int(c[i_k]) for c in (line.split("\t") for line in lines[1:]) if c[i_d] != "total"}
+
+
+def render(results: dict, methods: list[str], domains: list[str], meta: dict) -> str:
+    out = [f"`{meta['command']}` ({meta['date']}; seed {meta['seed']}, {meta['workers']} workers; "
+           f"dsir default: {meta['dsir_default']})", ""]
+    out.append("| method | mean precision | mean KL reduction | mean perplexity | length within 25% | mean length ratio |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    for m in methods:
+        rs = [results[d][m] for d in domains if m in results[d]]
+        if not rs:
+            continue
+        within = sum(abs(r["length_ratio"] - 1) <= 0.25 for r in rs)
+        out.append(f"| {m} | {np.mean([r['precision'] for r in rs]):.3f} | "
+                   f"{np.mean([r['kl_reduction'] for r in rs]):.3f} | {np.mean([r['perplexity'] for r in rs]):.1f} | "
+                   f"{within} of {len(rs)} | {np.mean([r['length_ratio'] for r in rs]):.2f} |")
+    out += ["", "Per domain: precision / perplexity / length ratio (selected mean tokens over target's).", ""]
+    out.append("| domain | k | " + " | ".join(methods) + " |")
+    out.append("|---|---:|" + "---:|" * len(methods))
+    for d in domains:
+        cells = []
+        for m in methods:
+            r = results[d].get(m)
+            cells.append(f"{r['precision']:.3f} / {r['perplexity']:.0f} / {r['length_ratio']:.2f}" if r else "-")
+        out.append(f"| {d} | {meta['k'][d]} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    p.add_argument("--domains", nargs="+", default=None)
+    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "dsir-mean-T0.03"],
+                   choices=list(METHODS), help="default: all but dsir-mean-T0.03 (a softer temperature, on request)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = p.parse_args(argv)
+    corpus = args.corpus.resolve()
+    ks = corpus_domains(corpus)
+    domains = args.domains or list(ks)
+    pool_files = sorted((corpus / "pool").glob("*.jsonl*"))
+    t0 = time.perf_counter()
+    pool = Docs.load(pool_files)
+    row_of = {i: r for r, i in enumerate(pool.ids)}
+    raw_dist = smoothed(np.bincount(pool.features[1], minlength=10_000).astype(np.float64))
+    print(f"pool: {len(pool.ids)} documents featurized in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    results: dict[str, dict] = {}
+    timings: dict[str, dict] = {}
+    for domain in domains:
+        target_path = corpus / "target" / f"{domain}.jsonl.zst"
+        target = Docs.load([target_path])
+        eval_docs = Docs.load([corpus / "eval" / f"{domain}.jsonl.zst"])
+        target_dist = smoothed(np.bincount(target.features[1], minlength=10_000).astype(np.float64))
+        fitted = None
+        if any((METHODS[m] or {}).get("method", "dsir") == "dsir" and METHODS[m] is not None for m in args.methods):
+            fitted = DSIR(seed=args.seed).fit([str(f) for f in pool_files], str(target_path))
+        results[domain], timings[domain] = {}, {}
+        for method in args.methods:
+            ids, seconds, info = run_method(method, domain, ks[domain], corpus, pool_files, fitted, args.workers,
+                                            args.seed)
+            r = evaluate(ids, domain, pool, row_of, target, eval_docs, raw_dist, target_dist)
+            r.update(seconds=round(seconds, 2), **info)
+            results[domain][method] = r
+            print(f"{domain:12s} {method:16s} precision {r['precision']:.3f}  KL-red {r['kl_reduction']:.3f}  "
+                  f"ppl {r['perplexity']:8.1f}  len {r['length_ratio']:.2f}  ({seconds:.1f}s)", file=sys.stderr)
+    shutil.rmtree(QUALITY_DIR / "selections", ignore_errors=True)
+    defaults = DSIR()
+    meta = {
+        "command": "python bench/quality.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])
+                                                if (argv if argv is not None else sys.argv[1:]) else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "seed": args.seed, "workers": args.workers, "k": {d: ks[d] for d in domains},
+        "dsir_default": f"weighting={defaults.weighting}, temperature={defaults.temperature}",
+        "python": platform.python_version(),
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "quality.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    table = render(results, args.methods, domains, meta)
+    (args.results_dir / "quality.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Selection with the quality options, end to end on small generated corpora: methods,
+chunks, several targets; exact counts, no document twice, and byte-identical output
+whatever the workers or the file split."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dsir.api import DSIR
+from dsir.errors import InputError, UsageError
+from dsir.pipeline.selection import (
+    TargetSpec, allocate_targets, group_targets, parse_target, target_proportions,
+)
+from dsir.pipeline.tasks import save_arrays
+
+VOCAB = {
+    "law": "court appeal statute plaintiff defendant judge ruling contract liability clause".split(),
+    "food": "flour butter oven bake sugar whisk dough recipe salt simmer".split(),
+    "sea": "boat sail harbor wave anchor tide captain deck storm crew".split(),
+}
+COMMON = "the a of and to in is it that with".split()
+
+
+def make_doc(rng: random.Random, domain: str, words: int) -> str:
+    return " ".join(rng.choice(VOCAB[domain]) if rng.random() < 0.5 else rng.choice(COMMON) for _ in range(words))
+
+
+def records(seed: int, per_domain: int) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for domain in VOCAB:
+        for i in range(per_domain):
+            out.append({"id": f"{domain}-{seed}-{i}", "domain": domain, "text": make_doc(rng, domain, rng.randint(5, 120))})
+    rng.shuffle(out)
+    return out
+
+
+def write_jsonl(path, recs) -> str:
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in recs:
+            fh.write(json.dumps(r) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    pool = records(1, 40)
+    os.makedirs(root / "one")
+    os.makedirs(root / "three")
+    write_jsonl(root / "one" / "pool.jsonl", pool)
+    for i in range(3):
+        write_jsonl(root / "three" / f"pool-{i}.jsonl", pool[i::3])
+    targets = {}
+    for d in VOCAB:
+        targets[d] = write_jsonl(root / f"target-{d}.jsonl", [r for r in records(2, 15) if r["domain"] == d])
+    return {"root": root, "pool": pool, "one": str(root / "one"), "three": str(root / "three"), "targets": targets}
+
+
+def selected(out) -> list[dict]:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(out, "part-*"))):
+        if path.endswith(".parquet"):
+            rows.extend(pq.read_table(path).to_pylist())
+        else:
+            with open(path, encoding="utf-8") as fh:
+                rows.extend(json.loads(line) for line in fh)
+    return rows
+
+
+def run(tmp_path, name, raw, k, target, report=False, **kw):
+    out = tmp_path / name
+    m = DSIR(**kw).select(raw, str(out), k=k, target=target, report=report)
+    return m, selected(out)
+
+
+def key(rows):
+    return sorted((r["id"], r.get("chunk_index"), r["text"]) for r in rows)
+
+
+@pytest.mark.parametrize("options", [
+    dict(),  # the default: mean log-ratio per n-gram, temperature 0.01
+    dict(weighting="sum", temperature=1.0, chunk_words=16),
+    dict(chunk_words=16, emit="chunks"),
+    dict(method="random"),
+    dict(method="classifier"),
+])
+def test_same_selection_whatever_the_workers_and_file_split(tmp_path, corpus, options):
+    t = corpus["targets"]["law"]
+    m1, a = run(tmp_path, "a", corpus["one"], 30, t, workers=1, **options)
+    _, b = run(tmp_path, "b", corpus["three"], 30, t, workers=2, **options)
+    assert len(a) == 30 == m1["counts"]["selected"]
+    assert key(a) == key(b)
+
+
+def test_dsir_default_picks_the_target_domain_and_the_manifest_says_how(tmp_path, corpus):
+    m, rows = run(tmp_path, "out", corpus["one"], 40, corpus["targets"]["food"], report=True)
+    assert sum(r["domain"] == "food" for r in rows) >= 38
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["counts"]["selected_documents"] == 40  # recomputed by the report from the stored keys
+    assert m["parameters"]["weighting"] == "mean" and m["parameters"]["temperature"] == 0.01
+    assert m["counts"]["selected"] == 40 and m["method"] == "dsir"
+    lines = {json.dumps(r) for r in corpus["pool"]}
+    assert all(json.dumps(r) in lines for r in rows)  # documents are copied unchanged
+
+
+def test_random_needs_no_target_and_is_uniform(tmp_path, corpus):
+    m, rows = run(tmp_path, "out", corpus["one"], 60, None, method="random")
+    assert len({r["id"] for r in rows}) == 60
+    assert 10 <= sum(r["domain"] == "law" for r in rows) <= 30
+    assert m["fit"] is None
+
+
+def test_chunk_records(tmp_path, corpus):
+    m, rows = run(tmp_path, "out", corpus["one"], 25, corpus["targets"]["sea"], chunk_words=10, emit="chunks")
+    by_id = {r["id"]: r for r in corpus["pool"]}
+    assert len(rows) == 25 and m["counts"]["unit"] == "chunks"
+    assert m["counts"]["eligible"] > m["counts"]["documents"]
+    for r in rows:
+        doc = by_id[r["id"]]
+        words = doc["text"].split()
+        n = max(1, (2 * len(words) + 10) // 20)
+        c = r["chunk_index"]
+        assert r["text"] == " ".join(words[c * len(words) // n: (c + 1) * len(words) // n])
+        assert {k: v for k, v in r.items() if k not in ("text", "chunk_index")} == \
+            {k: v for k, v in doc.items() if k != "text"}
+    assert len({(r["id"], r["chunk_index"]) for r in rows}) == 25
+    assert sum(r["domain"] == "sea" for r in rows) >= 23
+
+
+def test_chunk_records_from_parquet(tmp_path, corpus):
+    path = tmp_path / "pool.parquet"
+    pq.write_table(pa.Table.from_pylist(corpus["pool"]), path)
+    _, rows = run(tmp_path, "out", str(path), 12, corpus["targets"]["sea"], chunk_words=10, emit="chunks")
+    _, rows_jsonl = run(tmp_path, "out2", corpus["one"], 12, corpus["targets"]["sea"], chunk_words=10, emit="chunks")
+    assert key(rows) == key(rows_jsonl)
+
+
+def test_chunk_index_field_collision_is_an_error(tmp_path, corpus):
+    raw = write_jsonl(tmp_path / "pool.jsonl", [dict(r, chunk_index=0) for r in corpus["pool"]])
+    with pytest.raises(InputError, match=r"pool.jsonl:\d+: record already has a field 'chunk_index'"):
+        run(tmp_path, "out", raw, 5, corpus["targets"]["sea"], chunk_words=10, emit="chunks")
+
+
+@pytest.mark.parametrize("workers,raw", [(1, "one"), (2, "three")])
+def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpus, workers, raw):
+    t = corpus["targets"]
+    specs = [f"law={t['law']}:2", f"food={t['food']}:1", f"sea={t['sea']}:1"]
+    out = tmp_path / "out"
+    m = DSIR(workers=workers).select(corpus[raw], str(out), k=40, target=specs)
+    assert not (out / "report.json").exists()  # reports cover one target
+    per = {p["name"]: p for p in m["per_target"]}
+    assert [per[n]["requested"] for n in ("law", "food", "sea")] == [20, 10, 10]
+    assert [per[n]["selected"] for n in ("law", "food", "sea")] == [20, 10, 10]
+    ids = set()
+    for name in ("law", "food", "sea"):
+        rows = []
+        for path in sorted(glob.glob(str(out / f"part-{name}-*.jsonl"))):
+            rows.extend(json.loads(line) for line in open(path, encoding="utf-8"))
+        assert len(rows) == per[name]["selected"]
+        assert sum(r["domain"] == name for r in rows) >= len(rows) - 1
+        ids |= {r["id"] for r in rows}
+    assert len(ids) == 40
+    assert os.path.exists(out / "_dsir" / "model-food.npz")
+    if workers == 2:  # the same files as with one worker and one file, apart from the shard numbering
+        m1 = DSIR(workers=1).select(corpus["one"], str(tmp_path / "one"), k=40, target=specs, report=False)
+        assert key(selected(out)) == key(selected(tmp_path / "one"))
+        assert [p["selected"] for p in m1["per_target"]] == [20, 10, 10]
+
+
+def test_contested_documents_go_to_the_earlier_target(tmp_path, corpus):
+    t = corpus["targets"]["law"]
+    m, rows = run(tmp_path, "out", corpus["one"], 80, [f"first={t}", f"second={t}"])
+    assert [p["selected"] for p in m["per_target"]] == [40, 40]
+    first = [json.loads(x) for p in glob.glob(str(tmp_path / "out" / "part-first-*")) for x in open(p)]
+    assert sum(r["domain"] == "law" for r in first) == 40
+    assert len({r["id"] for r in selected(tmp_path / "out")}) == 80
+
+
+def test_asking_for_more_than_eligible_selects_all_and_warns(tmp_path, corpus):
+    t = corpus["targets"]
+    m, rows = run(tmp_path, "out", corpus["one"], 500, [f"law={t['law']}", f"sea={t['sea']}"])
+    assert len(rows) == 120 and len({r["id"] for r in rows}) == 120
+    assert any("more than the 120 eligible" in w for w in m["warnings"])
+
+
+def test_parse_and_group_targets(tmp_path):
+    assert parse_target("a/b.jsonl") == TargetSpec(("a/b.jsonl",))
+    assert parse_target("law=a/b.jsonl:0.25") == TargetSpec(("a/b.jsonl",), "law", 0.25)
+    assert parse_target("web=s3://bucket/x.jsonl") == TargetSpec(("s3://bucket/x.jsonl",), "web", None)
+    assert parse_target("web=s3://bucket/x.jsonl:3") == TargetSpec(("s3://bucket/x.jsonl",), "web", 3.0)
+    odd = tmp_path / "a=b.jsonl"
+    odd.write_text("{}\n")
+    assert parse_target(str(odd)).name is None  # an existing path is a path
+    groups = group_targets(["x=1.jsonl:1", "y=2.jsonl:3", "x=3.jsonl"])
+    assert [(g.name, g.paths, g.proportion) for g in groups] == [("x", ("1.jsonl", "3.jsonl"), 1.0),
+                                                                   ("y", ("2.jsonl",), 3.0)]
+    assert target_proportions(groups) == [0.25, 0.75]
+    assert group_targets(["p.jsonl", "q.jsonl"]) == [TargetSpec(("p.jsonl", "q.jsonl"))]
+    for bad in (["x=1.jsonl", "plain.jsonl"], ["x=1.jsonl:1", "y=2.jsonl"], ["x=1.jsonl:-1"], ["x="],
+                ["x=1:1", "x=2:2"]):
+        with pytest.raises(UsageError):
+            group_targets(bad)
+
+
+def test_allocate_targets_is_sequential_and_exclusive(tmp_path):
+    paths = []
+    for u, (k0, k1) in enumerate([([5.0, 4.0, 1.0], [9.0, 0.0, 8.0]), ([3.0, -np.inf], [7.0, 6.0])]):
+        p = str(tmp_path / f"s{u}.npz")
+        save_arrays(p, {"keys": np.array([k0, k1]), "hash": np.arange(len(k0), dtype=np.uint64) + 10 * u})
+        paths.append(p)
+    a = allocate_targets(paths, [2, 2])
+    assert a.selected == [2, 2]
+    assert a.assigned[0].tolist() == [0, 0, 1] and a.assigned[1].tolist() == [1, -1]
