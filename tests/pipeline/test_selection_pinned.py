@@ -3,7 +3,9 @@
 The pool is generated deterministically (mixed scripts, accents, CJK, emoji, combining
 marks, Greek sigmas, odd whitespace) and written as jsonl, jsonl.zst and parquet. The
 expected sha256 of every output shard and of the per-document log-weights were recorded
-with the code as it was before the kernels were optimized (commit 3f98622).
+with the code as it was before the kernels were optimized (commit 3f98622), when the only
+weighting was the paper's sum of log-ratios: the selections below ask for it explicitly
+(``weighting="sum", temperature=1.0``), whose keys are the core's bit for bit.
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ EXPECTED_SHARDS = {
 }
 
 
+PAPER_WEIGHTS = {"weighting": "sum", "temperature": 1.0}
+
+
 def test_log_weights_pinned(corpus):
     target, pool = corpus
     d = DSIR(ngrams=2, buckets=997, raw_sample=300, seed=3).fit(pool["jsonl"], target)
@@ -93,13 +98,14 @@ def test_log_weights_pinned(corpus):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_selection_pinned(corpus, tmp_path, fmt, workers):
     target, pool = corpus
-    manifest = DSIR(ngrams=2, buckets=997, raw_sample=300, seed=3, workers=workers).select(
+    manifest = DSIR(ngrams=2, buckets=997, raw_sample=300, seed=3, workers=workers, **PAPER_WEIGHTS).select(
         pool[fmt], str(tmp_path / "out"), k=150, target=target)
     assert _shards(manifest) == EXPECTED_SHARDS[fmt]
 
 
 def test_trigram_top_k_pinned(corpus, tmp_path):
     target, pool = corpus
-    manifest = DSIR(ngrams=3, buckets=5003, raw_sample=10_000, seed=0, top_k=True, min_length=5).select(
+    manifest = DSIR(ngrams=3, buckets=5003, raw_sample=10_000, seed=0, top_k=True, min_length=5,
+                    **PAPER_WEIGHTS).select(
         pool["jsonl"], str(tmp_path / "out"), k=77, target=target)
     assert _shards(manifest) == EXPECTED_SHARDS["trigram"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+import warnings
 
 import matplotlib
 
@@ -131,6 +132,14 @@ def composition_plot(comp: dict, max_groups: int = 20) -> bytes:
 
 def all_plots(report: dict) -> dict[str, bytes]:
     """``{file name: PNG bytes}`` of every plot of the report."""
+    with warnings.catch_warnings():
+        # n-gram labels may hold emoji or CJK that the bundled font lacks: they show as boxes
+        # in the plot (and in full in the HTML tables), which is no reason to warn the user.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        return _all_plots(report)
+
+
+def _all_plots(report: dict) -> dict[str, bytes]:
     plots = {"kl.png": kl_plot(report), "weights.png": weights_plot(report), "lengths.png": lengths_plot(report),
              "why.png": why_plot(report)}
     for comp in report.get("compositions", []):
