@@ -28,7 +28,7 @@ from dsir.io.rejects import REJECTS_FILE
 from dsir.io.storage import (
     local_path, makedirs, open_npz, prepare_remote_output_dir, score_work_dir, spool_path, upload_file,
 )
-from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_error, output_format_of, write_json_atomic
+from dsir.io.writers import OUTPUT_FORMATS, atomic_file, is_remote, join_path, output_error, output_format_of, write_json_atomic
 from dsir.pipeline.input_report import empty_file_warnings, rejected_mask, report_rejects
 from dsir.pipeline.resume import (
     as_output_error, count_fingerprint, fit_fingerprint, map_units, prepare_resume, refuse_earlier_run,
@@ -235,10 +235,8 @@ class DSIR:
             finally:
                 os.unlink(spool)
         elif output:
-            output = local_path(output)
-            tmp = f"{output}.tmp-{os.getpid()}"
-            pq.write_table(table, tmp)
-            os.replace(tmp, output)
+            with atomic_file(local_path(output)) as fh:
+                pq.write_table(table, fh)
         return table
 
     # -- selecting ---------------------------------------------------------------------

@@ -23,7 +23,7 @@ from dsir.errors import InputError, UsageError
 from dsir.estimate import ImportanceEstimator
 from dsir.estimate.classifier import HashedNgramClassifier
 from dsir.io.paths import InputFile, expand_paths
-from dsir.io.writers import OUTPUT_FORMATS, is_remote, join_path, output_format_of, write_json_atomic
+from dsir.io.writers import OUTPUT_FORMATS, atomic_file, is_remote, join_path, output_format_of, write_json_atomic
 from dsir.pipeline.selection import (
     SampleBucketsTask, SelectionWriteTask, TargetSpec, UnitScoreTask, allocate_targets, concat_csr, group_targets,
     sample_buckets_task, selection_write_task, target_proportions, unit_score_task,
@@ -135,9 +135,8 @@ def select_units(d: DSIR, raw: list[str], output_dir: str, k: int | None, fracti
     assigned_paths = []
     for i, a in enumerate(allocation.assigned):
         p = os.path.join(work, f"assigned-{i:05d}.npy")
-        tmp = f"{p}.tmp-{os.getpid()}.npy"
-        np.save(tmp, a)
-        os.replace(tmp, p)
+        with atomic_file(p) as fh:
+            np.save(fh, a)
         assigned_paths.append(p)
     writes = []
     if sum(allocation.selected):

@@ -30,7 +30,7 @@ import pyarrow.json as pj
 from dsir.errors import InputError
 from dsir.featurize.kernels import line_spans
 from dsir.io.paths import InputFile
-from dsir.io.writers import output_error
+from dsir.io.writers import atomic_file
 
 ON_ERROR = ("stop", "skip")
 REJECTS_FILE = "rejects.jsonl"
@@ -176,37 +176,19 @@ def reject_null_texts(file: InputFile, texts: pa.Array, first_row: int, text_fie
 
 def write_rejects(path: str, rejects: list[Reject]) -> None:
     """A unit's rejects as JSON lines, atomically (temporary name, then rename)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            for r in rejects:
-                fh.write(json.dumps(r.to_json(), ensure_ascii=False).encode("utf-8") + b"\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise output_error(path, exc) from exc
+    with atomic_file(path) as fh:
+        for r in rejects:
+            fh.write(json.dumps(r.to_json(), ensure_ascii=False).encode("utf-8") + b"\n")
 
 
 def gather_rejects(unit_paths: list[str], output_path: str) -> int:
     """Concatenate the units' rejects files (in unit order) into ``output_path``; return the count."""
-    tmp = os.path.join(os.path.dirname(output_path), f".{os.path.basename(output_path)}.tmp-{os.getpid()}")
     n = 0
-    try:
-        with open(tmp, "wb") as out:
-            for p in unit_paths:
-                if os.path.exists(p):
-                    with open(p, "rb") as fh:
-                        for line in fh:
-                            out.write(line)
-                            n += 1
-        os.replace(tmp, output_path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise output_error(output_path, exc) from exc
+    with atomic_file(output_path) as out:
+        for p in unit_paths:
+            if os.path.exists(p):
+                with open(p, "rb") as fh:
+                    for line in fh:
+                        out.write(line)
+                        n += 1
     return n

@@ -13,7 +13,10 @@ import hashlib
 import json
 import os
 import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.json as pj
@@ -176,23 +179,44 @@ class ShardWriter:
             pass
 
 
+def temporary_name(path: str) -> str:
+    """The hidden name a local file is written under before it is renamed to ``path``."""
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+
+
+@contextmanager
+def atomic_file(path: str, durable: bool = False) -> Iterator[BinaryIO]:
+    """Write a local file that appears under ``path`` only once complete.
+
+    Yields a binary file open on ``temporary_name(path)``; when the block ends normally the
+    file is renamed to ``path`` (after an fsync when ``durable``). On any error the temporary
+    file is removed, and an ``OSError`` becomes an ``OutputError`` that names ``path``.
+    """
+    path = _local(path)
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise output_error(path, exc) from exc
+        raise
+
+
 def write_json_atomic(path: str, obj: object) -> None:
-    """Write ``obj`` as pretty JSON to ``path`` via a temporary name."""
+    """Write ``obj`` as pretty JSON to ``path`` (local: via a temporary name; remote: in one upload)."""
     data = (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8")
     if is_remote(path):
         with open_binary(path, "wb") as fh:
             fh.write(data)
         return
-    tmp = os.path.join(os.path.dirname(_local(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, _local(path))
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise output_error(path, exc) from exc
+    with atomic_file(path, durable=True) as fh:
+        fh.write(data)

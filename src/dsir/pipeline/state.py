@@ -28,7 +28,7 @@ import numpy as np
 
 from dsir.errors import OutputError
 from dsir.io.paths import InputFile
-from dsir.io.writers import output_error
+from dsir.io.writers import atomic_file, output_error
 
 log = logging.getLogger("dsir")
 
@@ -128,22 +128,11 @@ def load_record(path: str, expected: str, header_only: bool = False) -> tuple[di
 def save_record(path: str, fp: str, meta: dict, arrays: dict, owned: dict) -> None:
     """Write a record atomically and durably: header (JSON) then the arrays (.npz)."""
     header = json.dumps({"fingerprint": fp, "meta": meta, "owned": owned, "arrays": bool(arrays)}).encode()
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(len(header).to_bytes(8, "little"))
-            fh.write(header)
-            if arrays:
-                np.savez_compressed(fh, **arrays)  # bucket counts: mostly zeros for a small file
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise output_error(path, exc) from exc
+    with atomic_file(path, durable=True) as fh:
+        fh.write(len(header).to_bytes(8, "little"))
+        fh.write(header)
+        if arrays:
+            np.savez_compressed(fh, **arrays)  # bucket counts: mostly zeros for a small file
 
 
 def _remove(path: str) -> None:

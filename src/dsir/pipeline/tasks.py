@@ -3,7 +3,6 @@ reads), small enough to pickle, so any engine can run it anywhere and re-run it 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,7 @@ from dsir.io.paths import InputFile
 from dsir.io.rejects import parse_lines_skipping, write_rejects
 from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_block
 from dsir.io.storage import is_remote, open_npz, save_npz
-from dsir.io.writers import ShardWriter, WrittenShard, output_error
+from dsir.io.writers import ShardWriter, WrittenShard, atomic_file
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
 from dsir.sample.methods import KeyRule
 
@@ -194,15 +193,8 @@ def save_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
     if is_remote(path):
         save_npz(path, arrays)
         return
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise output_error(path, exc) from exc
+    with atomic_file(path) as fh:
+        np.savez(fh, **arrays)
 
 
 def load_array(path: str, name: str) -> np.ndarray:

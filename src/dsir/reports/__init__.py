@@ -7,6 +7,7 @@ import json
 import math
 import os
 
+from dsir.io.writers import atomic_file
 from dsir.reports.collect import ReportOptions, collect_report
 
 REPORT_JSON = "report.json"
@@ -28,10 +29,8 @@ def _finite(obj):
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         fh.write(data)
-    os.replace(tmp, path)
 
 
 def write_report(output_dir: str, report: dict) -> dict[str, str]:

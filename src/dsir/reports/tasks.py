@@ -21,7 +21,7 @@ from dsir.io.paths import InputFile
 from dsir.io.readers import iter_line_blocks, iter_text_batches, parse_block
 from dsir.io.rejects import parse_lines_skipping
 from dsir.pipeline.tasks import ReadSpec
-from dsir.sample.gumbel import Threshold, seed_key, uniform_from_hashes
+from dsir.sample.gumbel import seed_key, uniform_from_hashes
 
 # Independent random streams (the pipeline uses 0 for noise and 1 for the raw sample).
 POOL_SAMPLE_STREAM = 101
