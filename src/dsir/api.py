@@ -66,6 +66,17 @@ def resolve_k(k: int | None, fraction: float | None, eligible: int) -> int:
     return max(1, int(fraction * eligible + 0.5))  # type: ignore[operator]
 
 
+def resolve_k_for(k: int | None, fraction: float | None, eligible: int, what: str = "documents") -> tuple[int, list[str]]:
+    """``resolve_k``, plus the warning (logged, and returned for the manifest) when it asks
+    for more than the ``eligible`` items (``what``: documents or chunks), which are then all selected."""
+    want = resolve_k(k, fraction, eligible)
+    if want <= eligible:
+        return want, []
+    msg = f"k = {want} is more than the {eligible} eligible {what}: selecting all of them"
+    log.warning(msg)
+    return want, [msg]
+
+
 class DSIR:
     """Data Selection with Importance Resampling over hashed n-gram features.
 
@@ -323,12 +334,7 @@ class DSIR:
             raise output_error(model_path, exc) from exc
         summaries = self._score(raw_files, work)
         eligible = sum(s.eligible for s in summaries)
-        want = resolve_k(k, fraction, eligible)
-        warnings = []
-        if want > eligible:
-            msg = f"k = {want} is more than the {eligible} eligible documents: selecting all of them"
-            log.warning(msg)
-            warnings.append(msg)
+        want, warnings = resolve_k_for(k, fraction, eligible)
         score_paths = [join_path(work, f"scores-{s.unit:05d}.npz") for s in summaries]
         keys = [load_array(p, "key") for p in score_paths]
         threshold = find_threshold(keys, want, lambda u: load_array(score_paths[u], "hash")) if eligible else None

@@ -79,7 +79,7 @@ def select_units(d: DSIR, raw: list[str], output_dir: str, k: int | None, fracti
                  target: list[str] | None, output_format: str | None, overwrite: bool, report: bool = True,
                  group_by: str | None = None) -> dict:
     """``DSIR.select`` with the quality options; returns the manifest (written last)."""
-    from dsir.api import MANIFEST, WORK_DIR, prepare_output_dir, resolve_k
+    from dsir.api import MANIFEST, WORK_DIR, prepare_output_dir, resolve_k, resolve_k_for
 
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
@@ -118,12 +118,7 @@ def select_units(d: DSIR, raw: list[str], output_dir: str, k: int | None, fracti
                            score_paths[i], d.chunk_words, d.emit) for i, f in enumerate(raw_files)]
     summaries = d.engine.map(unit_score_task, tasks, "score", [r.size for r in raw_files])
     eligible = sum(s.eligible for s in summaries)
-    want = resolve_k(k, fraction, eligible)
-    warnings = []
-    if want > eligible:
-        msg = f"k = {want} is more than the {eligible} eligible {d.emit}: selecting all of them"
-        log.warning(msg)
-        warnings.append(msg)
+    want, warnings = resolve_k_for(k, fraction, eligible, d.emit)
     proportions = target_proportions(targets)
     shares = allocate(min(want, eligible), proportions)
     allocation = allocate_targets(score_paths, shares)
