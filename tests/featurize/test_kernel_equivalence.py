@@ -137,6 +137,25 @@ def test_random_unicode_documents(ngrams, buckets):
     check(texts, ngrams, buckets)
 
 
+def test_documents_longer_than_a_block():
+    """Unigrams and bigrams are tokenized a block of ``kernels._BLOCK`` bytes at a time: tokens,
+    sigmas, multi-byte characters and lowercase expansions that straddle a block's end, a
+    token longer than several blocks, and long runs of ASCII and non-ASCII text all match."""
+    block = kernels._BLOCK
+    rng = random.Random(17)
+    texts = []
+    for piece in ["Σ", "ΑΣ", "Σ'", "é", "🙂", "İ", "\u3000", " ", "x", ".", "E\u0301", "\x1f"]:
+        for pad in range(block - 6, block + 3):
+            texts.append("a" * pad + piece + " b")
+            texts.append("αβγ " * (pad // 8) + "a" * (pad % 8) + piece + " end")
+            texts.append("Σ " * (pad // 2) + piece)
+    texts += ["w" * (3 * block + 7), " " * (2 * block + 1), "é" * (block + 1), "ab " * block + "İ"]
+    texts += [random_text(rng, rng.randint(150, 900)) for _ in range(60)]
+    texts += ["".join(chr(rng.randrange(0x20, 0x7F)) for _ in range(rng.randint(block, 4 * block))) for _ in range(40)]
+    for ngrams in (1, 2, 3):
+        check(texts, ngrams, 10_000)
+
+
 def test_random_ascii_documents():
     rng = random.Random(5)
     texts = ["".join(chr(rng.randrange(0, 128)) for _ in range(rng.randint(0, 200))) for _ in range(300)]

@@ -25,6 +25,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from dsir.featurize.unicode_tables import MAX_EXPANSION
+
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -336,6 +338,226 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
     return n_tokens, n_ngrams, score, out_pos
 
 
+# -- the block path, for unigrams and bigrams ---------------------------------------------
+#
+# The loop above pays a mispredicted branch at most token boundaries and buckets each n-gram
+# as soon as its token closes, inside the byte loop. For ngrams <= 2 (the default) the work is
+# split in two instead. First, a block of up to _BLOCK bytes is tokenized by a loop with no
+# data-dependent branch: each byte's class is looked up, a 16-entry table says whether the
+# step from the previous class closes and/or opens a token, and masks pick the new FNV
+# states; the states at every close are stored (a store at every byte, to slot k, and k
+# advances by one at a close). Second, a tight loop buckets the block's stored n-gram states.
+# A pure-ASCII block (checked with one vectorized OR) runs the first loop with no decoding at
+# all; any other block takes each code point in turn and sends the non-ASCII ones through the
+# same decoding, lowercasing and Final_Sigma rules as the general path.
+#
+# Between tokens the states keep being fed (whitespace bytes included): that is harmless,
+# because a state is read only at the close of its token (before the closing byte is fed)
+# and is reset when the next token opens, and it saves the branch.
+
+_BLOCK = 512
+_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+
+
+@njit(cache=True)
+def transition_masks():
+    """Masks indexed by ``4 * previous class + class``: all ones where the step closes a
+    token (``close``), resp. opens one (``open_``), zero elsewhere."""
+    close = np.zeros(16, dtype=np.uint64)
+    open_ = np.zeros(16, dtype=np.uint64)
+    for p in range(3):
+        for c in range(3):
+            if c != p and p != _CLASS_SPACE:
+                close[p * 4 + c] = _ALL_ONES
+            if c != p and c != _CLASS_SPACE:
+                open_[p * 4 + c] = _ALL_ONES
+    return close, open_
+
+
+# States a block can close: a code point closes at most one token, a byte starts at most one
+# code point, whose lowercase has at most MAX_EXPANSION code points, and a block's last code
+# point may run 3 bytes past it.
+_SCRATCH = (_BLOCK + 4) * MAX_EXPANSION + 1
+
+
+@njit(cache=True, inline="always")
+def _feed2(byte, s0, s1):
+    b = np.uint64(byte)
+    return (s0 ^ b) * FNV_PRIME, (s1 ^ b) * FNV_PRIME
+
+
+@njit(cache=True, inline="always")
+def _step(c, lb, t_close, t_open, uni, bi, k, p4, s0, s1, last):
+    """One character of class ``c`` whose (lowercased) UTF-8 starts with byte ``lb``.
+
+    ``p4`` is 4 * the previous character's class; ``s0``/``s1`` the running unigram and
+    bigram states, ``last`` the state of the last closed token; ``uni[k]``/``bi[k]`` receive
+    the states of a token this character closes.
+    """
+    idx = p4 | c
+    m_close = t_close[idx]
+    m_open = t_open[idx]
+    uni[k] = s0
+    bi[k] = s1
+    last = (s0 & m_close) | (last & ~m_close)
+    k += m_close & _U1
+    s1 = (((((last ^ _SPACE_BYTE) * FNV_PRIME) & m_open) | (s1 & ~m_open)) ^ lb) * FNV_PRIME
+    s0 = (((FNV_OFFSET & m_open) | (s0 & ~m_open)) ^ lb) * FNV_PRIME
+    return k, c << _U2, s0, s1, last
+
+
+@njit(cache=True)  # not inlined: a small function of its own keeps every pointer in a register
+def _ascii_block(data, j, stop, a_low, a_cls, t_close, t_open, uni, bi, p4, s0, s1, last):
+    """Tokenize the pure-ASCII bytes ``data[j:stop]``; return ``(k, p4, s0, s1, last)``."""
+    k = _U0
+    while j < stop:
+        byte = data[j]
+        k, p4, s0, s1, last = _step(np.uint64(a_cls[byte]), np.uint64(a_low[byte]), t_close, t_open,
+                                    uni, bi, k, p4, s0, s1, last)
+        j += _U1
+    return k, p4, s0, s1, last
+
+
+@njit(cache=True)
+def _mixed_block(data, j, stop, start, end, lower, flags, expansions, a_low, a_cls, t_close, t_open,
+                 uni, bi, p4, s0, s1, last):
+    """Tokenize the code points that start in ``data[j:stop]`` (any UTF-8; the last may end
+    past ``stop``); return ``(next position, k, p4, s0, s1, last)``."""
+    k = _U0
+    while j < stop:
+        byte = data[j]
+        if byte < 0x80:
+            k, p4, s0, s1, last = _step(np.uint64(a_cls[byte]), np.uint64(a_low[byte]), t_close, t_open,
+                                        uni, bi, k, p4, s0, s1, last)
+            j += _U1
+            continue
+        i = np.int64(j)
+        cp, i_next = _decode(data, i, end)
+        low = lower[cp]
+        n_pending = 1
+        c0 = low
+        if low == _LOWER_SIGMA:
+            c0 = 0x3C2 if _sigma_is_final(data, start, end, i, i_next, flags) else 0x3C3
+        elif low < 0:
+            n_pending = expansions[-low - 2, 0]
+        for q in range(n_pending):
+            c = c0 if low >= 0 or low == _LOWER_SIGMA else np.int64(expansions[-low - 2, q + 1])
+            f = flags[c]
+            cls = np.uint64(_CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT))
+            if c < 0x80:
+                k, p4, s0, s1, last = _step(cls, np.uint64(c), t_close, t_open, uni, bi, k, p4, s0, s1, last)
+            elif c < 0x800:
+                k, p4, s0, s1, last = _step(cls, np.uint64(0xC0 | (c >> 6)), t_close, t_open,
+                                            uni, bi, k, p4, s0, s1, last)
+                s0, s1 = _feed2(0x80 | (c & 0x3F), s0, s1)
+            elif c < 0x10000:
+                k, p4, s0, s1, last = _step(cls, np.uint64(0xE0 | (c >> 12)), t_close, t_open,
+                                            uni, bi, k, p4, s0, s1, last)
+                s0, s1 = _feed2(0x80 | ((c >> 6) & 0x3F), s0, s1)
+                s0, s1 = _feed2(0x80 | (c & 0x3F), s0, s1)
+            else:
+                k, p4, s0, s1, last = _step(cls, np.uint64(0xF0 | (c >> 18)), t_close, t_open,
+                                            uni, bi, k, p4, s0, s1, last)
+                s0, s1 = _feed2(0x80 | ((c >> 12) & 0x3F), s0, s1)
+                s0, s1 = _feed2(0x80 | ((c >> 6) & 0x3F), s0, s1)
+                s0, s1 = _feed2(0x80 | (c & 0x3F), s0, s1)
+        j = np.uint64(i_next)
+    return j, k, p4, s0, s1, last
+
+
+@njit(cache=True, inline="always")
+def _ubucket(h, nb, m):
+    return fast_mod(fmix64(h), nb, m)  # unsigned, so indexing needs no negative-index fix-up
+
+
+@njit(cache=True, inline="always")
+def _bucket_block(uni, bi, k, first, ngrams, nb, m, mode, counts, log_ratio, out, out_pos, score):
+    """Hand the n-grams of the ``k`` tokens stored in ``uni``/``bi`` to ``mode``, in the order
+    of ``_close_token`` (per token: unigram, then bigram). ``first``: these are the document's
+    first tokens, and the very first has no bigram."""
+    t = 0
+    if first and k > 0:
+        b = _ubucket(uni[0], nb, m)
+        if mode == 0:
+            counts[b] += 1
+        elif mode == 1:
+            score += log_ratio[b]
+        else:
+            out[out_pos] = np.int64(b)
+            out_pos += 1
+        t = 1
+    if ngrams == 1:
+        if mode == 0:
+            for j in range(t, k):
+                counts[_ubucket(uni[j], nb, m)] += 1
+        elif mode == 1:
+            for j in range(t, k):
+                score += log_ratio[_ubucket(uni[j], nb, m)]
+        else:
+            for j in range(t, k):
+                out[out_pos] = np.int64(_ubucket(uni[j], nb, m))
+                out_pos += 1
+    else:
+        if mode == 0:
+            for j in range(t, k):
+                counts[_ubucket(uni[j], nb, m)] += 1
+                counts[_ubucket(bi[j], nb, m)] += 1
+        elif mode == 1:
+            for j in range(t, k):
+                score += log_ratio[_ubucket(uni[j], nb, m)]
+                score += log_ratio[_ubucket(bi[j], nb, m)]
+        else:
+            for j in range(t, k):
+                out[out_pos] = np.int64(_ubucket(uni[j], nb, m))
+                out[out_pos + 1] = np.int64(_ubucket(bi[j], nb, m))
+                out_pos += 2
+    return out_pos, score
+
+
+@njit(cache=True)
+def _featurize_blocks(data, start, end, ngrams, nb, m, lower, flags, expansions, a_low, a_cls, t_close, t_open,
+                      uni, bi, mode, counts, log_ratio, out, out_pos):
+    """``_featurize`` for ``ngrams <= 2``, a block at a time; ``uni``/``bi`` hold ``_SCRATCH``
+    states each."""
+    p4 = _U0
+    s0 = FNV_OFFSET
+    s1 = FNV_OFFSET
+    last = FNV_OFFSET
+    n_tokens = 0
+    score = 0.0
+    j = np.uint64(start)
+    uend = np.uint64(end)
+    while j < uend:
+        stop = min(j + np.uint64(_BLOCK), uend)
+        high = np.uint8(0)
+        for q in range(j, stop):  # vectorized: is the block pure ASCII?
+            high |= data[q]
+        if high < 0x80:
+            k, p4, s0, s1, last = _ascii_block(data, j, stop, a_low, a_cls, t_close, t_open, uni, bi,
+                                               p4, s0, s1, last)
+            j = stop
+        else:
+            j, k, p4, s0, s1, last = _mixed_block(data, j, stop, start, end, lower, flags, expansions, a_low,
+                                                  a_cls, t_close, t_open, uni, bi, p4, s0, s1, last)
+        kk = np.int64(k)
+        out_pos, score = _bucket_block(uni, bi, kk, n_tokens == 0, ngrams, nb, m, mode, counts, log_ratio,
+                                       out, out_pos, score)
+        n_tokens += kk
+    if p4 != _U0:  # the end of the document closes the last token
+        uni[0] = s0
+        bi[0] = s1
+        out_pos, score = _bucket_block(uni, bi, 1, n_tokens == 0, ngrams, nb, m, mode, counts, log_ratio,
+                                       out, out_pos, score)
+        n_tokens += 1
+    n_ngrams = n_tokens if ngrams == 1 else max(2 * n_tokens - 1, 0)
+    return n_tokens, n_ngrams, score, out_pos
+
+
+
+
 @njit(cache=True)
 def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansions,
                        states, mode, counts, log_ratio, out, out_pos):
@@ -353,16 +575,36 @@ def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansio
 
 
 @njit(cache=True)
-def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts, n_tokens):
-    """Add every document's n-gram buckets to ``counts``; store token counts per document."""
+def _featurize_any(data, start, end, ngrams, nb, m, lower, flags, expansions, a_low, a_cls, t_close, t_open,
+                   uni, bi, more, mode, counts, log_ratio, out, out_pos):
+    """The block path for ``ngrams <= 2``, the byte loop otherwise."""
+    if ngrams <= 2:
+        return _featurize_blocks(data, start, end, ngrams, nb, m, lower, flags, expansions, a_low, a_cls,
+                                 t_close, t_open, uni, bi, mode, counts, log_ratio, out, out_pos)
+    return _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_cls, more,
+                      mode, counts, log_ratio, out, out_pos)
+
+
+@njit(cache=True)
+def _batch_scratch(lower, flags, ngrams, buckets):
     a_low, a_cls = ascii_tables(lower, flags)
+    t_close, t_open = transition_masks()
+    uni = np.empty(_SCRATCH, dtype=np.uint64)
+    bi = np.empty(_SCRATCH, dtype=np.uint64)
     more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)
     nb = np.uint64(buckets)
+    return a_low, a_cls, t_close, t_open, uni, bi, more, nb, reciprocal(nb)
+
+
+@njit(cache=True)
+def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts, n_tokens):
+    """Add every document's n-gram buckets to ``counts``; store token counts per document."""
+    a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
     dummy_f = np.empty(0, dtype=np.float64)
     dummy_i = np.empty(0, dtype=np.int64)
     for d in range(len(offsets) - 1):
-        nt, _, _, _ = _featurize(data, offsets[d], offsets[d + 1], ngrams, nb, lower, flags, expansions,
-                                 a_low, a_cls, more, 0, counts, dummy_f, dummy_i, 0)
+        nt, _, _, _ = _featurize_any(data, offsets[d], offsets[d + 1], ngrams, nb, m, lower, flags, expansions,
+                                     a_low, a_cls, t_close, t_open, uni, bi, more, 0, counts, dummy_f, dummy_i, 0)
         n_tokens[d] = nt
 
 
@@ -370,13 +612,12 @@ def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts
 def score_batch(data, offsets, ngrams, buckets, lower, flags, expansions, log_ratio,
                 log_weight, n_tokens, n_ngrams):
     """Per document: sum of ``log_ratio`` over its n-gram buckets, token and n-gram counts."""
-    a_low, a_cls = ascii_tables(lower, flags)
-    more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)
-    nb = np.uint64(buckets)
+    a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
     dummy_i = np.empty(0, dtype=np.int64)
     for d in range(len(offsets) - 1):
-        nt, ng, s, _ = _featurize(data, offsets[d], offsets[d + 1], ngrams, nb, lower, flags, expansions,
-                                  a_low, a_cls, more, 1, dummy_i, log_ratio, dummy_i, 0)
+        nt, ng, s, _ = _featurize_any(data, offsets[d], offsets[d + 1], ngrams, nb, m, lower, flags, expansions,
+                                      a_low, a_cls, t_close, t_open, uni, bi, more, 1, dummy_i, log_ratio,
+                                      dummy_i, 0)
         log_weight[d] = s
         n_tokens[d] = nt
         n_ngrams[d] = ng
@@ -389,15 +630,13 @@ def emit_batch(data, offsets, ngrams, buckets, lower, flags, expansions, indptr,
     ``out`` must hold ``ngrams * 3 * len(data)`` ids (a bound no text can exceed); the
     caller trims it to ``indptr[-1]``.
     """
-    a_low, a_cls = ascii_tables(lower, flags)
-    more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)
-    nb = np.uint64(buckets)
+    a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
     dummy_f = np.empty(0, dtype=np.float64)
     pos = 0
     indptr[0] = 0
     for d in range(len(offsets) - 1):
-        _, _, _, pos = _featurize(data, offsets[d], offsets[d + 1], ngrams, nb, lower, flags, expansions,
-                                  a_low, a_cls, more, 2, out, dummy_f, out, pos)
+        _, _, _, pos = _featurize_any(data, offsets[d], offsets[d + 1], ngrams, nb, m, lower, flags, expansions,
+                                      a_low, a_cls, t_close, t_open, uni, bi, more, 2, out, dummy_f, out, pos)
         indptr[d + 1] = pos
 
 
