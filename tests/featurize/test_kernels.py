@@ -144,3 +144,35 @@ def test_line_spans_skip_blank_lines_and_strip_cr():
     assert newlines == 4 and consumed == len(buf) - 4
     starts, ends, before, newlines, consumed = line_spans(buf, len(buf), True)
     assert buf[starts[-1]:ends[-1]].tobytes() == b'{"c"' and consumed == len(buf)
+
+
+@pytest.mark.parametrize("n_spans", [0, 1, 3, 4, 5, 8, 13])
+def test_span_hashes_four_at_a_time(n_spans):
+    """Spans are hashed in four interleaved lanes; any number of spans, empty ones included,
+    gives each span its own ``fmix64(fnv1a64(bytes))``."""
+    from dsir.featurize.kernels import span_hash_batch
+
+    rng = random.Random(n_spans)
+    pieces = [bytes(rng.randrange(256) for _ in range(rng.choice([0, 0, 1, 7, 300]))) for _ in range(n_spans)]
+    data = np.frombuffer(b"".join(pieces) + b"\0", dtype=np.uint8)
+    ends = np.cumsum([len(p) for p in pieces]).astype(np.int64)
+    starts = ends - np.array([len(p) for p in pieces], dtype=np.int64)
+    out = np.empty(n_spans, dtype=np.uint64)
+    span_hash_batch(data, starts, ends, out)
+    assert out.tolist() == [R.fmix64(R.fnv1a64(p)) for p in pieces]
+
+
+@pytest.mark.parametrize("lengths", [
+    [3000] * 50,  # long lines: found one memchr call at a time
+    [5] * 5000,  # short lines: the rest of the buffer is scanned with numpy after the probe
+    [5] * 1500 + [4000] * 10,  # short, then long
+    [4000] * 10 + [5] * 3000,  # long, then short (the probe only looks at the first lines)
+    [],
+])
+def test_newline_positions_whatever_the_line_lengths(lengths):
+    from dsir.featurize.kernels import newline_positions
+
+    raw = b"".join(b"x" * n + b"\n" for n in lengths) + b"tail"
+    want = [i for i, b in enumerate(raw) if b == 10]
+    assert newline_positions(raw, len(raw)).tolist() == want
+    assert newline_positions(raw, len(raw) // 2).tolist() == [i for i in want if i < len(raw) // 2]

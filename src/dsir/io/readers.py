@@ -74,7 +74,7 @@ def iter_line_blocks(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) ->
             if not data:
                 break
             buf = np.frombuffer(data, dtype=np.uint8)
-            starts, ends, before, newlines, consumed = line_spans(buf, len(buf), final)
+            starts, ends, before, newlines, consumed = line_spans(buf, len(buf), final, data)
             if len(starts):
                 yield LineBlock(buf, starts, ends, line_base + before + 1, row)
                 row += len(starts)
