@@ -119,7 +119,7 @@ def child_select(config: dict) -> dict:
             finally:
                 marks.append((desc, t0, time.perf_counter()))
 
-    engine = TimedEngine(config["workers"], progress=False)
+    engine = TimedEngine(config["workers"], progress=False, processes=config.get("processes", False))
     with RssSampler() as rss:
         t_start = time.perf_counter()
         manifest = DSIR(workers=config["workers"], engine=engine).select(
@@ -143,9 +143,13 @@ def child_select(config: dict) -> dict:
     }
 
 
+PROCESSES = False  # --engine processes: worker processes instead of the local engine's threads
+
+
 def run_dsir(raw: list[str], target: str, k: int, workers: int, name: str) -> dict:
     """``child_select`` in a fresh interpreter (numba's cache load and imports included in ``process_s``)."""
-    config = {"raw": raw, "target": target, "k": k, "workers": workers, "out": str(WORK / "out" / name)}
+    config = {"raw": raw, "target": target, "k": k, "workers": workers, "out": str(WORK / "out" / name),
+              "processes": PROCESSES}
     t0, c0 = time.perf_counter(), children_cpu_s()
     proc = subprocess.run([sys.executable, __file__, "_child", json.dumps(config)], capture_output=True, text=True)
     if proc.returncode:
@@ -392,9 +396,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--k-fraction", type=float, default=0.1, help="k as a fraction of the documents")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--engine", choices=["local", "processes"], default="local",
+                    help="dsir's local engine: threads of one process (default) or worker processes")
     ap.add_argument("--parts", nargs="+", default=["kernel", "slice", "e2e", "memory", "profile"],
                     choices=["kernel", "slice", "e2e", "memory", "profile"], help="run only these parts")
     args = ap.parse_args()
+    global PROCESSES
+    PROCESSES = args.engine == "processes"
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict = {"args": vars(args), "cpu_count": os.cpu_count(),
                      "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
@@ -513,23 +521,25 @@ def main() -> None:
                          f"{mb_main / r['cpu_s'] / ref_cpu_rate:.0f}x"] for (fmt, w), r in e2e.items()]
                        + [["reference (slice)", f"{ref_rate:.2f}", "1x", f"{ref_cpu_rate:.2f}", "1x"]]))
 
-    # 4. Memory curve.
+    # 4. Memory curve, with 1 and N workers.
     if "memory" in args.parts:
         mem_rows = []
-        for gb in sorted(args.sizes_gb):
-            pool = pools[gb]
-            if gb == args.main_gb and ("jsonl.zst", 1) in e2e:
-                run = e2e[("jsonl.zst", 1)]
-            else:
-                print(f"dsir select {gb:g} GB jsonl.zst workers=1 ...", flush=True)
-                run = run_dsir(pool["files"]["jsonl.zst"], target_plain, max(1, int(args.k_fraction * pool["documents"])),
-                               1, f"mem-{gb}")
-            results.setdefault("memory", {})[gb] = run
-            mem_rows.append([f"{gb:g}", f"{pool['documents']:,}", f"{pool['jsonl_bytes'] / 1e9:.2f}",
-                             f"{run['total_s']:.1f}", f"{run['peak_rss_mb']:,.0f}"]
-                            + [f"{run['phases'][p]['peak_rss_mb']:,.0f}" for p in PHASES])
-        emit(table("Memory: peak RSS of dsir select (jsonl.zst, 1 worker, k = 10%)",
-                   ["pool GB", "documents", "jsonl GB", "wall s", "peak RSS MB", *[f"{p} MB" for p in PHASES]], mem_rows))
+        for w in sorted({1, args.workers}):
+            for gb in sorted(args.sizes_gb):
+                pool = pools[gb]
+                if gb == args.main_gb and ("jsonl.zst", w) in e2e:
+                    run = e2e[("jsonl.zst", w)]
+                else:
+                    print(f"dsir select {gb:g} GB jsonl.zst workers={w} ...", flush=True)
+                    run = run_dsir(pool["files"]["jsonl.zst"], target_plain,
+                                   max(1, int(args.k_fraction * pool["documents"])), w, f"mem-{gb}-{w}")
+                results.setdefault("memory", {})[f"{gb}-{w}"] = run
+                mem_rows.append([f"{gb:g}", w, f"{pool['documents']:,}", f"{pool['jsonl_bytes'] / 1e9:.2f}",
+                                 f"{run['total_s']:.1f}", f"{run['peak_rss_mb']:,.0f}"]
+                                + [f"{run['phases'][p]['peak_rss_mb']:,.0f}" for p in PHASES])
+        emit(table("Memory: peak RSS of the dsir select process tree (jsonl.zst, k = 10%)",
+                   ["pool GB", "workers", "documents", "jsonl GB", "wall s", "peak RSS MB",
+                    *[f"{p} MB" for p in PHASES]], mem_rows))
 
     # 5. Where the time goes.
     if "profile" in args.parts:

@@ -14,9 +14,11 @@ from dsir.errors import UsageError
 
 
 def test_make_engine_by_name():
-    assert ENGINES == ("local", "ray")
+    assert ENGINES == ("local", "processes", "ray")
     engine = make_engine("local", 3)
-    assert isinstance(engine, LocalEngine) and engine.workers == 3
+    assert isinstance(engine, LocalEngine) and engine.workers == 3 and not engine.processes
+    procs = make_engine("processes", 2)
+    assert isinstance(procs, LocalEngine) and procs.workers == 2 and procs.processes
     assert make_engine(None).workers == 1
     ray_engine = make_engine("ray", 2, "ray://head:10001")
     assert isinstance(ray_engine, RayEngine)
@@ -24,7 +26,7 @@ def test_make_engine_by_name():
 
 
 def test_make_engine_refuses_what_does_not_fit():
-    with pytest.raises(UsageError, match="unknown engine 'spark': choose one of local, ray"):
+    with pytest.raises(UsageError, match="unknown engine 'spark': choose one of local, processes, ray"):
         make_engine("spark")
     with pytest.raises(UsageError, match="--ray-address needs --engine ray"):
         make_engine("local", 2, "auto")

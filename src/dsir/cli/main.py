@@ -44,10 +44,11 @@ def common_options(fn):
         click.option("--text-field", default="text", **_SHOW, help="Field (or column) that holds the document text."),
         click.option("--seed", type=int, default=0, **_SHOW, help="Seed of the raw sample and of the Gumbel noise."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Worker processes. [default: number of CPUs]"),
+                     help="Workers (threads, processes or Ray CPUs, per --engine). [default: number of CPUs]"),
         click.option("--quiet", is_flag=True, help="No progress bars."),
         click.option("--engine", type=click.Choice(ENGINES), default="local", **_SHOW,
-                     help="Where the work runs: worker processes on this machine, or Ray (pip install 'dsir[ray]')."),
+                     help="Where the work runs: threads of this process (local), worker processes on this "
+                          "machine (processes), or Ray (pip install 'dsir[ray]')."),
         click.option("--ray-address", default=None, metavar="ADDR",
                      help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: $RAY_ADDRESS, else start Ray here with --workers CPUs]"),
     ]):
@@ -181,7 +182,7 @@ def score(raw, text_field, seed, workers, quiet, engine, ray_address, model, out
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--group-by", default=None, metavar="FIELD", help="Also compare the pool and the selection by this metadata field (stored for later runs).")
 @click.option("--sample-documents", type=click.IntRange(min=1), default=20_000, **_SHOW, help="Documents of the pool and of the selection sampled for the KL numbers.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes. [default: number of CPUs]")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker threads. [default: number of CPUs]")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
     """Write report.json, report.html and report/*.png for the selection in OUTPUT_DIR.

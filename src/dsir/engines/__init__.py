@@ -11,22 +11,23 @@ from typing import Any
 from dsir.engines.local import LocalEngine
 from dsir.errors import UsageError
 
-ENGINES = ("local", "ray")
+ENGINES = ("local", "processes", "ray")
 
 
 def make_engine(name: str | None = "local", workers: int | None = None, address: str | None = None,
                 progress: bool = False) -> Any:
-    """The engine called ``name``: ``local`` (processes on this machine) or ``ray`` (a Ray cluster).
+    """The engine called ``name``: ``local`` (threads of this process), ``processes`` (worker
+    processes on this machine) or ``ray`` (a Ray cluster).
 
-    ``workers`` is the number of processes (local) or of CPUs of the Ray instance started
+    ``workers`` is the number of threads or processes (local) or of CPUs of the Ray instance started
     when ``address`` is None; ``address`` (Ray only) names an existing cluster, e.g.
     ``auto`` or ``ray://head:10001``.
     """
     name = name or "local"
-    if name == "local":
+    if name in ("local", "processes"):
         if address is not None:
             raise UsageError("--ray-address needs --engine ray")
-        return LocalEngine(workers or 1, progress=progress)
+        return LocalEngine(workers or 1, progress=progress, processes=name == "processes")
     if name == "ray":
         from dsir.engines.ray import RayEngine  # Ray is an optional extra: import it only when asked for
 

@@ -1,13 +1,14 @@
-"""The local execution engine: runs independent tasks in worker processes on this machine."""
+"""The local execution engine: runs independent tasks on this machine, in threads or processes."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
+from dsir.cancel import CANCELLED, Cancelled
 from dsir.engines.progress import progress_bar
 
 T = TypeVar("T")
@@ -22,22 +23,28 @@ def _init_worker() -> None:
 
 
 class LocalEngine:
-    """Map a function over tasks with ``workers`` processes (in-process when ``workers == 1``).
+    """Map a function over tasks with ``workers`` threads, or processes (in-line when ``workers == 1``).
+
+    Threads are the default: the work of a task happens in compiled kernels and in pyarrow,
+    which release the interpreter lock, so threads scale like processes while the run keeps
+    one interpreter, one copy of pyarrow and of the compiled kernels, and no start-up per
+    worker. ``processes=True`` isolates tasks in worker processes instead, started with
+    ``spawn`` (forking a process that already runs pyarrow threads is not safe).
 
     Results come back in task order, so anything computed from them is independent of
-    scheduling. Processes are started with ``spawn``: forking a process that already runs
-    pyarrow threads is not safe.
+    scheduling.
     """
 
     name = "local"
 
-    def __init__(self, workers: int = 1, progress: bool = True):
+    def __init__(self, workers: int = 1, progress: bool = True, processes: bool = False):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self.progress = progress
+        self.processes = processes
         self.log_interval = 10.0  # seconds between plain progress lines when stderr is not a terminal
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = None
 
     def __enter__(self) -> LocalEngine:
         return self
@@ -50,10 +57,13 @@ class LocalEngine:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _executor(self) -> Executor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker)
+            if self.processes:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                                 initializer=_init_worker)
+            else:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dsir-worker")
         return self._pool
 
     def map(self, fn: Callable[[Any], T], tasks: Sequence[Any], desc: str = "", weights: Sequence[int] | None = None) -> list[T]:
@@ -72,15 +82,34 @@ class LocalEngine:
             futures = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
             results: list[Any] = [None] * len(tasks)
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for f in done:
-                    i = futures[f]
-                    results[i] = f.result()  # re-raises the task's exception here
-                    bar.update(weights[i])
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    failed = [f for f in done if f.exception() is not None]
+                    if failed:  # the task's own error, not a Cancelled it caused in a sibling
+                        next((f for f in failed if not isinstance(f.exception(), Cancelled)), failed[0]).result()
+                    for f in done:
+                        i = futures[f]
+                        results[i] = f.result()
+                        bar.update(weights[i])
+            except BaseException:
+                if not self.processes:
+                    _stop_threads(list(futures))
+                raise
             return results
         finally:
             bar.close()
+
+
+def _stop_threads(futures: list) -> None:
+    """Cancel what has not started and make running tasks stop at their next block."""
+    CANCELLED.set()
+    try:
+        for f in futures:
+            f.cancel()
+        wait(futures)
+    finally:
+        CANCELLED.clear()
 
 
 def default_workers() -> int:

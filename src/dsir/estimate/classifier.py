@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _adam_logistic(indptr, ids, y, sample_weight, buckets, l2, learning_rate, epochs, coef, intercept_out, loss_out):
     n = len(indptr) - 1
     m_w = np.zeros(buckets)

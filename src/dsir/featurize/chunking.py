@@ -38,7 +38,7 @@ _SPACE = 2  # unicode_tables.SPACE
 _CHUNK_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _count_words(data, start, end, flags):
     words = 0
     in_word = False
@@ -53,7 +53,7 @@ def _count_words(data, start, end, flags):
     return words
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _n_chunks(words, chunk_words):
     if words == 0:
         return 0
@@ -61,7 +61,7 @@ def _n_chunks(words, chunk_words):
     return max(1, n)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def chunk_spans_batch(data, offsets, chunk_words, flags, doc, index, starts, ends, fill):
     """Count (``fill`` False) or write (``fill`` True) the chunk spans of every document.
 
@@ -106,7 +106,7 @@ def chunk_spans_batch(data, offsets, chunk_words, flags, doc, index, starts, end
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def score_spans_batch(data, starts, ends, ngrams, buckets, lower, flags, expansions, log_ratio,
                       log_weight, n_tokens, n_ngrams):
     """Per span: sum of ``log_ratio`` over its n-gram buckets, token and n-gram counts."""
@@ -120,7 +120,7 @@ def score_spans_batch(data, starts, ends, ngrams, buckets, lower, flags, expansi
         n_ngrams[d] = ng
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _chunk_hashes(doc_hashes, doc, index, out):
     for j in range(len(doc)):
         out[j] = fmix64(doc_hashes[doc[j]] ^ ((np.uint64(index[j]) + np.uint64(1)) * _CHUNK_MIX))

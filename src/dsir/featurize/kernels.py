@@ -43,7 +43,7 @@ MODE_SCORE = 1  # add log_ratio[bucket] for every n-gram
 MODE_EMIT = 2  # write every bucket id to out[...]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def fmix64(h):
     h ^= h >> _S33
     h *= _M1
@@ -53,7 +53,7 @@ def fmix64(h):
     return h
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _decode(data, i, end):
     """Decode one UTF-8 code point at ``data[i]``; invalid bytes decode to U+FFFD alone."""
     b0 = np.int64(data[i])
@@ -79,7 +79,7 @@ def _decode(data, i, end):
     return np.int64(0xFFFD), i + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _previous_start(data, start, i):
     """Start of the code point that ends just before byte ``i`` (``i > start``)."""
     j = i - 1
@@ -88,7 +88,7 @@ def _previous_start(data, start, i):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sigma_is_final(data, start, end, i, i_next, flags):
     """Python's Final_Sigma test for the capital sigma at ``data[i:i_next]``."""
     j = i
@@ -116,14 +116,14 @@ def _sigma_is_final(data, start, end, i, i_next, flags):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _feed(states, n_active, byte):
     b = np.uint64(byte)
     for j in range(n_active):
         states[j] = (states[j] ^ b) * FNV_PRIME
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _feed_code_point(states, n_active, cp):
     """Feed the UTF-8 encoding of ``cp`` to the first ``n_active`` FNV states."""
     if cp < 0x80:
@@ -159,7 +159,7 @@ def _feed_code_point(states, n_active, cp):
 _CLASS_SPACE, _CLASS_WORD, _CLASS_PUNCT = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ascii_tables(lower, flags):
     """``(lowercase byte, class)`` of each ASCII byte, read off the Unicode tables.
 
@@ -190,13 +190,13 @@ def _mulhi64(typingctx, a, b):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def reciprocal(d):
     """``floor((2**64 - 1) / d)``: the multiplier ``fast_mod`` uses for divisor ``d``."""
     return np.uint64(0xFFFFFFFFFFFFFFFF) // d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def fast_mod(x, d, m):
     """``x % d`` for uint64 ``x`` and ``d >= 1``, given ``m = reciprocal(d)``, without a division.
 
@@ -213,12 +213,12 @@ def fast_mod(x, d, m):
     return r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _bucket(h, nb, m):
     return np.int64(fast_mod(fmix64(h), nb, m))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _close_token(ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out):
     """Emit the n-grams that end with the token just closed, shortest first."""
     n_tokens += 1
@@ -241,7 +241,7 @@ def _close_token(ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more
     return n_tokens, n_ngrams, score, out_pos
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _open_token(ngrams, n_tokens, s0, s1, more):
     """Start a token: n-gram state j continues state j - 1 after a separating space."""
     if ngrams > 2:
@@ -253,7 +253,7 @@ def _open_token(ngrams, n_tokens, s0, s1, more):
     return FNV_OFFSET, s1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _feed_byte(byte, s0, s1, more, n_more):
     b = np.uint64(byte)
     s0 = (s0 ^ b) * FNV_PRIME
@@ -263,7 +263,7 @@ def _feed_byte(byte, s0, s1, more, n_more):
     return s0, s1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_cls, more,
                mode, counts, log_ratio, out, out_pos):
     """Tokenize ``data[start:end]`` and hand each n-gram's bucket to ``mode`` (see featurize_document).
@@ -362,7 +362,7 @@ _U1 = np.uint64(1)
 _U2 = np.uint64(2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def transition_masks():
     """Masks indexed by ``4 * previous class + class``: all ones where the step closes a
     token (``close``), resp. opens one (``open_``), zero elsewhere."""
@@ -383,13 +383,13 @@ def transition_masks():
 _SCRATCH = (_BLOCK + 4) * MAX_EXPANSION + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _feed2(byte, s0, s1):
     b = np.uint64(byte)
     return (s0 ^ b) * FNV_PRIME, (s1 ^ b) * FNV_PRIME
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _step(c, lb, t_close, t_open, uni, bi, k, p4, s0, s1, last):
     """One character of class ``c`` whose (lowercased) UTF-8 starts with byte ``lb``.
 
@@ -409,7 +409,7 @@ def _step(c, lb, t_close, t_open, uni, bi, k, p4, s0, s1, last):
     return k, c << _U2, s0, s1, last
 
 
-@njit(cache=True)  # not inlined: a small function of its own keeps every pointer in a register
+@njit(cache=True, nogil=True)  # not inlined: a small function of its own keeps every pointer in a register
 def _ascii_block(data, j, stop, a_low, a_cls, t_close, t_open, uni, bi, p4, s0, s1, last):
     """Tokenize the pure-ASCII bytes ``data[j:stop]``; return ``(k, p4, s0, s1, last)``."""
     k = _U0
@@ -421,7 +421,7 @@ def _ascii_block(data, j, stop, a_low, a_cls, t_close, t_open, uni, bi, p4, s0, 
     return k, p4, s0, s1, last
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mixed_block(data, j, stop, start, end, lower, flags, expansions, a_low, a_cls, t_close, t_open,
                  uni, bi, p4, s0, s1, last):
     """Tokenize the code points that start in ``data[j:stop]`` (any UTF-8; the last may end
@@ -468,12 +468,12 @@ def _mixed_block(data, j, stop, start, end, lower, flags, expansions, a_low, a_c
     return j, k, p4, s0, s1, last
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _ubucket(h, nb, m):
     return fast_mod(fmix64(h), nb, m)  # unsigned, so indexing needs no negative-index fix-up
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _bucket_block(uni, bi, k, first, ngrams, nb, m, mode, counts, log_ratio, out, out_pos, score):
     """Hand the n-grams of the ``k`` tokens stored in ``uni``/``bi`` to ``mode``, in the order
     of ``_close_token`` (per token: unigram, then bigram). ``first``: these are the document's
@@ -517,7 +517,7 @@ def _bucket_block(uni, bi, k, first, ngrams, nb, m, mode, counts, log_ratio, out
     return out_pos, score
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _featurize_blocks(data, start, end, ngrams, nb, m, lower, flags, expansions, a_low, a_cls, t_close, t_open,
                       uni, bi, mode, counts, log_ratio, out, out_pos):
     """``_featurize`` for ``ngrams <= 2``, a block at a time; ``uni``/``bi`` hold ``_SCRATCH``
@@ -558,7 +558,7 @@ def _featurize_blocks(data, start, end, ngrams, nb, m, lower, flags, expansions,
 
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansions,
                        states, mode, counts, log_ratio, out, out_pos):
     """Tokenize ``data[start:end]`` and hand each n-gram's bucket to ``mode``.
@@ -574,7 +574,7 @@ def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansio
                       more, mode, counts, log_ratio, out, out_pos)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _featurize_any(data, start, end, ngrams, nb, m, lower, flags, expansions, a_low, a_cls, t_close, t_open,
                    uni, bi, more, mode, counts, log_ratio, out, out_pos):
     """The block path for ``ngrams <= 2``, the byte loop otherwise."""
@@ -585,7 +585,7 @@ def _featurize_any(data, start, end, ngrams, nb, m, lower, flags, expansions, a_
                       mode, counts, log_ratio, out, out_pos)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _batch_scratch(lower, flags, ngrams, buckets):
     a_low, a_cls = ascii_tables(lower, flags)
     t_close, t_open = transition_masks()
@@ -596,7 +596,7 @@ def _batch_scratch(lower, flags, ngrams, buckets):
     return a_low, a_cls, t_close, t_open, uni, bi, more, nb, reciprocal(nb)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts, n_tokens):
     """Add every document's n-gram buckets to ``counts``; store token counts per document."""
     a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
@@ -608,7 +608,7 @@ def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts
         n_tokens[d] = nt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def score_batch(data, offsets, ngrams, buckets, lower, flags, expansions, log_ratio,
                 log_weight, n_tokens, n_ngrams):
     """Per document: sum of ``log_ratio`` over its n-gram buckets, token and n-gram counts."""
@@ -623,7 +623,7 @@ def score_batch(data, offsets, ngrams, buckets, lower, flags, expansions, log_ra
         n_ngrams[d] = ng
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def emit_batch(data, offsets, ngrams, buckets, lower, flags, expansions, indptr, out):
     """Write every document's bucket ids to ``out``, document ``d`` at ``out[indptr[d]:indptr[d+1]]``.
 
@@ -640,7 +640,7 @@ def emit_batch(data, offsets, ngrams, buckets, lower, flags, expansions, indptr,
         indptr[d + 1] = pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fnv_spans(data, starts, ends, out):
     """``out[d] = fmix64(fnv1a64(data[starts[d]:ends[d]]))``, four spans at a time.
 
@@ -695,13 +695,13 @@ def _fnv_spans(data, starts, ends, out):
             out[doc[lane]] = fmix64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def content_hash_batch(data, offsets, out):
     """``fmix64(fnv1a64(bytes))`` of each document's bytes, as uint64."""
     _fnv_spans(data, offsets[:-1], offsets[1:], out)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def span_hash_batch(data, starts, ends, out):
     """``fmix64(fnv1a64(data[starts[d]:ends[d]]))`` for each span."""
     _fnv_spans(data, starts, ends, out)
@@ -747,7 +747,7 @@ def newline_positions(raw: bytes, n: int) -> np.ndarray:
     return np.array(found, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _spans_from_newlines(buf, n, final, newlines):
     m = len(newlines)
     tail = final and (newlines[m - 1] + 1 < n if m else n > 0)

@@ -26,7 +26,7 @@ from dsir.featurize.chunking import chunk_documents, chunk_hashes, score_chunks
 from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
 from dsir.io.paths import InputFile
-from dsir.io.readers import iter_line_blocks, iter_record_tables, iter_text_batches, parse_block
+from dsir.io.readers import iter_line_blocks, iter_record_tables, iter_text_batches, parse_text_spans
 from dsir.io.writers import ShardWriter, WrittenShard
 from dsir.pipeline.tasks import RAW_SAMPLE_STREAM, ReadSpec, ScoreSummary, document_hashes, load_array, save_arrays
 from dsir.sample.gumbel import find_threshold, seed_key, uniform_from_hashes
@@ -149,9 +149,8 @@ def sample_buckets_task(task: SampleBucketsTask) -> tuple[np.ndarray, np.ndarray
                 span_hash_batch(block.buf, block.starts, block.ends, hashes)
                 rows = np.flatnonzero(uniform_from_hashes(hashes, key) < task.rate)
             if len(rows):
-                table = parse_block(task.file, block, [task.read.text_field], block.gather(rows),
-                                    block.line_numbers[rows])
-                add(table.column(0).combine_chunks())
+                add(parse_text_spans(task.file, block.buf, block.starts[rows], block.ends[rows],
+                                     block.line_numbers[rows], task.read.text_field))
     else:
         from dsir.featurize import content_hashes
 

@@ -14,7 +14,7 @@ from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
 from dsir.io.paths import InputFile
 from dsir.io.rejects import parse_lines_skipping, write_rejects
-from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_block
+from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_text_spans
 from dsir.io.storage import is_remote, open_npz, save_npz
 from dsir.io.writers import ShardWriter, WrittenShard, atomic_file
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
@@ -91,9 +91,9 @@ def fit_task(task: FitTask) -> FitResult:
                 f.count(table.column(0).combine_chunks(), counts)
                 used += len(rows) - len(bad)
             elif len(rows):
-                table = parse_block(task.file, block, [task.read.text_field], block.gather(rows),
-                                    block.line_numbers[rows])
-                f.count(table.column(0).combine_chunks(), counts)
+                texts = parse_text_spans(task.file, block.buf, block.starts[rows], block.ends[rows],
+                                         block.line_numbers[rows], task.read.text_field)
+                f.count(texts, counts)
                 used += len(rows)
         return FitResult(counts, used)
     rejects: list = []

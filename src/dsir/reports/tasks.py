@@ -18,7 +18,7 @@ from dsir.errors import InputError
 from dsir.featurize import HashedNgramFeaturizer, content_hashes
 from dsir.featurize.ngram_names import BucketNames
 from dsir.io.paths import InputFile
-from dsir.io.readers import iter_line_blocks, iter_text_batches, parse_block
+from dsir.io.readers import iter_line_blocks, iter_text_batches, parse_text_spans
 from dsir.io.rejects import parse_lines_skipping
 from dsir.pipeline.tasks import ReadSpec
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
@@ -48,8 +48,8 @@ def iter_needed_texts(file: InputFile, read: ReadSpec, needed: np.ndarray) -> It
                                                 block.line_numbers[rows], block.first_row + rows)
                 yield block.first_row + rows, table.column(0).combine_chunks()
             elif len(rows):
-                table = parse_block(file, block, [read.text_field], block.gather(rows), block.line_numbers[rows])
-                yield block.first_row + rows, table.column(0).combine_chunks()
+                yield block.first_row + rows, parse_text_spans(file, block.buf, block.starts[rows], block.ends[rows],
+                                                               block.line_numbers[rows], read.text_field)
         return
     for batch in iter_text_batches(file, read.text_field, None, read.block_bytes, read.on_error):
         local = needed[batch.first_row: batch.first_row + len(batch.texts)]

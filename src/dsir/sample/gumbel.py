@@ -24,12 +24,12 @@ def seed_key(seed: int, stream: int = 0) -> np.uint64:
     return np.uint64(_fmix(np.uint64(_fmix(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) ^ _GOLDEN)) + np.uint64(stream)))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fmix(h):
     return fmix64(h)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _uniform(hashes, key, out):
     for i in range(len(hashes)):
         r = fmix64(hashes[i] ^ key)

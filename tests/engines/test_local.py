@@ -1,0 +1,104 @@
+"""The local engine: the same results, in task order, from threads and from processes."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from dsir.engines import LocalEngine
+
+
+def _square_and_thread(x: int) -> tuple[int, str]:
+    return x * x, threading.current_thread().name
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("task 3 failed")
+    return x
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_results_come_back_in_task_order(processes):
+    with LocalEngine(2, progress=False, processes=processes) as engine:
+        out = engine.map(_square_and_thread, list(range(20)))
+    assert [r for r, _ in out] == [x * x for x in range(20)]
+    if not processes:  # the tasks ran in the engine's worker threads
+        assert {name for _, name in out} <= {f"dsir-worker_{i}" for i in range(2)}
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_a_failing_task_raises_its_own_error(processes):
+    with LocalEngine(2, progress=False, processes=processes) as engine:
+        with pytest.raises(ValueError, match="task 3 failed"):
+            engine.map(_fail_on_three, list(range(8)))
+
+
+def test_one_worker_runs_in_line():
+    with LocalEngine(1, progress=False) as engine:
+        assert engine.map(_square_and_thread, [2]) == [(4, threading.current_thread().name)]
+        assert engine._pool is None
+
+
+def _fail_fast_or_read_slowly(x: int) -> int:
+    """Task 0 fails at once; the others read "blocks" until they are told to stop."""
+    import time
+
+    from dsir import cancel
+
+    if x == 0:
+        raise ValueError("bad input in file 0")
+    for _ in range(600):  # a minute of blocks, unless cancelled
+        cancel.check()
+        time.sleep(0.1)
+    return x
+
+
+def test_a_failure_stops_the_other_threads_within_a_block():
+    import time
+
+    from dsir.cancel import CANCELLED
+
+    with LocalEngine(2, progress=False) as engine:
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match="bad input in file 0"):
+            engine.map(_fail_fast_or_read_slowly, [1, 0, 2, 3])
+        assert time.perf_counter() - t0 < 5
+        assert not CANCELLED.is_set()  # the next run is not cancelled
+        assert engine.map(abs, [-1, -2]) == [1, 2]
+
+
+def test_threads_and_processes_write_the_same_bytes(tmp_path):
+    import json
+    import os
+    import random
+
+    from click.testing import CliRunner
+
+    from dsir.cli.main import main
+
+    rng = random.Random(1)
+    words = {"law": "court statute plaintiff appeal ruling judge".split(),
+             "food": "recipe flour oven butter simmer taste".split()}
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for f in range(3):
+        with open(pool / f"p{f}.jsonl", "w") as fh:
+            for i in range(60):
+                dom = rng.choice(list(words))
+                text = " ".join(rng.choice(words[dom]) for _ in range(rng.randint(5, 40)))
+                fh.write(json.dumps({"id": f"{f}-{i}", "text": text}) + "\n")
+    target = tmp_path / "target.jsonl"
+    target.write_text("".join(json.dumps({"text": " ".join(rng.choice(words["law"]) for _ in range(20))}) + "\n"
+                              for _ in range(20)))
+    outs = {}
+    for engine in ("local", "processes"):
+        outs[engine] = tmp_path / engine
+        r = CliRunner().invoke(main, ["select", "--raw", str(pool), "--target", str(target), "-k", "25", "-o",
+                                      str(outs[engine]), "--engine", engine, "--workers", "2", "--quiet", "--no-report"])
+        assert r.exit_code == 0, r.output
+    files = sorted(p for p in os.listdir(outs["local"]) if p.startswith("part-"))
+    assert files and files == sorted(p for p in os.listdir(outs["processes"]) if p.startswith("part-"))
+    for name in files + ["manifest.json"]:
+        assert (outs["local"] / name).read_bytes() == (outs["processes"] / name).read_bytes(), name
