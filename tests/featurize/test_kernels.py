@@ -163,16 +163,17 @@ def test_span_hashes_four_at_a_time(n_spans):
 
 
 @pytest.mark.parametrize("lengths", [
-    [3000] * 50,  # long lines: found one memchr call at a time
-    [5] * 5000,  # short lines: the rest of the buffer is scanned with numpy after the probe
-    [5] * 1500 + [4000] * 10,  # short, then long
-    [4000] * 10 + [5] * 3000,  # long, then short (the probe only looks at the first lines)
-    [],
+    [3000] * 50, [5] * 5000, [0] * 300, [7] * 9 + [0] * 8 + [1] * 30, [], [1, 15, 16, 17, 63, 64, 65],
 ])
-def test_newline_positions_whatever_the_line_lengths(lengths):
+def test_newline_positions_eight_bytes_at_a_time(lengths):
+    """Newlines next to each other, at every offset within a word, and in the last bytes."""
     from dsir.featurize.kernels import newline_positions
 
-    raw = b"".join(b"x" * n + b"\n" for n in lengths) + b"tail"
+    raw = b"".join(b"x" * n + b"\n" for n in lengths) + b"tail\n\n\nx"
+    buf = np.frombuffer(raw, dtype=np.uint8)
     want = [i for i, b in enumerate(raw) if b == 10]
-    assert newline_positions(raw, len(raw)).tolist() == want
-    assert newline_positions(raw, len(raw) // 2).tolist() == [i for i in want if i < len(raw) // 2]
+    for n in (len(raw), len(raw) // 2, len(raw) - 1, 7):
+        n = max(0, min(n, len(raw)))
+        assert newline_positions(buf, n).tolist() == [i for i in want if i < n]
+    noisy = np.random.default_rng(len(lengths)).integers(0, 256, 5000).astype(np.uint8)  # 0x0A next to 0x0B, 0x8A...
+    assert newline_positions(noisy, len(noisy)).tolist() == np.flatnonzero(noisy == 10).tolist()

@@ -26,6 +26,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from dsir.featurize.unicode_tables import MAX_EXPANSION
+from dsir.native import load_u64, trailing_zeros
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -707,44 +708,60 @@ def span_hash_batch(data, starts, ends, out):
     _fnv_spans(data, starts, ends, out)
 
 
-def line_spans(buf, n, final, raw=None):
-    """Find the non-blank lines of ``buf[:n]``.
+def line_spans(buf, n, final):
+    """Find the non-blank lines of ``buf[:n]`` (a uint8 array).
 
     Returns ``(starts, ends, before, n_newlines, consumed)``: byte spans of the lines that
     hold anything besides JSON whitespace (space, tab, CR), without their line terminator
     (``\\n`` or ``\\r\\n``); ``before[i]`` counts the newlines that precede line ``i`` in
     ``buf`` and ``n_newlines`` all line terminators seen, for line numbers. Unless ``final``,
-    a trailing line with no ``\\n`` is left unconsumed for the next call. ``raw``, if given,
-    is ``buf`` as ``bytes`` (saves a copy).
+    a trailing line with no ``\\n`` is left unconsumed for the next call.
     """
-    newlines = newline_positions(raw if raw is not None else buf[:n].tobytes(), n)
-    return _spans_from_newlines(buf[:n], n, final, newlines)
+    return _spans_from_newlines(buf, n, final, newline_positions(buf, n))
 
 
-# Lines shorter than this on average are found faster by a vectorized scan of every byte
-# than by one memchr call per line.
-_MEMCHR_MIN_LINE_BYTES = 128
-_DENSITY_PROBE = 1024  # newlines found one by one before the choice is made
+_NEWLINES = np.uint64(0x0A0A0A0A0A0A0A0A)
+_BYTE_ONES = np.uint64(0x0101010101010101)
+_BYTE_HIGHS = np.uint64(0x8080808080808080)
 
 
-def newline_positions(raw: bytes, n: int) -> np.ndarray:
-    """Offsets of the ``\\n`` bytes in ``raw[:n]``, in order.
+@njit(cache=True, nogil=True)
+def newline_positions(buf, n):
+    """Offsets of the ``\\n`` bytes of ``buf[:n]`` (a uint8 array), in order.
 
-    Documents are long lines, so jumping from newline to newline with ``bytes.find``
-    (memchr, several GB/s) costs one interpreter step per document and beats looking at
-    every byte with numpy (about 1.2 GB/s). If the first ``_DENSITY_PROBE`` lines turn out
-    short, the rest of the buffer is scanned with numpy instead.
+    Eight bytes at a time: a word with no newline is passed over with a few arithmetic
+    operations (about 2.5 GB/s, like memchr, and without holding the interpreter lock).
     """
-    found: list[int] = []
-    find = raw.find
-    i = find(b"\n", 0, n)
-    while i >= 0:
-        found.append(i)
-        if len(found) == _DENSITY_PROBE and i < _DENSITY_PROBE * _MEMCHR_MIN_LINE_BYTES:
-            rest = np.frombuffer(raw, dtype=np.uint8, count=n - i - 1, offset=i + 1)
-            return np.concatenate([np.array(found, dtype=np.int64), np.flatnonzero(rest == 10) + (i + 1)])
-        i = find(b"\n", i + 1, n)
-    return np.array(found, dtype=np.int64)
+    out = np.empty(max(n // 256, 64), dtype=np.int64)
+    m = 0
+    i = 0
+    while i + 8 <= n:
+        w = load_u64(buf, i) ^ _NEWLINES
+        z = (w - _BYTE_ONES) & ~w & _BYTE_HIGHS
+        while z != 0:  # the lowest flagged byte is a newline; the ones above it may not be
+            j = i + np.int64(trailing_zeros(z) >> np.uint64(3))
+            if buf[j] == 10:
+                if m == len(out):
+                    out = _grown(out, m)
+                out[m] = j
+                m += 1
+            z &= z - _U1
+        i += 8
+    while i < n:
+        if buf[i] == 10:
+            if m == len(out):
+                out = _grown(out, m)
+            out[m] = i
+            m += 1
+        i += 1
+    return out[:m]
+
+
+@njit(cache=True, nogil=True)
+def _grown(out, m):
+    bigger = np.empty(2 * len(out), dtype=out.dtype)
+    bigger[:m] = out[:m]
+    return bigger
 
 
 @njit(cache=True, nogil=True)

@@ -17,10 +17,9 @@ characters (pyarrow refuses numbers too big for a double), or nesting deeper tha
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
+from numba import njit
+
+from dsir.native import load_u64, store_u64, trailing_zeros
 
 _MAX_DEPTH = 512
 _MAX_NUMBER_CHARS = 15
@@ -39,33 +38,6 @@ def _string_classes() -> np.ndarray:
 
 
 _STRING_CLASSES = _string_classes()
-
-
-@intrinsic
-def _load_u64(typingctx, arr, idx):
-    """The 8 bytes at ``arr[idx:idx + 8]`` as one little-endian uint64 (unaligned load)."""
-    sig = types.uint64(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
-        return builder.load(ptr, align=1)
-
-    return sig, codegen
-
-
-@intrinsic
-def _store_u64(typingctx, arr, idx, value):
-    """Write uint64 ``value`` to ``arr[idx:idx + 8]`` (unaligned store)."""
-    sig = types.void(arr, idx, value)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
-        builder.store(args[2], ptr, align=1)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 _ONES = np.uint64(0x0101010101010101)
@@ -150,10 +122,10 @@ def _string(buf, i, end, classes, out, o, copy):
         # the word holding the first such byte is stored whole (``out`` has 8 bytes of
         # slack) and only the bytes before it are kept.
         while i + 8 <= end:
-            w = _load_u64(buf, i)
+            w = load_u64(buf, i)
             m = _special_bytes(w)
             if copy:
-                _store_u64(out, o, w)
+                store_u64(out, o, w)
             if m != 0:
                 n = np.int64(trailing_zeros(m) >> _U3)
                 i += n
