@@ -345,7 +345,7 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
 # as soon as its token closes, inside the byte loop. For ngrams <= 2 (the default) the work is
 # split in two instead. First, a block of up to _BLOCK bytes is tokenized by a loop with no
 # data-dependent branch: each byte's class is looked up, a 16-entry table says whether the
-# step from the previous class closes and/or opens a token, and masks pick the new FNV
+# step from the previous class closes and/or opens a token, and conditional moves pick the new FNV
 # states; the states at every close are stored (a store at every byte, to slot k, and k
 # advances by one at a close). Second, a tight loop buckets the block's stored n-gram states.
 # A pure-ASCII block (checked with one vectorized OR) runs the first loop with no decoding at
@@ -357,7 +357,6 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
 # and is reset when the next token opens, and it saves the branch.
 
 _BLOCK = 512
-_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
 _U2 = np.uint64(2)
@@ -365,16 +364,14 @@ _U2 = np.uint64(2)
 
 @njit(cache=True, nogil=True)
 def transition_masks():
-    """Masks indexed by ``4 * previous class + class``: all ones where the step closes a
-    token (``close``), resp. opens one (``open_``), zero elsewhere."""
-    close = np.zeros(16, dtype=np.uint64)
-    open_ = np.zeros(16, dtype=np.uint64)
+    """Tables indexed by ``4 * previous class + class``: whether that step closes a token
+    (``close``), and whether it opens one (``open_``)."""
+    close = np.zeros(16, dtype=np.bool_)
+    open_ = np.zeros(16, dtype=np.bool_)
     for p in range(3):
         for c in range(3):
-            if c != p and p != _CLASS_SPACE:
-                close[p * 4 + c] = _ALL_ONES
-            if c != p and c != _CLASS_SPACE:
-                open_[p * 4 + c] = _ALL_ONES
+            close[p * 4 + c] = c != p and p != _CLASS_SPACE
+            open_[p * 4 + c] = c != p and c != _CLASS_SPACE
     return close, open_
 
 
@@ -396,17 +393,19 @@ def _step(c, lb, t_close, t_open, uni, bi, k, p4, s0, s1, last):
 
     ``p4`` is 4 * the previous character's class; ``s0``/``s1`` the running unigram and
     bigram states, ``last`` the state of the last closed token; ``uni[k]``/``bi[k]`` receive
-    the states of a token this character closes.
+    the states of a token this character closes. The conditionals compile to conditional
+    moves, not branches.
     """
     idx = p4 | c
-    m_close = t_close[idx]
-    m_open = t_open[idx]
+    closes = t_close[idx]
+    opens = t_open[idx]
     uni[k] = s0
     bi[k] = s1
-    last = (s0 & m_close) | (last & ~m_close)
-    k += m_close & _U1
-    s1 = (((((last ^ _SPACE_BYTE) * FNV_PRIME) & m_open) | (s1 & ~m_open)) ^ lb) * FNV_PRIME
-    s0 = (((FNV_OFFSET & m_open) | (s0 & ~m_open)) ^ lb) * FNV_PRIME
+    last = s0 if closes else last
+    k += np.uint64(closes)
+    opened = (last ^ _SPACE_BYTE) * FNV_PRIME
+    s1 = ((opened if opens else s1) ^ lb) * FNV_PRIME
+    s0 = ((FNV_OFFSET if opens else s0) ^ lb) * FNV_PRIME
     return k, c << _U2, s0, s1, last
 
 
