@@ -231,7 +231,7 @@ def profile_format(files: list[str], fmt: str, jsonl_bytes: int) -> dict[str, fl
             for b in blocks:
                 t0 = time.perf_counter()
                 table = parse_block(file, b, ["text"])
-                add("JSON parse (pyarrow)", time.perf_counter() - t0)
+                add("JSON parse (text field)", time.perf_counter() - t0)
                 texts.append(table.column(0).combine_chunks())
             del blocks
         t["line scan"] -= t["read + decompress"]  # iter_line_blocks decompresses too
@@ -396,6 +396,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--k-fraction", type=float, default=0.1, help="k as a fraction of the documents")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="end-to-end runs per configuration, alternating; the fastest is reported (noisy machines)")
     ap.add_argument("--engine", choices=["local", "processes"], default="local",
                     help="dsir's local engine: threads of one process (default) or worker processes")
     ap.add_argument("--parts", nargs="+", default=["kernel", "slice", "e2e", "memory", "profile"],
@@ -485,9 +487,17 @@ def main() -> None:
         for fmt in ("jsonl.zst", "parquet"):
             files = main_pool["files"][fmt]
             floor_s = read_floor(files)
+            for rep in range(args.repeats):  # 1 and N workers alternate; the fastest run of each is kept
+                for w in sorted({1, args.workers}):
+                    print(f"dsir select {args.main_gb:g} GB {fmt} workers={w} (run {rep + 1}) ...", flush=True)
+                    run = run_dsir(files, target_plain, k_main, w, f"main-{fmt}-{w}")
+                    run["all_total_s"] = e2e.get((fmt, w), {}).get("all_total_s", []) + [run["total_s"]]
+                    if (fmt, w) not in e2e or run["total_s"] < e2e[(fmt, w)]["total_s"]:
+                        e2e[(fmt, w)] = run
+                    else:
+                        e2e[(fmt, w)]["all_total_s"] = run["all_total_s"]
             for w in sorted({1, args.workers}):
-                print(f"dsir select {args.main_gb:g} GB {fmt} workers={w} ...", flush=True)
-                e2e[(fmt, w)] = run = run_dsir(files, target_plain, k_main, w, f"main-{fmt}-{w}")
+                run = e2e[(fmt, w)]
                 rows += [[fmt, w] + r[:1] + r[2:6] for r in phase_rows([("", run, mb_main, main_pool["documents"], w)])]
             one, many = e2e[(fmt, 1)], e2e[(fmt, args.workers)]
             assert one["outputs"] == many["outputs"], "outputs differ between 1 and N workers"
@@ -497,7 +507,9 @@ def main() -> None:
                                f"{e2e_rate:.1f}", f"{floor_rate / e2e_rate:.1f}x", f"{mb_main / one['cpu_s']:.1f}"])
             scale_rows.append([fmt, f"{one['total_s']:.1f}", f"{many['total_s']:.1f}",
                                f"{one['total_s'] / many['total_s']:.2f}x"]
-                              + [f"{one['phases'][p]['wall_s'] / many['phases'][p]['wall_s']:.2f}x" for p in PHASES])
+                              + [f"{one['phases'][p]['wall_s'] / many['phases'][p]['wall_s']:.2f}x" for p in PHASES]
+                              + [" / ".join(f"{t:.1f}" for t in one["all_total_s"]),
+                                 " / ".join(f"{t:.1f}" for t in many["all_total_s"])])
             results.setdefault("e2e", {})[fmt] = {"floor_s": floor_s, "runs": {w: e2e[(fmt, w)] for w in {1, args.workers}}}
         emit(table(f"dsir select on the {args.main_gb:g} GB pool ({mb_main:,.0f} MB jsonl, "
                    f"{main_pool['documents']:,} documents), k = {k_main:,}",
@@ -505,8 +517,10 @@ def main() -> None:
         emit(table("Read-and-decompress floor (pyarrow, one thread, every column) vs dsir select with 1 worker",
                    ["format", "file MB", "floor s", "floor MB/s", "dsir MB/s/core", "dsir / floor time",
                     "dsir MB per CPU-s"], floor_rows))
-        emit(table(f"Scaling: 1 -> {args.workers} workers (speed-up of wall time; byte-identical outputs checked)",
-                   ["format", "1 worker s", f"{args.workers} workers s", "total", *PHASES], scale_rows))
+        emit(table(f"Scaling: 1 -> {args.workers} workers (speed-up of the fastest wall times; byte-identical "
+                   "outputs checked)",
+                   ["format", "1 worker s", f"{args.workers} workers s", "total", *PHASES,
+                    "all runs, 1 worker (s)", f"all runs, {args.workers} workers (s)"], scale_rows))
         if ref is not None:
             emit(table("Per phase, per byte: dsir on the main pool vs the reference on its slice (same run)",
                        PHASE_HEADER, phase_rows(
