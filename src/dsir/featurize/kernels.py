@@ -118,6 +118,23 @@ def _sigma_is_final(data, start, end, i, i_next, flags):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _lowercase(data, start, end, i, i_next, cp, lower, flags, expansions):
+    """How the code point ``cp`` at ``data[i:i_next]`` lowercases: ``(count, first, low)``;
+    code point ``q`` of its lowercase is ``_lowercase_at(q, first, low, expansions)``."""
+    low = np.int64(lower[cp])
+    if low == _LOWER_SIGMA:
+        return 1, (0x3C2 if _sigma_is_final(data, start, end, i, i_next, flags) else 0x3C3), low
+    if low < 0:
+        return np.int64(expansions[-low - 2, 0]), low, low
+    return 1, low, low
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lowercase_at(q, first, low, expansions):
+    return first if low >= 0 or low == _LOWER_SIGMA else np.int64(expansions[-low - 2, q + 1])
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _feed(states, n_active, byte):
     b = np.uint64(byte)
     for j in range(n_active):
@@ -298,16 +315,9 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
             continue
         # General path: decode, lowercase (maybe to several code points), classify each.
         cp, i_next = _decode(data, i, end)
-        low = lower[cp]
-        n_pending = 1
-        c0 = low
-        if low == _LOWER_SIGMA:
-            c0 = 0x3C2 if _sigma_is_final(data, start, end, i, i_next, flags) else 0x3C3
-        elif low < 0:
-            e = -low - 2
-            n_pending = expansions[e, 0]
+        n_pending, c0, low = _lowercase(data, start, end, i, i_next, cp, lower, flags, expansions)
         for q in range(n_pending):
-            c = c0 if low >= 0 or low == _LOWER_SIGMA else np.int64(expansions[-low - 2, q + 1])
+            c = _lowercase_at(q, c0, low, expansions)
             f = flags[c]
             cls = _CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT)
             if cls != token_class:
@@ -436,15 +446,9 @@ def _mixed_block(data, j, stop, start, end, lower, flags, expansions, a_low, a_c
             continue
         i = np.int64(j)
         cp, i_next = _decode(data, i, end)
-        low = lower[cp]
-        n_pending = 1
-        c0 = low
-        if low == _LOWER_SIGMA:
-            c0 = 0x3C2 if _sigma_is_final(data, start, end, i, i_next, flags) else 0x3C3
-        elif low < 0:
-            n_pending = expansions[-low - 2, 0]
+        n_pending, c0, low = _lowercase(data, start, end, i, i_next, cp, lower, flags, expansions)
         for q in range(n_pending):
-            c = c0 if low >= 0 or low == _LOWER_SIGMA else np.int64(expansions[-low - 2, q + 1])
+            c = _lowercase_at(q, c0, low, expansions)
             f = flags[c]
             cls = np.uint64(_CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT))
             if c < 0x80:
