@@ -102,3 +102,32 @@ def test_threads_and_processes_write_the_same_bytes(tmp_path):
     assert files and files == sorted(p for p in os.listdir(outs["processes"]) if p.startswith("part-"))
     for name in files + ["manifest.json"]:
         assert (outs["local"] / name).read_bytes() == (outs["processes"] / name).read_bytes(), name
+
+
+def _interrupt_then_read_slowly(x: int) -> int:
+    """Task 0 presses Ctrl-C (KeyboardInterrupt in the main thread); all read blocks until cancelled."""
+    import _thread
+    import time
+
+    from dsir import cancel
+
+    if x == 0:
+        time.sleep(0.2)
+        _thread.interrupt_main()
+    for _ in range(600):
+        cancel.check()
+        time.sleep(0.1)
+    return x
+
+
+def test_ctrl_c_stops_the_worker_threads_promptly():
+    import time
+
+    from dsir.cancel import CANCELLED
+
+    with LocalEngine(2, progress=False) as engine:
+        t0 = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            engine.map(_interrupt_then_read_slowly, [0, 1, 2])
+        assert time.perf_counter() - t0 < 5
+        assert not CANCELLED.is_set()

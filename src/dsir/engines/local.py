@@ -84,7 +84,8 @@ class LocalEngine:
             pending = set(futures)
             try:
                 while pending:
-                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    # a timeout, so that the main thread runs Python now and then and sees Ctrl-C
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
                     failed = [f for f in done if f.exception() is not None]
                     if failed:  # the task's own error, not a Cancelled it caused in a sibling
                         next((f for f in failed if not isinstance(f.exception(), Cancelled)), failed[0]).result()
