@@ -43,12 +43,16 @@ def test_one_worker_runs_in_line():
 
 def _fail_fast_or_read_slowly(x: int) -> int:
     """Task 0 fails at once; the others read "blocks" until they are told to stop."""
+    if x == 0:
+        raise ValueError("bad input in file 0")
+    return _read_blocks_until_cancelled(x)
+
+
+def _read_blocks_until_cancelled(x: int) -> int:
     import time
 
     from dsir import cancel
 
-    if x == 0:
-        raise ValueError("bad input in file 0")
     for _ in range(600):  # a minute of blocks, unless cancelled
         cancel.check()
         time.sleep(0.1)
@@ -109,15 +113,10 @@ def _interrupt_then_read_slowly(x: int) -> int:
     import _thread
     import time
 
-    from dsir import cancel
-
     if x == 0:
         time.sleep(0.2)
         _thread.interrupt_main()
-    for _ in range(600):
-        cancel.check()
-        time.sleep(0.1)
-    return x
+    return _read_blocks_until_cancelled(x)
 
 
 def test_ctrl_c_stops_the_worker_threads_promptly():
