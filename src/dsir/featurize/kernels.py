@@ -134,32 +134,6 @@ def _lowercase_at(q, first, low, expansions):
     return first if low >= 0 or low == _LOWER_SIGMA else np.int64(expansions[-low - 2, q + 1])
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _feed(states, n_active, byte):
-    b = np.uint64(byte)
-    for j in range(n_active):
-        states[j] = (states[j] ^ b) * FNV_PRIME
-
-
-@njit(cache=True, nogil=True)
-def _feed_code_point(states, n_active, cp):
-    """Feed the UTF-8 encoding of ``cp`` to the first ``n_active`` FNV states."""
-    if cp < 0x80:
-        _feed(states, n_active, cp)
-    elif cp < 0x800:
-        _feed(states, n_active, 0xC0 | (cp >> 6))
-        _feed(states, n_active, 0x80 | (cp & 0x3F))
-    elif cp < 0x10000:
-        _feed(states, n_active, 0xE0 | (cp >> 12))
-        _feed(states, n_active, 0x80 | ((cp >> 6) & 0x3F))
-        _feed(states, n_active, 0x80 | (cp & 0x3F))
-    else:
-        _feed(states, n_active, 0xF0 | (cp >> 18))
-        _feed(states, n_active, 0x80 | ((cp >> 12) & 0x3F))
-        _feed(states, n_active, 0x80 | ((cp >> 6) & 0x3F))
-        _feed(states, n_active, 0x80 | (cp & 0x3F))
-
-
 # -- the fast path -----------------------------------------------------------------------
 #
 # Almost all text is mostly ASCII. An ASCII byte is its own code point, its lowercase is
@@ -177,6 +151,12 @@ def _feed_code_point(states, n_active, cp):
 _CLASS_SPACE, _CLASS_WORD, _CLASS_PUNCT = 0, 1, 2
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _class_of(f):
+    """Class of a code point with Unicode flags ``f``: whitespace, word character or other."""
+    return _CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT)
+
+
 @njit(cache=True, nogil=True)
 def ascii_tables(lower, flags):
     """``(lowercase byte, class)`` of each ASCII byte, read off the Unicode tables.
@@ -191,7 +171,7 @@ def ascii_tables(lower, flags):
             raise ValueError("the lowercase of an ASCII character is not ASCII")
         f = flags[c]
         low[b] = c
-        cls[b] = _CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT)
+        cls[b] = _class_of(f)
     return low, cls
 
 
@@ -272,6 +252,19 @@ def _open_token(ngrams, n_tokens, s0, s1, more):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _change_class(cls, token_class, ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts,
+                  log_ratio, out):
+    """A character of class ``cls`` follows one of ``token_class``: close the token that ends
+    here (if any) and open the one that starts (if any)."""
+    if token_class != _CLASS_SPACE:
+        n_tokens, n_ngrams, score, out_pos = _close_token(
+            ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
+    if cls != _CLASS_SPACE:
+        s0, s1 = _open_token(ngrams, n_tokens, s0, s1, more)
+    return n_tokens, n_ngrams, score, out_pos, s0, s1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _feed_byte(byte, s0, s1, more, n_more):
     b = np.uint64(byte)
     s0 = (s0 ^ b) * FNV_PRIME
@@ -304,11 +297,9 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
             cls = a_cls[byte]
             i += 1
             if cls != token_class:
-                if token_class != _CLASS_SPACE:
-                    n_tokens, n_ngrams, score, out_pos = _close_token(
-                        ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
-                if cls != _CLASS_SPACE:
-                    s0, s1 = _open_token(ngrams, n_tokens, s0, s1, more)
+                n_tokens, n_ngrams, score, out_pos, s0, s1 = _change_class(
+                    cls, token_class, ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts,
+                    log_ratio, out)
                 token_class = cls
             if cls != _CLASS_SPACE:
                 s0, s1 = _feed_byte(a_low[byte], s0, s1, more, n_more)
@@ -319,13 +310,11 @@ def _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_
         for q in range(n_pending):
             c = _lowercase_at(q, c0, low, expansions)
             f = flags[c]
-            cls = _CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT)
+            cls = _class_of(f)
             if cls != token_class:
-                if token_class != _CLASS_SPACE:
-                    n_tokens, n_ngrams, score, out_pos = _close_token(
-                        ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts, log_ratio, out)
-                if cls != _CLASS_SPACE:
-                    s0, s1 = _open_token(ngrams, n_tokens, s0, s1, more)
+                n_tokens, n_ngrams, score, out_pos, s0, s1 = _change_class(
+                    cls, token_class, ngrams, nb, m, n_tokens, n_ngrams, score, out_pos, s0, s1, more, mode, counts,
+                    log_ratio, out)
                 token_class = cls
             if cls != _CLASS_SPACE:
                 if c < 0x80:
@@ -373,7 +362,7 @@ _U2 = np.uint64(2)
 
 
 @njit(cache=True, nogil=True)
-def transition_masks():
+def transition_tables():
     """Tables indexed by ``4 * previous class + class``: whether that step closes a token
     (``close``), and whether it opens one (``open_``)."""
     close = np.zeros(16, dtype=np.bool_)
@@ -450,7 +439,7 @@ def _mixed_block(data, j, stop, start, end, lower, flags, expansions, a_low, a_c
         for q in range(n_pending):
             c = _lowercase_at(q, c0, low, expansions)
             f = flags[c]
-            cls = np.uint64(_CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT))
+            cls = np.uint64(_class_of(f))
             if c < 0x80:
                 k, p4, s0, s1, last = _step(cls, np.uint64(c), t_close, t_open, uni, bi, k, p4, s0, s1, last)
             elif c < 0x800:
@@ -592,7 +581,7 @@ def _featurize_any(data, start, end, ngrams, nb, m, lower, flags, expansions, a_
 @njit(cache=True, nogil=True)
 def _batch_scratch(lower, flags, ngrams, buckets):
     a_low, a_cls = ascii_tables(lower, flags)
-    t_close, t_open = transition_masks()
+    t_close, t_open = transition_tables()
     uni = np.empty(_SCRATCH, dtype=np.uint64)
     bi = np.empty(_SCRATCH, dtype=np.uint64)
     more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)

@@ -26,8 +26,8 @@ from dsir.native import load_u64, store_u64, trailing_zeros
 _MAX_DEPTH = 512
 _MAX_NUMBER_CHARS = 15
 
-# Byte classes inside a JSON string.
-_PLAIN, _QUOTE, _BACKSLASH, _CONTROL, _HIGH = 0, 1, 2, 3, 4
+# Byte classes inside a JSON string (bytes >= 0x80 are plain: UTF-8 is checked by the caller).
+_PLAIN, _QUOTE, _BACKSLASH, _CONTROL = 0, 1, 2, 3
 
 
 def _string_classes() -> np.ndarray:
@@ -35,7 +35,6 @@ def _string_classes() -> np.ndarray:
     cls[:0x20] = _CONTROL
     cls[ord('"')] = _QUOTE
     cls[ord("\\")] = _BACKSLASH
-    cls[0x80:] = _HIGH
     return cls
 
 
@@ -139,7 +138,7 @@ def _string(buf, i, end, classes, out, o, copy):
             break
         b = buf[i]
         c = classes[b]
-        if c == _PLAIN or c == _HIGH:  # UTF-8 is checked for the whole block by the caller
+        if c == _PLAIN:
             if copy:
                 out[o] = b
                 o += 1
@@ -247,7 +246,6 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
     depth = 1
     stack[0] = 123
     found = False
-    expect_key = True  # inside an object: a key (or '}') comes next
     first = True  # nothing read yet in the innermost container
     while True:
         i = _skip_ws(buf, i, end)

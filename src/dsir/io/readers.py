@@ -56,7 +56,12 @@ class LineBlock:
 
     def gather(self, rows: np.ndarray) -> bytes:
         """The chosen rows' lines, each ended by a newline, as one buffer."""
-        return b"".join(self.buf[self.starts[r]:self.ends[r]].tobytes() + b"\n" for r in rows)
+        return gather_lines(self.buf, self.starts[rows], self.ends[rows])
+
+
+def gather_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
+    """The lines ``buf[starts[i]:ends[i]]``, each ended by a newline, as one buffer."""
+    return b"".join(buf[s:e].tobytes() + b"\n" for s, e in zip(starts, ends))
 
 
 def iter_line_blocks(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
@@ -200,8 +205,8 @@ def parse_text_spans(file: InputFile, buf: np.ndarray, starts: np.ndarray, ends:
         if offsets[-1] < 2**31:
             return pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
         return pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
-    gathered = b"".join(buf[s:e].tobytes() + b"\n" for s, e in zip(starts, ends))
-    table = parse_block(file, LineBlock(buf, starts, ends, line_numbers, 0), [text_field], gathered, line_numbers)
+    table = parse_block(file, LineBlock(buf, starts, ends, line_numbers, 0), [text_field],
+                        gather_lines(buf, starts, ends), line_numbers)
     return table.column(0).combine_chunks()
 
 

@@ -211,13 +211,7 @@ def unit_score_task(task: UnitScoreTask) -> ScoreSummary:
         parts.setdefault(name, []).append(a)
 
     for batch in iter_text_batches(task.file, task.read.text_field, task.read.id_field, task.read.block_bytes):
-        try:
-            doc_hashes = document_hashes(batch.texts, batch.ids)
-        except ValueError:
-            bad = int(np.flatnonzero(batch.ids.is_null().to_numpy(zero_copy_only=False))[0])
-            line = int(batch.line_numbers[bad]) if batch.line_numbers is not None else None
-            raise InputError(f"id field {task.read.id_field!r} is missing or null", path=task.file.path,
-                             line=line, row=batch.first_row + bad) from None
+        doc_hashes = document_hashes(batch, task.read.id_field)
         n_docs = len(batch.texts)
         documents += n_docs
         _, offsets = arrow_buffers(batch.texts)

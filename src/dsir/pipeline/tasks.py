@@ -14,7 +14,8 @@ from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
 from dsir.io.paths import InputFile
 from dsir.io.rejects import parse_lines_skipping, write_rejects
-from dsir.io.readers import DEFAULT_BLOCK_BYTES, count_rows, iter_line_blocks, iter_text_batches, iter_record_tables, parse_text_spans
+from dsir.io.readers import (DEFAULT_BLOCK_BYTES, TextBatch, count_rows, iter_line_blocks, iter_record_tables,
+                             iter_text_batches, parse_text_spans)
 from dsir.io.storage import is_remote, open_npz, save_npz
 from dsir.io.writers import ShardWriter, WrittenShard, atomic_file
 from dsir.sample.gumbel import Threshold, seed_key, selection_keys, uniform_from_hashes
@@ -34,13 +35,19 @@ class ReadSpec:
     on_error: str = "stop"  # "skip": bad records are rejected (recorded) instead of stopping the run
 
 
-def document_hashes(texts: pa.Array, ids: pa.Array | None) -> np.ndarray:
-    """The identity of each document for its noise: content hash, or hash of its id."""
-    if ids is None:
-        return content_hashes(texts)
-    if ids.null_count:
-        raise ValueError("id field holds nulls")
-    return content_hashes(ids.cast(pa.string()))
+def document_hashes(batch: TextBatch, id_field: str | None) -> np.ndarray:
+    """The identity of each document of ``batch`` for its noise: content hash, or hash of its id.
+
+    A missing or null id is an ``InputError`` naming the file and line (or row).
+    """
+    if batch.ids is None:
+        return content_hashes(batch.texts)
+    if batch.ids.null_count:
+        bad = int(np.flatnonzero(batch.ids.is_null().to_numpy(zero_copy_only=False))[0])
+        line = int(batch.line_numbers[bad]) if batch.line_numbers is not None else None
+        raise InputError(f"id field {id_field!r} is missing or null", path=batch.file.path,
+                         line=line, row=batch.first_row + bad)
+    return content_hashes(batch.ids.cast(pa.string()))
 
 
 def count_task(args: tuple[InputFile, ReadSpec]) -> int:
@@ -155,13 +162,7 @@ def score_task(task: ScoreTask) -> ScoreSummary:
                                    task.read.on_error):
         rejects.extend(batch.rejects or ())  # rejected rows read as "": no tokens, never eligible
         log_weight, n_tokens, n_ngrams = task.featurizer.score(batch.texts, task.log_ratio)
-        try:
-            hashes = document_hashes(batch.texts, batch.ids)
-        except ValueError:
-            bad = int(np.flatnonzero(batch.ids.is_null().to_numpy(zero_copy_only=False))[0])
-            line = int(batch.line_numbers[bad]) if batch.line_numbers is not None else None
-            raise InputError(f"id field {task.read.id_field!r} is missing or null", path=task.file.path,
-                             line=line, row=batch.first_row + bad) from None
+        hashes = document_hashes(batch, task.read.id_field)
         eligible = n_tokens >= max(1, task.min_length)
         parts["log_weight"].append(log_weight)
         parts["n_tokens"].append(n_tokens.astype(np.int32))
