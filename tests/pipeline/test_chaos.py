@@ -22,15 +22,18 @@ FILES = 24
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("chaos")
-    pool = make_pool(str(root / "pool"), files=FILES, docs_per_file=40, seed=3)
+    # Enough documents per file that each unit takes long enough for the watcher below to
+    # catch its phase, even on a loaded machine (a phase that ends before the kill is a miss).
+    pool = make_pool(str(root / "pool"), files=FILES, docs_per_file=200, seed=3)
     with open(pool[5], "a") as fh:  # a few bad records, skipped and listed (resumed too)
         fh.write('{"text": 12}\n{"text": "harbour storm"}\n{oops\n')
     return str(root / "pool"), make_target(str(root / "target.jsonl"))
 
 
-def command(pool: str, target: str, out: str, workers: int) -> list[str]:
+def command(pool: str, target: str, out: str, workers: int, engine: str = "local") -> list[str]:
     return [sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--workers", str(workers), "--raw", pool,
-            "--target", target, "-k", "150", "--raw-sample", "300", "--on-error", "skip", "-o", out]
+            "--target", target, "-k", "150", "--raw-sample", "300", "--on-error", "skip", "-o", out,
+            "--engine", engine]
 
 
 def start(args: list[str]) -> subprocess.Popen:
@@ -73,18 +76,19 @@ def expected(inputs, tmp_path_factory):
     return out
 
 
-def kill_and_resume(pool, target, out, workers, plan, rng) -> list[str]:
+def kill_and_resume(pool, target, out, workers, plan, rng, engine="local") -> list[str]:
     """Run, kill, resume, kill... following ``plan``; then resume to the end. Returns what was killed."""
     killed = []
     for i, (phase, count) in enumerate(plan):
         delay = rng.uniform(0.0, 0.01) if phase in ("fit-raw", "score") else 0.0 if phase else rng.uniform(0.5, 2.5)
-        proc = start(command(pool, target, out, workers) + (["--resume"] if i else []))
+        proc = start(command(pool, target, out, workers, engine) + (["--resume"] if i else []))
         if kill_when(proc, out, phase, count, delay):
             killed.append(phase or "random time")
             assert not os.path.exists(os.path.join(out, "manifest.json"))
         else:
             assert proc.returncode == 0, proc.stderr.read().decode()
-    final = subprocess.run(command(pool, target, out, workers) + ["--resume"], capture_output=True, timeout=300)
+    final = subprocess.run(command(pool, target, out, workers, engine) + ["--resume"], capture_output=True,
+                           timeout=300)
     assert final.returncode == 0, final.stderr.decode()
     assert not [n for n in os.listdir(os.path.join(out, "_dsir")) if "tmp" in n]
     return killed
@@ -101,12 +105,13 @@ def test_kill_while_fitting_scoring_writing_and_at_random(inputs, expected, tmp_
     assert output_bytes(out) == expected
 
 
-def test_kill_with_worker_processes(inputs, expected, tmp_path):
-    """Units recorded by worker processes survive a kill of the whole process group; the
-    result does not depend on the number of workers either."""
+@pytest.mark.parametrize("engine", ["local", "processes"])
+def test_kill_with_two_workers(inputs, expected, tmp_path, engine):
+    """Units recorded by worker threads or worker processes survive a kill of the whole
+    process group; the result does not depend on the number of workers either."""
     pool, target = inputs
     rng = random.Random(12)
     out = str(tmp_path / "out")
-    killed = kill_and_resume(pool, target, out, 2, [("score", rng.randint(2, FILES - 2))], rng)
+    killed = kill_and_resume(pool, target, out, 2, [("score", rng.randint(2, FILES - 2))], rng, engine)
     assert killed == ["score"]
     assert output_bytes(out) == expected
