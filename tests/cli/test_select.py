@@ -150,17 +150,35 @@ def test_score_writes_every_log_weight_with_its_locator(tmp_path, example_record
     run("fit", "--raw", pool, "--target", example_target, "-o", model, "--quiet")
     run("score", "--raw", pool, "--model", model, "-o", tmp_path / "scores.parquet", "--quiet")
     table = pq.read_table(tmp_path / "scores.parquet")
-    assert table.column_names == ["file", "row", "log_weight", "tokens", "eligible"]
+    assert table.column_names == ["file", "row", "log_weight", "weight", "key", "tokens", "eligible"]
     assert table.num_rows == 240
     rows = table.to_pylist()
     assert [r["row"] for r in rows if r["file"].endswith("pool-00.jsonl")] == list(range(120))
-    # Top-k over the scores is the --top-k selection.
-    # (--weighting sum: 'dsir score' writes the summed log-weight; the default ranks by its mean per n-gram)
+
+    def ids_of(best):
+        return {example_records[r["row"] + (120 if r["file"].endswith("pool-01.jsonl") else 0)]["id"] for r in best}
+
+    # The k largest keys are exactly what the default 'select' (same options) selects.
+    run("select", "--raw", pool, "--model", model, "-k", 40, "-o", tmp_path / "d", "--quiet", "--no-report")
+    assert ids_of(sorted(rows, key=lambda r: -r["key"])[:40]) == {d["id"] for d in selected(tmp_path / "d")}
+    # ... and so for another weighting: top-k of the summed log-weight is the --top-k --weighting sum selection.
     run("select", "--raw", pool, "--model", model, "-k", 10, "--top-k", "--weighting", "sum", "-o", tmp_path / "t",
         "--quiet")
     best = sorted(rows, key=lambda r: -r["log_weight"])[:10]
-    assert {example_records[r["row"] + (120 if r["file"].endswith("pool-01.jsonl") else 0)]["id"] for r in best} \
-        == {d["id"] for d in selected(tmp_path / "t")}
+    assert ids_of(best) == {d["id"] for d in selected(tmp_path / "t")}
+
+
+def test_score_takes_the_selection_options_and_an_id_column(tmp_path, example_records, example_target):
+    pool = write_pool(tmp_path / "pool", example_records, "jsonl", 2)
+    out = tmp_path / "s.parquet"
+    run("score", "--raw", pool, "--target", example_target, "--weighting", "sum", "--temperature", "0.5",
+        "--id-field", "id", "-o", out, "--quiet")
+    t = pq.read_table(out).to_pylist()
+    assert [r["id"] for r in t] == [r["id"] for r in example_records]
+    assert all(abs(r["weight"] - r["log_weight"] / 0.5) < 1e-9 for r in t)
+    run("select", "--raw", pool, "--target", example_target, "--weighting", "sum", "--temperature", "0.5",
+        "--id-field", "id", "-k", 25, "-o", tmp_path / "d", "--quiet", "--no-report")
+    assert {r["id"] for r in sorted(t, key=lambda r: -r["key"])[:25]} == {d["id"] for d in selected(tmp_path / "d")}
 
 
 def test_id_field_drives_the_noise(tmp_path, example_records, example_target):

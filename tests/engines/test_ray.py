@@ -119,6 +119,45 @@ def test_large_shared_array_is_put_once(ray_instance, monkeypatch):
     assert len(puts) == 1
 
 
+@dataclass(frozen=True)
+class _Wrapped:
+    """A task wrapped as ``DurableUnit`` wraps one: the array sits a level down."""
+
+    fn: object
+    task: _DotTask
+    label: str
+
+
+def _run_wrapped(unit: _Wrapped) -> tuple[str, float]:
+    return unit.label, unit.fn(unit.task)
+
+
+def test_large_array_of_a_nested_task_is_put_once_and_not_shipped_in_the_tasks(ray_instance, monkeypatch):
+    import pickle
+
+    from dsir.engines import ray as ray_engine
+
+    weights = np.arange(1 << 17, dtype=np.float64)  # 1 MB
+    puts, shipped = [], []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(value) or real_put(value, **kw))
+    real_split = ray_engine._split_shared_arrays
+
+    def spy_split(task, shared, ray_module):
+        stripped, places, refs = real_split(task, shared, ray_module)
+        shipped.append(len(pickle.dumps(stripped)))
+        return stripped, places, refs
+
+    monkeypatch.setattr(ray_engine, "_split_shared_arrays", spy_split)
+    units = [_Wrapped(_dot, _DotTask(u, weights), f"unit {u}") for u in range(6)]
+    with RayEngine(progress=False) as engine:
+        result = engine.map(_run_wrapped, units, "score")
+    assert result == [(f"unit {u}", float(weights.sum() * u)) for u in range(6)]
+    assert len(puts) == 1 and puts[0] is weights
+    assert len(shipped) == 6 and max(shipped) < 10_000  # the tasks travel without the array
+    assert all(u.task.weights is weights for u in units)  # the driver's tasks are untouched
+
+
 def test_task_error_is_raised_as_the_task_raised_it(ray_instance, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -161,3 +200,19 @@ def test_ray_reads_and_writes_an_object_store(ray_instance, s3_endpoint, corpus,
         if name != "manifest.json":
             assert fs.cat_file(f"dsir-ray/out/{name}") == data
     assert json.loads(fs.cat_file("dsir-ray/out/manifest.json")) == remote
+
+
+def test_ray_tasks_record_their_input_opens_in_the_phase_of_their_map(ray_instance, monkeypatch, tmp_path):
+    from dsir.io.paths import expand_paths
+    from dsir.io.readers import count_rows
+    from dsir.io.trace import TRACE_ENV, read_trace
+
+    for name, rows in (("a", 2), ("b", 3)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(f'{{"text": "doc {i}"}}\n' for i in range(rows)))
+    files = expand_paths([str(tmp_path / "*.jsonl")])
+    trace = tmp_path / "opens.jsonl"
+    # set after the Ray workers started: the engine itself carries the trace file to them
+    monkeypatch.setenv(TRACE_ENV, str(trace))
+    with RayEngine(progress=False) as engine:
+        assert engine.map(count_rows, files + files[:1], "count") == [2, 3, 2]
+    assert read_trace(str(trace)) == {"count": {files[0].path: 2, files[1].path: 1}}

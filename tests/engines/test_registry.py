@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 import dsir
@@ -46,3 +48,66 @@ def test_runtime_env_ships_this_dsir_without_caches():
     assert os.path.exists(os.path.join(env["py_modules"][0], "engines", "ray.py"))
     assert "__pycache__" in env["excludes"]
     assert env["env_vars"] == {"AWS_ENDPOINT_URL": "http://minio:9000"}
+
+
+def test_local_and_ray_engines_are_engines():
+    from dsir.engines import Engine
+
+    for engine in (LocalEngine(2, progress=False), LocalEngine(2, processes=True), RayEngine(progress=False),
+                   make_engine("local"), make_engine("ray", 2, "auto")):
+        assert isinstance(engine, Engine)
+    assert not isinstance(object(), Engine)
+
+
+@dataclass(frozen=True)
+class _Inner:
+    table: np.ndarray
+    small: np.ndarray
+    name: str = "inner"
+
+
+@dataclass(frozen=True)
+class _Wrapper:
+    fn_name: str
+    task: _Inner
+    again: np.ndarray  # the inner table once more: one reference, one copy on the worker
+    rows: tuple = ()
+
+
+class _FakeRay:
+    """``put`` only: hands out numbered references and remembers what it was given."""
+
+    def __init__(self):
+        self.puts: list[np.ndarray] = []
+
+    def put(self, value):
+        self.puts.append(value)
+        return f"ref-{len(self.puts) - 1}"
+
+
+def test_large_arrays_of_nested_dataclasses_are_split_out_and_put_back():
+    import pickle
+
+    from dsir.engines.ray import SHARED_ARRAY_BYTES, _run_task, _split_shared_arrays
+
+    table = np.arange(SHARED_ARRAY_BYTES // 8 * 2, dtype=np.float64)
+    small = np.arange(10)
+    fake, shared = _FakeRay(), {}
+    tasks = [_Wrapper(f"w{i}", _Inner(table, small), table, (small,)) for i in range(3)]
+    split = [_split_shared_arrays(t, shared, fake) for t in tasks]
+    assert len(fake.puts) == 1 and fake.puts[0] is table  # once per map, by identity
+    for (stripped, places, refs), task in zip(split, tasks):
+        assert refs == ["ref-0"]
+        assert sorted(places) == [(("again",), 0), (("task", "table"), 0)]
+        assert stripped.task.table is None and stripped.again is None and stripped.task.small is small
+        assert tasks[0].task.table is table  # the driver's tasks are not changed
+        assert len(pickle.dumps(stripped)) < table.nbytes / 10  # what travels inside the task
+        back = _run_task(lambda t: t, stripped, places, *[table] * len(refs))
+        assert back.fn_name == task.fn_name and back.task.name == "inner"
+        np.testing.assert_array_equal(back.task.table, table)
+        assert back.task.table is back.again and back.task.table is not table  # one writable copy
+        assert back.task.table.flags.writeable
+    in_tuple = _Wrapper("t", _Inner(small, small), small, (table,))
+    assert _split_shared_arrays(in_tuple, shared, fake)[0] is in_tuple  # arrays in a tuple stay in it
+    assert _split_shared_arrays(5, shared, fake) == (5, (), [])
+    assert _split_shared_arrays(_Inner(small, small), shared, fake)[1:] == ((), [])

@@ -106,8 +106,7 @@ def test_error_far_into_a_file_has_its_exact_line(tmp_path):
             lines.append("")
     lines.insert(250, '{"text": false}')
     raw = lines_file(tmp_path / "long.jsonl", lines)
-    d = DSIR(raw_sample=10_000)
-    d.read = ReadSpec(block_bytes=256)
+    d = DSIR(raw_sample=10_000, block_bytes=256)
     with pytest.raises(InputError) as err:
         d.fit(raw, raw)
     assert str(err.value) == f"{raw}:251: text field 'text' is a boolean, expected a string"

@@ -96,8 +96,7 @@ def test_skip_with_a_sampled_raw_fit_and_small_blocks(tmp_path):
 
     runs = {}
     for name, raw, policy in (("a", dirty, "skip"), ("b", clean, "stop")):
-        d = DSIR(raw_sample=60, on_error=policy)
-        d.read = ReadSpec(block_bytes=512, on_error=policy)
+        d = DSIR(raw_sample=60, on_error=policy, block_bytes=512)
         runs[name] = d.select(raw, str(tmp_path / name), k=30, target=target, report=False)
     a, b = runs["a"], runs["b"]
     assert a["counts"]["rejected"] == len(BAD)

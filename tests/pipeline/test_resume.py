@@ -10,7 +10,7 @@ import pytest
 from dsir import DSIR
 from dsir.engines.local import LocalEngine
 from dsir.errors import UsageError
-from dsir.pipeline.state import DurableUnit
+from dsir.pipeline.units import DurableUnit
 from tests.pipeline.make_data import make_pool, make_target, output_bytes, write_jsonl
 
 

@@ -16,10 +16,8 @@ import pytest
 
 from dsir.api import DSIR
 from dsir.errors import InputError, UsageError
-from dsir.pipeline.selection import (
-    TargetSpec, allocate_targets, group_targets, parse_target, target_proportions,
-)
-from dsir.pipeline.tasks import save_arrays
+from dsir.pipeline.targets import TargetSpec, group_targets, parse_target, target_proportions
+from dsir.sample.allocate import allocate_targets
 
 VOCAB = {
     "law": "court appeal statute plaintiff defendant judge ruling contract liability clause".split(),
@@ -156,7 +154,9 @@ def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpu
     specs = [f"law={t['law']}:2", f"food={t['food']}:1", f"sea={t['sea']}:1"]
     out = tmp_path / "out"
     m = DSIR(workers=workers).select(corpus[raw], str(out), k=40, target=specs)
-    assert not (out / "report.json").exists()  # reports cover one target
+    report = json.loads((out / "report.json").read_text())  # a section per target
+    assert [t["name"] for t in report["targets"]] == [t["name"] for t in m["per_target"]]
+    assert [t["selected"] for t in report["targets"]] == [t["selected"] for t in m["per_target"]]
     per = {p["name"]: p for p in m["per_target"]}
     assert [per[n]["requested"] for n in ("law", "food", "sea")] == [20, 10, 10]
     assert [per[n]["selected"] for n in ("law", "food", "sea")] == [20, 10, 10]
@@ -212,11 +212,10 @@ def test_parse_and_group_targets(tmp_path):
 
 
 def test_allocate_targets_is_sequential_and_exclusive(tmp_path):
-    paths = []
+    keys, hashes = [], []
     for u, (k0, k1) in enumerate([([5.0, 4.0, 1.0], [9.0, 0.0, 8.0]), ([3.0, -np.inf], [7.0, 6.0])]):
-        p = str(tmp_path / f"s{u}.npz")
-        save_arrays(p, {"keys": np.array([k0, k1]), "hash": np.arange(len(k0), dtype=np.uint64) + 10 * u})
-        paths.append(p)
-    a = allocate_targets(paths, [2, 2])
+        keys.append(np.array([k0, k1]))
+        hashes.append(np.arange(len(k0), dtype=np.uint64) + 10 * u)
+    a = allocate_targets(keys, lambda u: hashes[u], [2, 2])
     assert a.selected == [2, 2]
     assert a.assigned[0].tolist() == [0, 0, 1] and a.assigned[1].tolist() == [1, -1]

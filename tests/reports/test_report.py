@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from dsir import DSIR
 from dsir.cli.main import main
 from dsir.errors import UsageError
-from dsir.reports.tasks import POOL_SAMPLE_STREAM, truncate
+from dsir.reports.samples import POOL_SAMPLE_STREAM, truncate
 from dsir.sample.gumbel import seed_key
 from tests.featurize import reference
 
@@ -73,7 +73,7 @@ def test_writes_json_html_and_plots(run):
         "composition-domain.png", "kl.png", "lengths.png", "weights.png", "why.png"]
     for p in (out / "report").iterdir():
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert report["report_format_version"] == 1
+    assert report["report_format_version"] == 2
 
 
 def test_counts_match_the_selected_files(toy, run):
@@ -132,8 +132,8 @@ def test_selecting_everything_reduces_nothing(toy, tmp_path):
 
 def test_effective_sample_size_and_histogram(toy, run):
     _, _, report = run
-    table = DSIR().load_model(str(run[0] / "_dsir" / "model.npz")).score(toy["pool"])
-    lw = np.asarray(table.column("log_weight"))[np.asarray(table.column("eligible"))]
+    table = DSIR(seed=SEED).load_model(str(run[0] / "_dsir" / "model.npz")).score(toy["pool"])
+    lw = np.asarray(table.column("weight"))[np.asarray(table.column("eligible"))]
     getcontext().prec = 50
     w = [Decimal(float(x)).exp() for x in lw]
     ess = float(sum(w) ** 2 / sum(x * x for x in w))
@@ -174,16 +174,16 @@ def test_why_names_buckets_by_their_own_ngrams(toy, run):
 
 def test_examples(toy, run):
     out, _, report = run
-    table = DSIR().load_model(str(out / "_dsir" / "model.npz")).score(toy["pool"])
-    lw = np.asarray(table.column("log_weight"))
+    table = DSIR(seed=SEED).load_model(str(out / "_dsir" / "model.npz")).score(toy["pool"])
+    lw = np.asarray(table.column("weight"))
     eligible = np.asarray(table.column("eligible"))
     texts = [r["text"] for r in toy["records"]]
     order = np.argsort(np.where(eligible, lw, -np.inf))[::-1]
     ex = report["examples"]
-    assert [e["log_weight"] for e in ex["top"]] == [float(lw[i]) for i in order[:3]]
+    assert [e["weight"] for e in ex["top"]] == [float(lw[i]) for i in order[:3]]
     assert ex["top"][0]["text"] == truncate(texts[order[0]], 600)
     low = np.argsort(np.where(eligible, lw, np.inf))[:3]
-    assert [e["log_weight"] for e in ex["bottom"]] == [float(lw[i]) for i in low]
+    assert [e["weight"] for e in ex["bottom"]] == [float(lw[i]) for i in low]
     assert all(e["selected"] for e in ex["threshold"]) and len(ex["threshold"]) == 3
     assert not any(e["selected"] for e in ex["bottom"])
 

@@ -9,27 +9,30 @@ import sys
 import click
 
 from dsir import __version__
-from dsir.api import DEFAULT_RAW_SAMPLE, DSIR
+from dsir.api import DSIR
 from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
 from dsir.errors import DsirError
+from dsir.estimate.methods import METHODS
 from dsir.io.writers import OUTPUT_FORMATS
-from dsir.pipeline.selection import EMITS
-from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING, METHODS, WEIGHTINGS
+from dsir.pipeline.tasks import EMITS
+from dsir.sample.methods import WEIGHTINGS
 
 _SHOW = {"show_default": True}
+#: Every default shown by --help is the API's own (``DSIR.default_params``).
+DEFAULTS = DSIR.default_params()
 
 
 def feature_options(fn):
     """Options that define the feature space and the models (shared by fit and select)."""
     for opt in reversed([
-        click.option("--ngrams", type=click.IntRange(1, 8), default=2, **_SHOW,
+        click.option("--ngrams", type=click.IntRange(1, 8), default=DEFAULTS["ngrams"], **_SHOW,
                      help="Largest n-gram order: 2 hashes unigrams and bigrams."),
-        click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=10_000, **_SHOW,
+        click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["buckets"], **_SHOW,
                      help="Number of hash buckets of the feature space."),
-        click.option("--smoothing", type=float, default=1.0, **_SHOW,
+        click.option("--smoothing", type=float, default=DEFAULTS["smoothing"], **_SHOW,
                      help="Additive smoothing of both bag-of-n-grams models: p(b) = (count(b) + a) / (total + a * buckets)."),
-        click.option("--raw-sample", type=click.IntRange(min=1), default=DEFAULT_RAW_SAMPLE, **_SHOW,
+        click.option("--raw-sample", type=click.IntRange(min=1), default=DEFAULTS["raw_sample"], **_SHOW,
                      help="About how many raw documents, drawn uniformly at random from all raw files, the raw model is fit on (all of them when the pool is smaller)."),
     ]):
         fn = opt(fn)
@@ -41,8 +44,8 @@ def common_options(fn):
     for opt in reversed([
         click.option("--raw", "raw", multiple=True, required=True, metavar="PATH",
                      help="Raw pool: a file, directory, glob or URL (repeatable). jsonl, jsonl.gz, jsonl.zst or parquet."),
-        click.option("--text-field", default="text", **_SHOW, help="Field (or column) that holds the document text."),
-        click.option("--seed", type=int, default=0, **_SHOW, help="Seed of the raw sample and of the Gumbel noise."),
+        click.option("--text-field", default=DEFAULTS["text_field"], **_SHOW, help="Field (or column) that holds the document text."),
+        click.option("--seed", type=int, default=DEFAULTS["seed"], **_SHOW, help="Seed of the raw sample and of the Gumbel noise."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Workers (threads, processes or Ray CPUs, per --engine). [default: number of CPUs]"),
         click.option("--quiet", is_flag=True, help="No progress bars."),
@@ -54,6 +57,34 @@ def common_options(fn):
     ]):
         fn = opt(fn)
     return fn
+
+
+def selection_options(fn):
+    """Options that say which units are eligible and how they are ranked (select and score)."""
+    for opt in reversed([
+        click.option("--min-length", type=click.IntRange(min=0), default=DEFAULTS["min_length"], **_SHOW, help="Units with fewer tokens are not eligible (empty ones never are)."),
+        click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling."),
+        click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text."),
+        click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default=DEFAULTS["on_error"], **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest."),
+        click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule)."),
+        click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULTS["weighting"], **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum."),
+        click.option("--temperature", type=float, default=DEFAULTS["temperature"], **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature)."),
+        click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did)."),
+        click.option("--emit", type=click.Choice(EMITS), default=DEFAULTS["emit"], **_SHOW, help="With --chunk-words: select chunks (written as records), or whole documents scored by their average chunk."),
+        click.option("--target", multiple=True, metavar="[NAME=]PATH[:P]", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given (or --method random). NAME=PATH[:PROPORTION] names a target: each named target gets its share of k (PROPORTION, equal by default) by its own weights, no unit twice, shards part-NAME-NNNNN."),
+        click.option("--model", metavar="FILE", help="Use an estimator saved by 'dsir fit' (a path or URL) instead of fitting."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _check_selection(target, model, method, emit, chunk_words) -> None:
+    if bool(target) == bool(model) and not (method == "random" and not model):
+        raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
+    if model and method != "dsir":
+        raise click.UsageError(f"--model holds a dsir fit; --method {method} cannot use it")
+    if emit == "chunks" and chunk_words is None:
+        raise click.UsageError("--emit chunks needs --chunk-words N")
 
 
 def _run(fn):
@@ -86,43 +117,28 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 
 @main.command()
 @common_options
-@click.option("--target", multiple=True, metavar="[NAME=]PATH[:P]", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given (or --method random). NAME=PATH[:PROPORTION] names a target: each named target gets its share of k (PROPORTION, equal by default) by its own weights, no document twice, shards part-NAME-NNNNN.")
-@click.option("--model", metavar="FILE", help="Use an estimator saved by 'dsir fit' (a path or URL) instead of fitting.")
-@click.option("-k", "k", type=int, default=None, help="Number of documents to select.")
-@click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible documents instead of -k.")
-@click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory (must be empty unless --overwrite).")
+@selection_options
+@click.option("-k", "k", type=int, default=None, help="Number of units (documents, or chunks with --emit chunks) to select.")
+@click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible units instead of -k.")
+@click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory, local or an object-store URL (must be empty unless --overwrite).")
 @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default=None, help="Format of the output shards. [default: that of each input file]")
-@click.option("--min-length", type=click.IntRange(min=0), default=0, **_SHOW, help="Documents with fewer tokens are not eligible (empty documents never are).")
-@click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling.")
-@click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
 @click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
-@click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default="stop", **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest.")
-@click.option("--method", type=click.Choice(METHODS), default="dsir", **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule).")
-@click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULT_WEIGHTING, **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum.")
-@click.option("--temperature", type=float, default=DEFAULT_TEMPERATURE, **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature).")
-@click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did).")
-@click.option("--emit", type=click.Choice(EMITS), default="documents", **_SHOW, help="With --chunk-words: write the selected chunks, or whole documents scored by their average chunk.")
 @feature_options
-def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, model, k, fraction, output, output_format,
-           min_length, top_k, id_field, overwrite, no_report, group_by, resume, on_error, method, weighting, temperature,
-           chunk_words, emit, ngrams, buckets, smoothing, raw_sample) -> None:
-    """Select k raw documents by importance resampling and write them, with all their fields, to DIR.
+def select(raw, text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
+           weighting, temperature, chunk_words, emit, target, model, k, fraction, output, output_format, overwrite,
+           no_report, group_by, resume, ngrams, buckets, smoothing, raw_sample) -> None:
+    """Select k raw units by importance resampling and write them, with all their fields, to DIR.
 
-    Writes one shard per input file that has selected documents (part-NNNNN.<format>) and,
-    last, DIR/manifest.json saying what was done.
+    Writes one shard per input file (and named target) that has selected units
+    (part-NNNNN.<format>), then DIR/manifest.json saying what was done, then the report.
     """
     def run():
         if (k is None) == (fraction is None):
             raise click.UsageError("give exactly one of -k and --fraction")
-        if bool(target) == bool(model) and not (method == "random" and not model):
-            raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
-        if model and method != "dsir":
-            raise click.UsageError(f"--model holds a dsir fit; --method {method} cannot use it")
-        if emit == "chunks" and chunk_words is None:
-            raise click.UsageError("--emit chunks needs --chunk-words N")
+        _check_selection(target, model, method, emit, chunk_words)
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
                   engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
                   chunk_words=chunk_words, emit=emit)
@@ -138,8 +154,8 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, target, m
         for t in m.get("per_target", []):
             if t["name"]:
                 click.echo(f"  target {t['name']}: {t['selected']} of {t['requested']}", err=True)
-        if not no_report and os.path.exists(os.path.join(output, "report.json")):
-            click.echo(f"report: {output}/report.html", err=True)
+        if not no_report:
+            click.echo(f"report: {output.rstrip('/')}/report.html", err=True)
     _run(run)
 
 
@@ -164,22 +180,32 @@ def fit(raw, text_field, seed, workers, quiet, engine, ray_address, target, outp
 
 @main.command()
 @common_options
-@click.option("--model", metavar="FILE", required=True, help="Estimator saved by 'dsir fit' (a path or URL).")
-@click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, tokens, eligible).")
-@click.option("--min-length", type=click.IntRange(min=0), default=0, **_SHOW, help="Documents with fewer tokens are marked not eligible.")
-def score(raw, text_field, seed, workers, quiet, engine, ray_address, model, output, min_length) -> None:
-    """Write every raw document's log importance weight, with its file and row, as parquet."""
+@selection_options
+@click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, weight, key, tokens, eligible; id with --id-field).")
+@feature_options
+def score(raw, text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
+          weighting, temperature, chunk_words, emit, target, model, output, ngrams, buckets, smoothing,
+          raw_sample) -> None:
+    """Write every raw unit's log-weight and the key 'select' ranks it by, with its file and row, as parquet.
+
+    Takes the options of 'select' that decide the ranking, so its key column is exactly what
+    a 'select' with the same options sorts on.
+    """
     def run():
-        d = _make(2, 10_000, 1.0, 1, seed, min_length, True, text_field, None, workers, quiet, engine,
-                  ray_address).load_model(model)
+        _check_selection(target, model, method, emit, chunk_words)
+        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+                  engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
+                  chunk_words=chunk_words, emit=emit)
+        if model:
+            d.load_model(model)
         with d.engine:
-            table = d.score(list(raw), output)
-        click.echo(f"scored {table.num_rows} documents into {output}", err=True)
+            table = d.score(list(raw), output, target=list(target) or None)
+        click.echo(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)
     _run(run)
 
 
 @main.command()
-@click.argument("output_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir")
 @click.option("--group-by", default=None, metavar="FIELD", help="Also compare the pool and the selection by this metadata field (stored for later runs).")
 @click.option("--sample-documents", type=click.IntRange(min=1), default=20_000, **_SHOW, help="Documents of the pool and of the selection sampled for the KL numbers.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker threads. [default: number of CPUs]")
@@ -187,23 +213,22 @@ def score(raw, text_field, seed, workers, quiet, engine, ray_address, model, out
 def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
     """Write report.json, report.html and report/*.png for the selection in OUTPUT_DIR.
 
-    OUTPUT_DIR is the output directory of a finished 'dsir select'; the input files it
-    names must still be readable (the report samples them again).
+    OUTPUT_DIR is the output directory (local or URL) of a finished 'dsir select'. The samples
+    that select took are reused; the input files it names are read again only for another
+    --sample-documents or a new --group-by field.
     """
     from dsir.engines.local import LocalEngine
     from dsir.reports import ReportOptions, make_report
-    from dsir.reports.groups import compute_groups_for
 
     def run():
         with LocalEngine(workers or default_workers(), progress=not quiet) as engine:
-            if group_by:
-                compute_groups_for(output_dir, group_by, engine)
-            r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents))
+            r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents), group_by)
         kl = r["kl"]
         if kl["reduction"] is not None:
             click.echo(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "
                        f"{kl['kl_target_selected']:.4f}: reduction {kl['reduction']:.4f} nats", err=True)
-        click.echo(f"report: {output_dir}/report.html", err=True)
+        click.echo(r["headline"], err=True)
+        click.echo(f"report: {output_dir.rstrip('/')}/report.html", err=True)
     _run(run)
 
 

@@ -1,21 +1,56 @@
 """Execution engines: where the per-unit tasks of a run are executed.
 
-Every engine has ``map(fn, tasks, desc, weights) -> [fn(t) for t in tasks]`` (results in task
-order) and is a context manager that releases its workers. ``make_engine`` builds one by name.
+Every engine (see ``Engine``) has ``map(fn, tasks, desc, weights) -> [fn(t) for t in tasks]``
+(results in task order) and is a context manager that releases its workers. ``make_engine``
+builds one by name.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from dsir.engines.local import LocalEngine
 from dsir.errors import UsageError
 
 ENGINES = ("local", "processes", "ray")
 
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What a run needs of an execution engine: a parallel, ordered ``map`` and a way to stop it.
+
+    ``map(fn, tasks, desc, weights)`` returns ``[fn(t) for t in tasks]``, in task order
+    whatever order the tasks finish in, raising the first failed task's own exception;
+    ``desc`` names the phase (progress output, and the phase of ``dsir.io.trace``) and
+    ``weights`` (e.g. input bytes per task) drive the progress bar. ``close`` releases the
+    engine's workers; ``with engine:`` closes it on exit. ``LocalEngine`` (threads or
+    processes) and ``dsir.engines.ray.RayEngine`` are engines; ``isinstance(x, Engine)``
+    checks that ``x`` has these methods (not their signatures).
+    """
+
+    def map(self, fn: Callable[[Any], T], tasks: Sequence[Any], desc: str = "",
+            weights: Sequence[int] | None = None) -> list[T]:
+        """``[fn(t) for t in tasks]``, run by the engine's workers, in task order."""
+        ...
+
+    def __enter__(self) -> Engine:
+        """The engine itself."""
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        """``close()`` the engine, whether or not the block raised."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's workers (threads, processes, a Ray instance it started)."""
+        ...
+
 
 def make_engine(name: str | None = "local", workers: int | None = None, address: str | None = None,
-                progress: bool = False) -> Any:
+                progress: bool = False) -> Engine:
     """The engine called ``name``: ``local`` (threads of this process), ``processes`` (worker
     processes on this machine) or ``ray`` (a Ray cluster).
 
@@ -35,4 +70,4 @@ def make_engine(name: str | None = "local", workers: int | None = None, address:
     raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "LocalEngine", "make_engine"]
+__all__ = ["ENGINES", "Engine", "LocalEngine", "make_engine"]

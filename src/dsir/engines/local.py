@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from dsir.cancel import CANCELLED, Cancelled
 from dsir.engines.progress import progress_bar
+from dsir.io.trace import in_phase
 
 T = TypeVar("T")
 
@@ -53,6 +54,7 @@ class LocalEngine:
         self.close()
 
     def close(self) -> None:
+        """Shut the worker pool down (it is started again by the next ``map``)."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
@@ -67,7 +69,11 @@ class LocalEngine:
         return self._pool
 
     def map(self, fn: Callable[[Any], T], tasks: Sequence[Any], desc: str = "", weights: Sequence[int] | None = None) -> list[T]:
-        """``[fn(t) for t in tasks]``, in parallel; ``weights`` (e.g. bytes) drive the progress bar."""
+        """``[fn(t) for t in tasks]``, in parallel; ``weights`` (e.g. bytes) drive the progress bar.
+
+        Each task runs in the trace phase ``desc`` when input opens are traced (``dsir.io.trace``).
+        """
+        fn = in_phase(fn, desc)
         weights = list(weights) if weights is not None else [1] * len(tasks)
         bar = progress_bar(sum(weights), desc, bool(weights) and max(weights) > 1, self.progress and bool(tasks),
                            self.log_interval)

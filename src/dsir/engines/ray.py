@@ -19,6 +19,7 @@ import numpy as np
 
 from dsir.engines.progress import progress_bar
 from dsir.errors import UsageError
+from dsir.io.trace import in_phase
 
 T = TypeVar("T")
 log = logging.getLogger("dsir")
@@ -60,8 +61,17 @@ def dsir_runtime_env(extra: dict | None = None) -> dict:
 _worker_ready = False
 
 
-def _run_task(fn: Callable[[Any], T], task: Any, **arrays: np.ndarray) -> T:
-    """Body of every Ray task: ``fn(task)``, with the shared arrays put back into the task."""
+#: Where a task's shared arrays go back: ``(field path, index of the array among the task's
+#: arrays)``, e.g. ``(("task", "log_ratios"), 0)`` for ``task.task.log_ratios``.
+Places = tuple[tuple[tuple[str, ...], int], ...]
+
+
+def _run_task(fn: Callable[[Any], T], task: Any, places: Places = (), *arrays: np.ndarray) -> T:
+    """Body of every Ray task: ``fn(task)``, with the shared arrays put back into the task.
+
+    ``arrays`` are the task's distinct shared arrays (Ray resolves these top-level object
+    references before the call) and ``places`` says which field of the task tree each fills.
+    """
     global _worker_ready
     if not _worker_ready:
         # One task is one core: keep pyarrow's own thread pools from competing with siblings.
@@ -70,10 +80,25 @@ def _run_task(fn: Callable[[Any], T], task: Any, **arrays: np.ndarray) -> T:
         pa.set_cpu_count(1)
         pa.set_io_thread_count(1)
         _worker_ready = True
-    if arrays:
-        # Arrays from the object store are read-only views; the kernels get ordinary arrays.
-        task = dataclasses.replace(task, **{k: np.array(v) for k, v in arrays.items()})
+    if places:
+        # Arrays from the object store are read-only views; the kernels get ordinary arrays
+        # (one copy per distinct array, so fields that shared an array on the driver still do).
+        task = _put_back(task, places, [np.array(v) for v in arrays])
     return fn(task)
+
+
+def _put_back(obj: Any, places: Places, arrays: list[np.ndarray]) -> Any:
+    """``obj`` with the field at each place's path (relative to ``obj``) set to its array."""
+    here: dict[str, Any] = {}
+    deeper: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+    for path, i in places:
+        if len(path) == 1:
+            here[path[0]] = arrays[i]
+        else:
+            deeper.setdefault(path[0], []).append((path[1:], i))
+    for name, rest in deeper.items():
+        here[name] = _put_back(getattr(obj, name), tuple(rest), arrays)
+    return dataclasses.replace(obj, **here)
 
 
 class RayEngine:
@@ -146,7 +171,12 @@ class RayEngine:
 
     def map(self, fn: Callable[[Any], T], tasks: Sequence[Any], desc: str = "",
             weights: Sequence[int] | None = None) -> list[T]:
-        """``[fn(t) for t in tasks]`` as Ray tasks; ``weights`` (e.g. bytes) drive the progress bar."""
+        """``[fn(t) for t in tasks]`` as Ray tasks; ``weights`` (e.g. bytes) drive the progress bar.
+
+        Large arrays anywhere in the (dataclass) tasks go through the object store once (see
+        ``_split_shared_arrays``); each task runs in the trace phase ``desc`` when input opens
+        are traced (``dsir.io.trace``).
+        """
         tasks = list(tasks)
         if not tasks:
             return []
@@ -154,9 +184,10 @@ class RayEngine:
         ray = self._connect()
         shared: dict[int, Any] = {}  # id(array) -> ObjectRef, so a shared array is put once
         refs = []
+        fn = in_phase(fn, desc)
         for task in tasks:
-            task, arrays = _split_shared_arrays(task, shared, ray)
-            refs.append(self._remote.remote(fn, task, **arrays))
+            task, places, arrays = _split_shared_arrays(task, shared, ray)
+            refs.append(self._remote.remote(fn, task, places, *arrays))
         index = {ref: i for i, ref in enumerate(refs)}
         bar = progress_bar(sum(weights), desc, max(weights) > 1, self.progress)
         pending = list(refs)
@@ -175,20 +206,50 @@ class RayEngine:
             bar.close()
 
 
-def _split_shared_arrays(task: Any, shared: dict[int, Any], ray) -> tuple[Any, dict[str, Any]]:
-    """Take the large array fields out of a dataclass task, as object references."""
-    if not dataclasses.is_dataclass(task) or isinstance(task, type):
-        return task, {}
-    arrays = {}
-    for field in dataclasses.fields(task):
-        value = getattr(task, field.name)
-        if isinstance(value, np.ndarray) and value.nbytes >= SHARED_ARRAY_BYTES:
-            if id(value) not in shared:
-                shared[id(value)] = (ray.put(value), value)  # keep value alive so its id stays unique
-            arrays[field.name] = shared[id(value)][0]
-    if arrays:
-        task = dataclasses.replace(task, **{name: None for name in arrays})
-    return task, arrays
+def _split_shared_arrays(task: Any, shared: dict[int, Any], ray) -> tuple[Any, Places, list[Any]]:
+    """``(task without its large arrays, their places, their object references)``.
+
+    Every numpy array of at least ``SHARED_ARRAY_BYTES`` in a field of the dataclass
+    ``task``, or of a dataclass in one of its fields, at any depth, is replaced by ``None``
+    (``dataclasses.replace``, so frozen dataclasses are copied, never changed); ``_run_task``
+    puts it back. Each array is ``ray.put`` once per ``shared`` (one ``map``), by identity,
+    however many tasks and fields hold it. Arrays inside tuples, lists or dicts, and fields
+    that ``__init__`` does not take, travel inside the task as before.
+    """
+    refs: list[Any] = []
+    places: list[tuple[tuple[str, ...], int]] = []
+    index: dict[int, int] = {}  # id(array) -> its position in refs, so a task lists an array once
+
+    def strip(obj: Any, path: tuple[str, ...], active: frozenset[int]) -> Any:
+        changes: dict[str, Any] = {}
+        for field in dataclasses.fields(obj):
+            if not field.init:  # dataclasses.replace cannot set it
+                continue
+            value = getattr(obj, field.name)
+            where = path + (field.name,)
+            if isinstance(value, np.ndarray) and value.nbytes >= SHARED_ARRAY_BYTES:
+                key = id(value)
+                if key not in shared:
+                    shared[key] = (ray.put(value), value)  # keep value alive so its id stays unique
+                if key not in index:
+                    index[key] = len(refs)
+                    refs.append(shared[key][0])
+                places.append((where, index[key]))
+                changes[field.name] = None
+            elif _is_dataclass_instance(value) and id(value) not in active:  # `active`: no cycles
+                inner = strip(value, where, active | {id(value)})
+                if inner is not value:
+                    changes[field.name] = inner
+        return dataclasses.replace(obj, **changes) if changes else obj
+
+    if not _is_dataclass_instance(task):
+        return task, (), []
+    return strip(task, (), frozenset({id(task)})), tuple(places), refs
+
+
+def _is_dataclass_instance(value: Any) -> bool:
+    """Whether ``value`` is an instance of a dataclass (not a dataclass type)."""
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _get(ray, ref):

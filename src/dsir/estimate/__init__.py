@@ -1,4 +1,5 @@
-"""Estimating importance weights: bag-of-n-grams models of target and raw data."""
+"""Estimating importance weights: bag-of-n-grams models of target and raw data, and the
+other methods' estimators (``methods``)."""
 
 from dsir.estimate.importance import FitStats, ImportanceEstimator, smoothed_log_probs
 

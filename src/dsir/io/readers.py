@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from dsir import cancel
 from dsir.errors import InputError
 from dsir.featurize.kernels import line_spans
+from dsir.io import trace
 from dsir.io.json_text import extract_text_field
 from dsir.io.paths import InputFile, open_binary
 
@@ -28,6 +29,7 @@ DEFAULT_BLOCK_BYTES = 16 << 20
 
 def open_input_stream(file: InputFile) -> pa.NativeFile:
     """A decompressing Arrow input stream over a local path or fsspec URL."""
+    trace.record_open(file.path)
     if file.is_local:
         path = file.path[len("file://"):] if file.path.startswith("file://") else file.path
         raw = pa.OSFile(path, "rb")
@@ -242,6 +244,7 @@ def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str
 
 
 def _open_parquet(file: InputFile) -> pq.ParquetFile:
+    trace.record_open(file.path)
     try:
         if file.is_local:
             path = file.path[len("file://"):] if file.path.startswith("file://") else file.path

@@ -175,20 +175,35 @@ def reject_null_texts(file: InputFile, texts: pa.Array, first_row: int, text_fie
 
 
 def write_rejects(path: str, rejects: list[Reject]) -> None:
-    """A unit's rejects as JSON lines, atomically (temporary name, then rename)."""
-    with atomic_file(path) as fh:
-        for r in rejects:
-            fh.write(json.dumps(r.to_json(), ensure_ascii=False).encode("utf-8") + b"\n")
+    """A unit's rejects as JSON lines, all at once (a local path or an object-store URL)."""
+    from dsir.io.storage import write_bytes
+
+    write_bytes(path, b"".join(json.dumps(r.to_json(), ensure_ascii=False).encode("utf-8") + b"\n"
+                               for r in rejects))
 
 
 def gather_rejects(unit_paths: list[str], output_path: str) -> int:
     """Concatenate the units' rejects files (in unit order) into ``output_path``; return the count."""
-    n = 0
-    with atomic_file(output_path) as out:
-        for p in unit_paths:
-            if os.path.exists(p):
-                with open(p, "rb") as fh:
-                    for line in fh:
-                        out.write(line)
-                        n += 1
-    return n
+    from dsir.io.paths import open_binary
+    from dsir.io.storage import write_bytes
+
+    lines = []
+    for p in unit_paths:
+        try:
+            with open_binary(p) as fh:
+                lines.extend(line for line in fh.read().splitlines(keepends=True) if line.strip())
+        except FileNotFoundError:
+            continue
+    write_bytes(output_path, b"".join(lines))
+    return len(lines)
+
+
+def rejected_rows(rejects_path: str) -> np.ndarray:
+    """The rows a unit's rejects file lists (none when it has no such file)."""
+    from dsir.io.paths import open_binary
+
+    try:
+        with open_binary(rejects_path) as fh:
+            return np.array([json.loads(line)["row"] for line in fh.read().splitlines() if line.strip()], np.int64)
+    except FileNotFoundError:
+        return np.empty(0, np.int64)

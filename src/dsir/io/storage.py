@@ -33,8 +33,9 @@ def local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """Publish ``data`` at ``path`` all at once: temporary name and rename locally, one upload remotely."""
+def write_bytes(path: str, data: bytes, durable: bool = False) -> None:
+    """Publish ``data`` at ``path`` all at once: temporary name and rename locally (after an
+    fsync when ``durable``), one upload remotely."""
     if is_remote(path):
         fs, root = url_to_fs(path)
         try:
@@ -48,6 +49,9 @@ def write_bytes(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

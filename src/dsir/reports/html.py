@@ -74,7 +74,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
            f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
            f"<title>dsir selection report</title><style>{CSS}</style></head><body><main>"]
-    targets = ", ".join(os.path.basename(t) for t in report["targets"]) or "a saved model"
+    targets = ", ".join(os.path.basename(t) for t in report["target_paths"]) or "a saved model"
     out.append(f"<h1>Data selection report</h1><p class='sub'>target: {_e(targets)} · pool: {report['inputs']:,} "
                f"file{'s' if report['inputs'] != 1 else ''} · {_e(report['method'])} · seed {_e(p.get('seed'))} · "
                f"dsir {_e(report['dsir_version'])}</p>")
@@ -86,10 +86,19 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
         _card("–" if kl["reduction"] is None else f"{kl['reduction']:.3f}",
               "KL reduction, nats" + ("" if kl["reduction"] is None else
                                      f" ({100 * kl['relative_reduction']:.0f}% of KL(target ‖ raw))")),
-        _card(f"{w['effective_sample_size']:,.1f}", f"effective sample size of the weights "
-              f"({100 * w['effective_sample_size_fraction']:.2g}% of eligible)"),
+        _card("–" if w["effective_sample_size"] is None else f"{w['effective_sample_size']:,.1f}",
+              "effective sample size of the weights" + ("" if w["effective_sample_size"] is None else
+                                                          f" ({100 * w['effective_sample_size_fraction']:.2g}% of eligible)")),
     ]) + "</div>")
 
+    out.append(f"<p class='headline'>{_e(report['headline'])}.</p>")
+    if len(report["targets"]) > 1:
+        out.append("<h2>Targets</h2>")
+        out.append(_table(["target", "requested", "selected", "KL reduction (nats)", "verdict"], [
+            [_e(t["name"]), _n(t["requested"]), _n(t["selected"]), _n(t["kl"]["reduction"]), _e(t["verdict"])]
+            for t in report["targets"]], {1, 2, 3}))
+        out.append("<p class='note'>Each target's KL numbers compare that target with the units selected for it; "
+                   "the sections below show the first target.</p>")
     out.append("<h2>Counts</h2>")
     out.append(_table(["", "documents", "tokens", "text bytes"], [
         ["pool", _n(c["pool_documents"]), _n(c["pool_tokens"]), _bytes(c["pool_text_bytes"])],
@@ -124,16 +133,15 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
 
     out.append("<h2>Distributions</h2>")
     out.append(_img(plots["weights.png"], "histogram of the pool's log-weights with the selection threshold"))
-    thr = "the threshold of the selection" if p.get("top_k") else \
-        "where a deterministic top-k would cut; importance resampling selects by log-weight plus Gumbel noise, so the cut is soft"
-    out.append(f"<p class='note'>The line marks the k-th largest log-weight ({_n(w['kth_largest_log_weight'])}): {_e(thr)}. "
-               f"Effective sample size (Σw)²/Σw² = {w['effective_sample_size']:,.2f} over {w['log_weight']['documents']:,} "
-               f"eligible documents.</p>")
-    if w["effective_sample_size_fraction"] < 0.01:
-        out.append("<p class='note'>A small effective sample size is usual here: a document's log-weight sums the log "
-                   "ratios of all its n-grams, so log-weights spread over many nats and a few documents carry most of "
-                   "the total weight. Resampling without replacement still draws k distinct documents; a larger pool "
-                   "or a lower k leaves it more room.</p>")
+    ess = "" if w["effective_sample_size"] is None else (
+        f"Effective sample size (Σw)²/Σw² = {w['effective_sample_size']:,.2f} over {w['log_weight']['documents']:,} "
+        "eligible units.")
+    out.append(f"<p class='note'>Weights: {_e(w['what'])}. The line marks the k-th largest weight "
+               f"({_n(w['kth_largest_log_weight'])}): {_e(w['cut'])}. {ess}</p>")
+    if w["effective_sample_size_fraction"] is not None and w["effective_sample_size_fraction"] < 0.01:
+        out.append("<p class='note'>A small effective sample size means a few units carry most of the total weight "
+                   "(a low temperature, or summed log-weights that spread over many nats). Resampling without "
+                   "replacement still draws k distinct units; a larger pool or a lower k leaves it more room.</p>")
     out.append(_img(plots["lengths.png"], "document lengths of target, pool and selection"))
     rows = []
     for key in ("target", "pool", "selected"):
@@ -163,7 +171,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
         out.append(f"<h3>{_e(title)}</h3>")
         for ex in report["examples"][key]:
             out.append(f"<div class='doc{' sel' if ex['selected'] else ''}'><div class='m'>"
-                       f"{'selected' if ex['selected'] else 'not selected'} · log-weight {ex['log_weight']:.2f} · "
+                       f"{'selected' if ex['selected'] else 'not selected'} · weight {ex['weight']:.3g} · "
                        f"{ex['tokens']:,} tokens · {_e(ex['file'])} row {ex['row']}</div><p>{_e(ex['text'])}</p></div>")
         if not report["examples"][key]:
             out.append("<p class='note'>none</p>")

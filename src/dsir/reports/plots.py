@@ -28,6 +28,12 @@ def _label(names: list[str], bucket: int, width: int = 38) -> str:
     return textwrap.shorten(text, width, placeholder="…")
 
 
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
 def weights_plot(report: dict) -> bytes:
     """Histogram of the eligible pool's log-weights, the selection's on top, the top-k cut marked."""
     w = report["weights"]
@@ -39,13 +45,14 @@ def weights_plot(report: dict) -> bytes:
     if w["kth_largest_log_weight"] is not None:
         top_k = report["parameters"].get("top_k")
         ax.axvline(w["kth_largest_log_weight"], color=TARGET, lw=1.6, ls="-" if top_k else "--",
-                   label="selection threshold" if top_k else "k-th largest log-weight (top-k cut)")
+                   label="selection threshold" if top_k else "k-th largest weight (top-k cut)")
     ax.set_yscale("symlog", linthresh=1)
-    ax.set_xlabel("document log importance weight (sum of log p_target/p_raw over its n-grams)")
-    ax.set_ylabel("documents")
+    ax.set_xlabel(_wrap(f"weight the selection ranked on: {w['what']}", 90), fontsize=8)
+    ax.set_ylabel(report.get("unit", "documents"))
     ess = w["effective_sample_size"]
-    ax.set_title(f"Log-weights of the pool  ·  effective sample size {ess:,.1f} "
-                 f"({100 * w['effective_sample_size_fraction']:.2g}% of eligible)", fontsize=10)
+    ax.set_title("Weights of the pool" + ("" if ess is None else
+                 f"  ·  effective sample size {ess:,.1f} ({100 * w['effective_sample_size_fraction']:.2g}% of eligible)"),
+                 fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.25)
     return _png(fig)

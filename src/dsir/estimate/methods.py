@@ -1,0 +1,105 @@
+"""Selection methods, registered by versioned name: what each one fits on, and how.
+
+A method is an estimator (or none) plus the key rule of ``sample.methods``. Its estimator
+says what the fit pass must collect from the target and the raw pool (``FitNeeds``) and
+learns from exactly that: the n-gram ratio needs bucket counts of the target and of a
+uniform raw sample; the classifier bucket ids of bounded samples of both; random nothing.
+Every estimator ends in a *score vector* over the buckets, which the score kernel sums over
+a unit's n-grams. Adding a method is one estimator class and one ``register`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from dsir.estimate.classifier import HashedNgramClassifier
+from dsir.estimate.importance import FitStats, ImportanceEstimator
+from dsir.featurize import HashedNgramFeaturizer
+from dsir.sample.bottom_k import BottomK
+
+#: At most this many raw (and target) documents, drawn uniformly, train the classifier.
+CLASSIFIER_MAX_DOCUMENTS = 10_000
+
+
+@dataclass(frozen=True)
+class FitNeeds:
+    """What the fit pass collects: raw bucket counts over about ``raw_sample`` documents
+    (``raw_counts``), bucket ids of about ``raw_ids`` raw and of ``target_ids`` target
+    documents (bottom-k)."""
+
+    raw_counts: bool = False
+    raw_ids: int = 0
+    target_ids: int = 0
+
+
+@dataclass
+class FitData:
+    """What the fit pass gave for one side (a target, or the raw pool)."""
+
+    documents: int
+    counts: np.ndarray | None = None
+    ids: BottomK | None = None
+
+
+class Estimator(Protocol):
+    """Learns a score vector over the buckets from one target and the raw pool."""
+
+    def fit(self, target: FitData, raw: FitData, stats: FitStats) -> Estimator: ...
+
+    #: float64[buckets], summed over a unit's n-grams by the score kernel
+    score_vector_: np.ndarray
+
+
+class RatioEstimator:
+    """DSIR's estimator: ``log p_target(b) - log p_raw(b)`` of two smoothed bag-of-n-grams models."""
+
+    def __init__(self, featurizer: HashedNgramFeaturizer, smoothing: float):
+        self.featurizer, self.smoothing = featurizer, smoothing
+
+    def fit(self, target: FitData, raw: FitData, stats: FitStats) -> RatioEstimator:
+        self.model_ = ImportanceEstimator(self.featurizer, self.smoothing).fit(target.counts, raw.counts, stats)
+        self.score_vector_ = self.model_.log_ratio_
+        return self
+
+
+class ClassifierEstimator:
+    """GPT-3's heuristic classifier; its score vector is ``coef_ + intercept_``."""
+
+    def __init__(self, featurizer: HashedNgramFeaturizer, smoothing: float):
+        self.featurizer = featurizer
+
+    def fit(self, target: FitData, raw: FitData, stats: FitStats) -> ClassifierEstimator:
+        def csr(sample: BottomK) -> tuple[np.ndarray, np.ndarray]:
+            return sample.offsets, sample.values
+        self.model_ = HashedNgramClassifier(self.featurizer.buckets).fit(csr(target.ids), csr(raw.ids))
+        self.score_vector_ = self.model_.score_vector_
+        return self
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered selection method (``version`` is recorded in the manifest)."""
+
+    name: str
+    version: int
+    needs: FitNeeds
+    estimator: Callable[[HashedNgramFeaturizer, float], Estimator] | None
+    needs_target: bool
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    METHODS[method.name] = method
+    return method
+
+
+register(Method("dsir", 1, FitNeeds(raw_counts=True), RatioEstimator, needs_target=True))
+register(Method("classifier", 1, FitNeeds(raw_ids=CLASSIFIER_MAX_DOCUMENTS, target_ids=CLASSIFIER_MAX_DOCUMENTS),
+                ClassifierEstimator, needs_target=True))
+register(Method("random", 1, FitNeeds(), None, needs_target=False))

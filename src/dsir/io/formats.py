@@ -1,0 +1,189 @@
+"""Input formats, one class each, registered by name: what the passes of a run need from a
+file besides its texts (``readers.iter_text_batches``): its blocks of records, the texts of
+some rows of a block, copying rows to a shard, writing chunk records, a metadata field.
+
+A block is a ``readers.LineBlock`` for jsonl (whole lines, copied out unchanged) and a
+``TableBlock`` for parquet (an Arrow table of all columns). Adding a format is one class
+here and its registration in ``FORMATS``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pj
+
+from dsir.errors import InputError
+from dsir.io.paths import InputFile
+from dsir.io.readers import count_rows, iter_line_blocks, iter_record_tables, parse_text_spans
+from dsir.io.writers import ShardWriter
+
+MISSING = "(missing)"
+REJECTED = "(rejected record)"  # a record --on-error skip rejected: never selected
+
+
+def as_label(value: object) -> str:
+    """A metadata value as the string it is grouped under."""
+    if value is None:
+        return MISSING
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass
+class TableBlock:
+    """Rows ``first_row .. first_row + len(table) - 1`` of a parquet file, all columns."""
+
+    table: pa.Table
+    first_row: int
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
+class Format(Protocol):
+    """What a run needs from one input format (see the module docstring)."""
+
+    name: str
+    #: whether a record has bytes of its own (a JSON line) to hash before parsing it
+    has_record_bytes: bool
+
+    def count_rows(self, file: InputFile, block_bytes: int) -> int: ...
+
+    def iter_blocks(self, file: InputFile, block_bytes: int) -> Iterator[Any]: ...
+
+    def texts_of(self, file: InputFile, read: Any, block: Any, rows: np.ndarray) -> tuple[pa.Array, list]: ...
+
+    def write_rows(self, writer: ShardWriter, block: Any, rows: np.ndarray) -> None: ...
+
+    def write_chunks(self, file: InputFile, read: Any, block: Any, writers: list, targets: np.ndarray,
+                     rows: np.ndarray, index: np.ndarray, start: np.ndarray, end: np.ndarray,
+                     index_field: str) -> None: ...
+
+    def field_labels(self, file: InputFile, block: Any, field: str) -> pa.Array: ...
+
+
+class JsonlFormat:
+    """JSON lines, plain or gzip/zstd compressed."""
+
+    name = "jsonl"
+    has_record_bytes = True
+
+    def count_rows(self, file: InputFile, block_bytes: int) -> int:
+        return count_rows(file, block_bytes)
+
+    def iter_blocks(self, file: InputFile, block_bytes: int):
+        return iter_line_blocks(file, block_bytes)
+
+    def texts_of(self, file, read, block, rows):
+        """Texts of ``rows`` (block-relative); with ``on_error="skip"`` a bad record reads as
+        ``""`` and is returned among the rejects (absolute rows)."""
+        if read.on_error == "skip":
+            from dsir.io.rejects import parse_lines_skipping
+
+            table, bad = parse_lines_skipping(file, [read.text_field], block.gather(rows),
+                                              block.line_numbers[rows], block.first_row + rows)
+            return table.column(0).combine_chunks(), bad
+        return parse_text_spans(file, block.buf, block.starts[rows], block.ends[rows], block.line_numbers[rows],
+                                read.text_field), []
+
+    def write_rows(self, writer, block, rows):
+        writer.write_jsonl(block.gather(rows), len(rows))
+
+    def write_chunks(self, file, read, block, writers, targets, rows, index, start, end, index_field):
+        from dsir.pipeline.tasks import chunk_record
+
+        out: list[list[str]] = [[] for _ in writers]
+        for t, r, i, s, e in zip(targets.tolist(), rows.tolist(), index.tolist(), start.tolist(), end.tolist()):
+            record = chunk_record(block.line(r), read.text_field, s, e, i, file.path, int(block.line_numbers[r]))
+            out[t].append(json.dumps(record, ensure_ascii=False) + "\n")
+        for lines, w in zip(out, writers):
+            if lines:
+                w.write_jsonl("".join(lines).encode("utf-8"), len(lines))
+
+    def field_labels(self, file, block, field):
+        """The field's value in every record of the block as a label (see ``as_label``)."""
+        schema = pa.schema([(field, pa.string())])
+        opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        data = block.buf[: block.ends[-1]].tobytes() if len(block) else b""
+        try:
+            table = pj.read_json(pa.BufferReader(data), parse_options=opts,
+                                 read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1))
+            return table.column(0).combine_chunks().fill_null(MISSING)
+        except pa.ArrowException:
+            pass  # a non-string value (or a bad line): read this block record by record
+        values = []
+        for i in range(len(block)):
+            try:
+                record = json.loads(block.line(i))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = None
+            # The selection read this file, so a record that is no object is one it rejected.
+            values.append(as_label(record.get(field)) if isinstance(record, dict) else REJECTED)
+        return pa.array(values, pa.string())
+
+
+class ParquetFormat:
+    """Parquet files (any compression pyarrow reads)."""
+
+    name = "parquet"
+    has_record_bytes = False
+
+    def count_rows(self, file: InputFile, block_bytes: int) -> int:
+        return count_rows(file, block_bytes)
+
+    def iter_blocks(self, file: InputFile, block_bytes: int):
+        for first_row, table in iter_record_tables(file, block_bytes):
+            yield TableBlock(table, first_row)
+
+    def texts_of(self, file, read, block, rows):
+        if read.text_field not in block.table.column_names:
+            raise InputError(f"no column named {read.text_field!r}", path=file.path)
+        texts = block.table.column(read.text_field).combine_chunks().take(pa.array(rows))
+        return texts.fill_null("") if texts.null_count else texts, []  # nulls: rejected by the score pass
+
+    def write_rows(self, writer, block, rows):
+        writer.write_table(block.table.take(pa.array(rows)))
+
+    def write_chunks(self, file, read, block, writers, targets, rows, index, start, end, index_field):
+        from dsir.pipeline.tasks import chunk_text
+
+        table = block.table
+        if index_field in table.column_names:
+            raise InputError(f"column {index_field!r} already exists, which --emit chunks adds", path=file.path)
+        col = table.schema.get_field_index(read.text_field)
+        for t, w in enumerate(writers):
+            js = np.flatnonzero(targets == t)
+            if w is None or not len(js):
+                continue
+            sub = table.take(pa.array(rows[js]))
+            texts = sub.column(col).to_pylist()
+            chunk_texts = [chunk_text(s or "", int(start[j]), int(end[j])) for s, j in zip(texts, js)]
+            sub = sub.set_column(col, sub.schema.field(col), pa.array(chunk_texts, sub.schema.field(col).type))
+            w.write_table(sub.append_column(index_field, pa.array(index[js].astype(np.int64))))
+
+    def field_labels(self, file, block, field):
+        if field not in block.table.column_names:  # like a jsonl record without the key
+            return pa.array([MISSING] * len(block), pa.string())
+        column = block.table.column(field).combine_chunks()
+        try:
+            return column.cast(pa.string()).fill_null(MISSING)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested values: label them as JSON
+            return pa.array([as_label(v) for v in column.to_pylist()], pa.string())
+
+
+FORMATS: dict[str, Format] = {"jsonl": JsonlFormat(), "parquet": ParquetFormat()}
+
+
+def format_of(file: InputFile) -> Format:
+    """The registered format of an input file."""
+    try:
+        return FORMATS[file.format]
+    except KeyError:
+        raise InputError(f"no reader for format {file.format!r}", path=file.path) from None

@@ -1,0 +1,229 @@
+"""The output directory of a run: every name under ``OUT`` and the rules for preparing,
+overwriting, resuming and cleaning it up, for a local path or an object-store URL.
+
+Layout::
+
+    OUT/part-NNNNN.<format>         selected records of input file NNNNN (one target)
+    OUT/part-NAME-NNNNN.<format>    ... of named target NAME
+    OUT/manifest.json               written last: the selection is complete
+    OUT/rejects.jsonl               --on-error skip: every skipped record
+    OUT/report.json, report.html, report/*.png
+    OUT/_dsir/                      work directory: unit records, scores, fit, samples, groups
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import shutil
+
+from dsir.errors import OutputError, UsageError
+from dsir.io.rejects import REJECTS_FILE
+from dsir.io.storage import is_remote, local_path
+from dsir.io.writers import output_error
+
+log = logging.getLogger("dsir")
+
+MANIFEST = "manifest.json"
+WORK_DIR = "_dsir"
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+PLOTS_DIR = "report"
+REPORT_NAMES = (REPORT_JSON, REPORT_HTML, PLOTS_DIR)
+SHARD_PREFIX = "part-"
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def _is_temporary(name: str) -> bool:
+    """Names of files a killed writer leaves: ``.NAME.tmp-PID`` and ``.NAME.XXXX.tmp`` (mkstemp)."""
+    return ".tmp-" in name or name.endswith(".tmp")
+
+
+class OutputDir:
+    """The output directory ``root`` (a local path, ``file://`` URL or object-store URL)."""
+
+    def __init__(self, root: str):
+        self.remote = is_remote(root)
+        self.root = root.rstrip("/") if self.remote else local_path(root)
+
+    # -- names -------------------------------------------------------------------------
+
+    def path(self, name: str) -> str:
+        return f"{self.root}/{name}" if self.remote else os.path.join(self.root, name)
+
+    @property
+    def work(self) -> str:
+        return self.path(WORK_DIR)
+
+    def work_path(self, name: str) -> str:
+        return f"{self.work}/{name}"
+
+    @staticmethod
+    def shard_name(unit: int, output_format: str, target: str | None = None) -> str:
+        return f"{SHARD_PREFIX}{target}-{unit:05d}.{output_format}" if target else \
+            f"{SHARD_PREFIX}{unit:05d}.{output_format}"
+
+    def scores(self, unit: int) -> str:
+        return self.work_path(f"scores-{unit:05d}.npz")
+
+    def rejects(self, kind: str, unit: int) -> str:
+        """Where unit ``unit`` of ``kind`` (``target-T`` or ``score``) records its rejected records."""
+        return self.work_path(f"rejects-{kind}-{unit:05d}.jsonl")
+
+    def groups(self, field: str) -> str:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in field)
+        return self.work_path(f"groups-{safe}.json")
+
+    @property
+    def fit(self) -> str:
+        """Every target's score vector and bucket counts (``pipeline.stages.save_fit``)."""
+        return self.work_path("fit.npz")
+
+    def model(self, target: str | None = None) -> str:
+        """The dsir estimator of a target, reusable as ``--model``."""
+        return self.work_path(f"model-{target}.npz" if target else "model.npz")
+
+    @property
+    def samples(self) -> str:
+        """The report's samples, taken by the write pass (``reports.samples``)."""
+        return self.work_path("report-samples.npz")
+
+    @property
+    def manifest(self) -> str:
+        return self.path(MANIFEST)
+
+    # -- listing (local or remote) -------------------------------------------------------
+
+    def _fs(self):
+        from fsspec.core import url_to_fs
+
+        return url_to_fs(self.root)
+
+    def names(self, sub: str | None = None) -> list[str]:
+        """Names directly under ``OUT`` (or ``OUT/sub``); empty when it does not exist."""
+        if not self.remote:
+            d = os.path.join(self.root, sub) if sub else self.root
+            return sorted(os.listdir(d)) if os.path.isdir(d) else []
+        fs, root = self._fs()
+        d = f"{root}/{sub}" if sub else root
+        try:
+            fs.invalidate_cache(d)
+            listed = fs.ls(d, detail=False) if fs.isdir(d) else []
+        except FileNotFoundError:
+            listed = []
+        return sorted(n for n in (p.rstrip("/").rsplit("/", 1)[-1] for p in listed) if n)
+
+    def exists(self, name: str) -> bool:
+        if not self.remote:
+            return os.path.lexists(self.path(name))
+        fs, root = self._fs()
+        return fs.exists(f"{root}/{name}")
+
+    def remove(self, name: str) -> None:
+        """Remove ``OUT/name`` (a file or directory), if present."""
+        if not self.remote:
+            p = self.path(name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            elif os.path.lexists(p):
+                os.unlink(p)
+            return
+        fs, root = self._fs()
+        if fs.exists(f"{root}/{name}"):
+            fs.rm(f"{root}/{name}", recursive=True)
+
+    def makedirs(self) -> None:
+        if not self.remote:
+            os.makedirs(self.work, exist_ok=True)
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def has_run(self) -> bool:
+        """Whether ``OUT`` holds an earlier dsir run (its work directory)."""
+        return WORK_DIR in self.names()
+
+    def _written_by_dsir(self, name: str) -> bool:
+        return (name in (WORK_DIR, MANIFEST, REJECTS_FILE, *REPORT_NAMES) or name.startswith(SHARD_PREFIX)
+                or (name.startswith("." + SHARD_PREFIX)) or _is_temporary(name))
+
+    def prepare(self, overwrite: bool = False, resume: bool = False) -> bool:
+        """Get ``OUT`` ready for a run; return whether an earlier run is being resumed.
+
+        A new run needs an empty or missing directory: one that holds an earlier dsir run
+        is refused with both ways on (``--resume``, ``--overwrite``), ``overwrite`` clears
+        what dsir wrote (and nothing else). ``resume`` keeps the unit records and removes
+        what certifies or derives from a complete output (manifest, rejects, report) and
+        temporary files of killed writers.
+        """
+        if resume and overwrite:
+            raise UsageError("give --resume (continue the run in the output directory) or --overwrite "
+                             "(start it again), not both")
+        names = self.names()
+        if resume:
+            if names and WORK_DIR not in names:
+                raise UsageError(f"{self.root}: cannot resume: the directory is not empty and holds no dsir run "
+                                 f"(no {WORK_DIR}/ inside); use another directory or --overwrite")
+            for name in names:
+                if name in (MANIFEST, REJECTS_FILE, *REPORT_NAMES) or _is_temporary(name):
+                    self.remove(name)
+            for name in self.names(WORK_DIR):
+                if _is_temporary(name):
+                    self.remove(f"{WORK_DIR}/{name}")
+            self.makedirs()
+            return WORK_DIR in names
+        if names:
+            if not overwrite:
+                if WORK_DIR in names:
+                    raise UsageError(f"{self.root}: output directory is not empty: it holds an earlier dsir run; "
+                                     "add --resume to continue it (same inputs and options) or --overwrite to "
+                                     "start again")
+                raise UsageError(f"{self.root}: output directory is not empty (use --overwrite to replace it)")
+            for name in names:
+                if self._written_by_dsir(name):
+                    self.remove(name)
+        self.makedirs()
+        return False
+
+    def remove_stale_shards(self, keep: set[str]) -> list[str]:
+        """Remove ``part-*`` shards this run did not write (left by a run over other inputs)."""
+        stale = [n for n in self.names() if n.startswith(SHARD_PREFIX) and n not in keep]
+        for name in stale:
+            self.remove(name)
+        return stale
+
+    def clean_after_failure(self) -> None:
+        """After a failed run: no output without a manifest (shards and temporary files go);
+        the unit records stay in the work directory for ``--resume``."""
+        if self.exists(MANIFEST):
+            return  # the selection is complete; only something after it (the report) failed
+        try:
+            self.remove_stale_shards(set())
+            for name in self.names():
+                if _is_temporary(name):
+                    self.remove(name)
+            for name in self.names(WORK_DIR):
+                if _is_temporary(name):
+                    self.remove(f"{WORK_DIR}/{name}")
+        except OSError:
+            pass
+        if self.exists(WORK_DIR) and not self.remote:
+            log.info("no output was written; the finished work is kept in %s: once the problem is fixed, run the "
+                     "same command with --resume to continue", self.work)
+
+    def as_output_error(self, exc: OSError) -> OutputError | None:
+        """The ``OutputError`` an ``OSError`` stands for when it concerns the output (a path
+        under ``OUT``, or an error only writing can cause); ``None`` otherwise."""
+        if self.remote:
+            return None
+        root = os.path.abspath(self.root)
+        named = [p for p in (exc.filename, exc.filename2) if isinstance(p, str)]
+        named += re.findall(r"'([^']+)'", str(exc))  # pyarrow puts the path in its message
+        for p in named:
+            if os.path.abspath(p).startswith(root + os.sep) or os.path.abspath(p) == root:
+                return output_error(p, exc)
+        if exc.errno in _WRITE_ERRNOS or not os.path.isdir(root):
+            return output_error(self.root, exc)
+        return None

@@ -1,0 +1,489 @@
+"""The plan of a run, stage by stage: count → fit → score → allocate → write → manifest → report.
+
+Every configuration (one target or several named ones, whole documents or chunks, any
+method) runs this one plan; every per-file stage runs through the same durable units
+(``pipeline.units``) on whatever engine the run was given. What each raw file is read for:
+
+=========  ================================================================  ===========
+count      documents per file, for the raw sampling rate                     methods that fit on raw
+fit        target: bucket counts (+ samples the method and the report need);
+           raw: counts or bucket ids of a uniform sample                     methods that fit on raw
+score      every unit's score against every target, its key                  always
+write      selected units to shards, and the report's samples and
+           ``--group-by`` counts from the same pass                          always
+=========  ================================================================  ===========
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from dsir import __version__
+from dsir.errors import DsirError, InputError, UsageError
+from dsir.estimate.importance import FitStats, ImportanceEstimator
+from dsir.estimate.methods import METHODS, FitData, Method
+from dsir.featurize import HashedNgramFeaturizer
+from dsir.io.paths import InputFile, expand_paths
+from dsir.io.readers import DEFAULT_BLOCK_BYTES
+from dsir.io.rejects import gather_rejects
+from dsir.io.writers import OUTPUT_FORMATS, output_format_of, write_json_atomic
+from dsir.pipeline.output_dir import REJECTS_FILE, OutputDir
+from dsir.pipeline.targets import TargetSpec, group_targets, target_proportions
+from dsir.pipeline.tasks import (
+    CountTask, FitResult, FitTask, ReadSpec, ScoreSummary, ScoreTask, WriteResult, WriteTask, count_task, fit_task,
+    load_arrays, save_arrays, score_task, write_task,
+)
+from dsir.pipeline.units import RunState, run_phase, task_fingerprint
+from dsir.sample.allocate import Allocation, allocate_targets
+from dsir.sample.bottom_k import BottomK
+from dsir.sample.methods import KeyRule, allocate
+
+log = logging.getLogger("dsir")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes a result (``DSIR.get_params()`` minus where and how it runs)."""
+
+    ngrams: int = 2
+    buckets: int = 10_000
+    smoothing: float = 1.0
+    raw_sample: int = 200_000
+    seed: int = 0
+    min_length: int = 0
+    top_k: bool = False
+    text_field: str = "text"
+    id_field: str | None = None
+    on_error: str = "stop"
+    method: str = "dsir"
+    weighting: str = "mean"
+    temperature: float = 0.01
+    chunk_words: int | None = None
+    emit: str = "documents"
+
+    def __post_init__(self) -> None:
+        if self.raw_sample < 1:
+            raise UsageError(f"raw_sample must be at least 1 document, got {self.raw_sample}")
+        if self.min_length < 0:
+            raise UsageError(f"min_length must be >= 0, got {self.min_length}")
+        if not (self.smoothing > 0 and np.isfinite(self.smoothing)):
+            raise UsageError(f"smoothing must be a positive number, got {self.smoothing}")
+        if self.on_error not in ("stop", "skip"):
+            raise UsageError(f"on_error must be 'stop' or 'skip', got {self.on_error!r}")
+        if self.chunk_words is not None and self.chunk_words < 1:
+            raise UsageError(f"chunk_words must be at least 1, got {self.chunk_words}")
+        if self.emit not in ("documents", "chunks") or self.emit == "chunks" and self.chunk_words is None:
+            raise UsageError(f"emit must be 'documents' or 'chunks' (chunks needs chunk_words), got {self.emit!r}")
+        if self.method not in METHODS:
+            raise UsageError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        try:
+            self.rule  # noqa: B018 - validates weighting and temperature
+            self.featurizer  # noqa: B018
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+    @property
+    def featurizer(self) -> HashedNgramFeaturizer:
+        return HashedNgramFeaturizer(self.ngrams, self.buckets)
+
+    @property
+    def rule(self) -> KeyRule:
+        return KeyRule(self.method, self.weighting, self.temperature, self.top_k)
+
+    @property
+    def unit_name(self) -> str:
+        return "chunks" if self.emit == "chunks" else "documents"
+
+
+@dataclass
+class Run:
+    """One run: its settings, engine, output directory and unit records."""
+
+    settings: Settings
+    engine: object
+    out: OutputDir | None
+    state: RunState | None = None
+    report_samples: bool = True
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+
+    @property
+    def read(self) -> ReadSpec:
+        s = self.settings
+        return ReadSpec(s.text_field, s.id_field, self.block_bytes, s.on_error)
+
+    def phase(self, name: str, fn, tasks: list, desc: str, files: list[InputFile],
+              owned: list[tuple[str, ...]] | None = None) -> list:
+        return run_phase(self.engine, self.state, name, fn, tasks, desc, [f.size for f in files], owned)
+
+    def rejects_path(self, kind: str, unit: int) -> str | None:
+        return self.out.rejects(kind, unit) if self.settings.on_error == "skip" and self.out else None
+
+
+@dataclass
+class Target:
+    """A target with its files (none for a method that needs no target and got none)."""
+
+    spec: TargetSpec
+    files: list[InputFile]
+
+    @property
+    def name(self) -> str | None:
+        return self.spec.name
+
+
+@dataclass
+class Fit:
+    """What the fit learned: one score vector per target, and what the report shows of it."""
+
+    score_vectors: np.ndarray  # float64[targets, buckets]
+    target_counts: np.ndarray  # int64[targets, buckets] (zeros when there is no target)
+    raw_counts: np.ndarray  # int64[buckets] (zeros when the method does not fit raw counts)
+    stats: list[FitStats]
+    target_results: list[list[FitResult]] = field(default_factory=list)
+    lengths: list[BottomK] = field(default_factory=list)
+    names_texts: list[BottomK] = field(default_factory=list)
+    models: list = field(default_factory=list)  # ImportanceEstimator per target (dsir)
+
+    def save(self, path: str) -> None:
+        arrays = {"score_vectors": self.score_vectors, "target_counts": self.target_counts,
+                  "raw_counts": self.raw_counts,
+                  "stats": np.frombuffer(json.dumps([vars(s) for s in self.stats]).encode(), np.uint8)}
+        for t, (lengths, texts) in enumerate(zip(self.lengths, self.names_texts)):
+            arrays.update({f"lengths_{t}": lengths.values, f"names_{t}": texts.values,
+                           f"names_offsets_{t}": texts.offsets})
+        save_arrays(path, arrays)
+
+
+REPORT_TARGET_LENGTHS = 20_000
+REPORT_NAMES_DOCUMENTS = 2_000
+
+
+# -- the stages -------------------------------------------------------------------------
+
+
+def resolve_targets(specs: list[str] | None, method: Method, fitted: bool) -> list[Target]:
+    """Targets from ``--target`` values; a method that needs none gets one without files."""
+    targets = group_targets(specs or [])
+    if not targets:
+        if method.needs_target and not fitted:
+            raise UsageError(f"--method {method.name} fits on a target: give --target (or a saved --model)")
+        return [Target(TargetSpec(()), [])]
+    return [Target(t, expand_paths(list(t.paths), f"target {t.name}" if t.name else "target")) for t in targets]
+
+
+def count_stage(run: Run, raw_files: list[InputFile]) -> int:
+    """Documents in the pool (parquet from metadata; jsonl by a newline scan)."""
+    tasks = [CountTask(f, run.block_bytes) for f in raw_files]
+    pool = sum(run.phase("count", count_task, tasks, "count raw", raw_files))
+    if pool == 0:
+        raise InputError("the raw pool has no documents", path=", ".join(f.path for f in raw_files))
+    return pool
+
+
+def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: list[Target],
+              pool: int | None) -> Fit:
+    """One pass over every target file and (when the method fits on raw data) one over every
+    raw file; then each target's estimator learns its score vector."""
+    s, needs = run.settings, method.needs
+    f = s.featurizer
+    target_tasks, owners = [], []
+    for t, target in enumerate(targets):
+        for file in target.files:
+            target_tasks.append(FitTask(file, run.read, f, counts=True, id_sample=needs.target_ids,
+                                        report_sample=REPORT_TARGET_LENGTHS if run.report_samples else 0,
+                                        names_sample=REPORT_NAMES_DOCUMENTS if run.report_samples else 0,
+                                        rejects_path=run.rejects_path("target", len(owners))))
+            owners.append(t)
+    all_target_files = [x.file for x in target_tasks]
+    results = run.phase("fit-target", fit_task, target_tasks, "fit target", all_target_files,
+                        [(p,) if (p := x.rejects_path) else () for x in target_tasks])
+    per_target: list[list[FitResult]] = [[] for _ in targets]
+    for owner, r in zip(owners, results):
+        per_target[owner].append(r)
+    for target, rs in zip(targets, per_target):
+        if target.files and sum(r.documents for r in rs) == 0:
+            raise InputError("the target has no documents", path=", ".join(x.path for x in target.files))
+
+    raw = FitData(0)
+    rate = 1.0
+    if needs.raw_counts or needs.raw_ids:
+        rate = min(1.0, (s.raw_sample if needs.raw_counts else needs.raw_ids) / pool)
+        raw_tasks = [FitTask(file, run.read, f, rate, s.seed, counts=needs.raw_counts,
+                             id_sample=pool if needs.raw_ids else 0) for file in raw_files]
+        raw_results = run.phase("fit-raw", fit_task, raw_tasks, "fit raw", raw_files)
+        raw = FitData(sum(r.documents for r in raw_results),
+                      sum((r.counts for r in raw_results), np.zeros(f.buckets, np.int64)) if needs.raw_counts else None,
+                      _merged(raw_results, "ids", pool) if needs.raw_ids else None)
+
+    vectors, models, stats = [], [], []
+    for target, rs in zip(targets, per_target):
+        counts = sum((r.counts for r in rs), np.zeros(f.buckets, np.int64))
+        st = FitStats(sum(r.documents for r in rs), raw.documents, pool or 0, rate)
+        stats.append(st)
+        if method.estimator is None:
+            vectors.append(np.zeros(f.buckets))
+            continue
+        data = FitData(st.target_documents, counts, _merged(rs, "ids", needs.target_ids) if needs.target_ids else None)
+        try:
+            est = method.estimator(f, s.smoothing).fit(data, raw, st)
+        except ValueError as exc:
+            raise InputError(str(exc), path=", ".join(x.path for x in target.files)) from exc
+        vectors.append(est.score_vector_)
+        models.append(getattr(est, "model_", None))
+    return Fit(np.stack(vectors), np.stack([sum((r.counts for r in rs), np.zeros(f.buckets, np.int64))
+                                            for rs in per_target]),
+               raw.counts if raw.counts is not None else np.zeros(f.buckets, np.int64), stats, per_target,
+               [_merged(rs, "lengths", REPORT_TARGET_LENGTHS) for rs in per_target],
+               [_merged(rs, "texts", REPORT_NAMES_DOCUMENTS) for rs in per_target], models)
+
+
+def _merged(results: list[FitResult], what: str, k: int) -> BottomK:
+    out = BottomK.empty(max(1, k), np.uint8 if what == "texts" else np.int32)
+    for r in results:
+        out.merge(r.sample(what, max(1, k)))
+    return out
+
+
+def loaded_fit(model: ImportanceEstimator) -> Fit:
+    """A ``Fit`` of a saved dsir estimator (``--model``)."""
+    return Fit(model.log_ratio_[None, :], model.target_counts_[None, :], model.raw_counts_, [model.stats_],
+               [[]], [BottomK.empty(1, np.int32)], [BottomK.empty(1, np.uint8)], [model])
+
+
+def score_stage(run: Run, raw_files: list[InputFile], fit: Fit,
+                keep_ids: bool = False) -> tuple[list[ScoreSummary], list[str]]:
+    """Score every unit of every raw file against every target; return the summaries and
+    the score units' fingerprints (the write pass depends on them)."""
+    s = run.settings
+    tasks = [ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
+                       s.chunk_words, s.emit, keep_ids, run.out.scores(i), run.rejects_path("score", i))
+             for i, file in enumerate(raw_files)]
+    owned = [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks]
+    summaries = run.phase("score", score_task, tasks, "score", raw_files, owned)
+    return summaries, [task_fingerprint("score", t) for t in tasks]
+
+
+def resolve_k(k: int | None, fraction: float | None, eligible: int) -> int:
+    """The number of units to select from ``k`` or ``fraction`` of the eligible ones."""
+    if (k is None) == (fraction is None):
+        raise UsageError("give exactly one of k and fraction")
+    if k is not None:
+        if k <= 0:
+            raise UsageError(f"k must be a positive number of documents, got {k}")
+        return int(k)
+    if not (0 < fraction <= 1):  # type: ignore[operator]
+        raise UsageError(f"fraction must be in (0, 1], got {fraction}")
+    return max(1, int(fraction * eligible + 0.5))  # type: ignore[operator]
+
+
+def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target], k: int | None,
+                   fraction: float | None) -> tuple[int, list[int], Allocation, list[str]]:
+    """k over the targets, then each target's units: ``(requested, shares, allocation, warnings)``."""
+    eligible = sum(x.eligible for x in summaries)
+    want = resolve_k(k, fraction, eligible)
+    warnings = []
+    unit = run.settings.unit_name
+    if want > eligible:
+        warnings.append(f"k = {want} is more than the {eligible} eligible {unit}: selecting all of them")
+    shares = allocate(min(want, eligible), target_proportions([t.spec for t in targets]))
+    keys = [load_arrays(run.out.scores(x.unit), ("keys",))["keys"] for x in summaries]
+    allocation = allocate_targets(keys, lambda u: load_arrays(run.out.scores(u), ("hash",))["hash"], shares)
+    for t, share, got in zip(targets, shares, allocation.selected):
+        if got < share:
+            warnings.append(f"target {t.name or ''}: {got} of its {share} {unit} selected (no more eligible "
+                            "ones left)")
+    for w in warnings:
+        log.warning(w)
+    return want, shares, allocation, warnings
+
+
+def write_stage(run: Run, raw_files: list[InputFile], targets: list[Target], score_fps: list[str],
+                allocation: Allocation, output_format: str | None, samples: list | None,
+                group_by: str | None) -> list[WriteResult]:
+    """Write each file's selected units (and take the report's samples and group counts)."""
+    s = run.settings
+    named = targets[0].name is not None
+    tasks = []
+    for i, file in enumerate(raw_files):
+        fmt = output_format or output_format_of(file.format, file.compression)
+        outputs = tuple(run.out.path(run.out.shard_name(i, fmt, t.name if named else None)) for t in targets)
+        tasks.append(WriteTask(i, file, run.read, s.featurizer, score_fps[i], allocation.assigned[i], outputs, fmt,
+                               s.emit, samples[i] if samples else None, group_by, run.out.scores(i)))
+    return run.phase("write", write_task, tasks, "write", raw_files, [t.outputs for t in tasks])
+
+
+# -- the whole run ------------------------------------------------------------------------
+
+
+def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int | None = None,
+           fraction: float | None = None, target: list[str] | None = None, output_format: str | None = None,
+           overwrite: bool = False, report: bool = True, group_by: str | None = None, resume: bool = False,
+           fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES) -> dict:
+    """Select ``k`` (or ``fraction`` of the eligible) units of ``raw`` into ``output_dir``; return
+    the manifest (written last, after the shards). See ``DSIR.select``."""
+    from dsir.reports import make_report, plan_samples
+
+    if output_format is not None and output_format not in OUTPUT_FORMATS:
+        raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
+    resolve_k(k, fraction, 0) if (k is not None and k <= 0 or fraction is not None and not 0 < fraction <= 1) \
+        else None
+    if group_by == "":
+        raise UsageError("--group-by needs a field name")
+    method = METHODS[settings.method]
+    if fit is not None and target:
+        raise UsageError("give a target (to fit) or a fitted model, not both")
+    started = time.time()
+    raw_files = expand_paths(raw, "raw")
+    targets = resolve_targets(target, method, fitted=fit is not None)
+    if fit is not None and len(fit.score_vectors) != len(targets):
+        targets = [Target(TargetSpec((), f"t{i}"), []) for i in range(len(fit.score_vectors))]
+    out = OutputDir(output_dir)
+    prepared = False
+    run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes)
+    try:
+        out.prepare(overwrite=overwrite, resume=resume)
+        prepared = True
+        run.state = RunState(out.work, resume)
+        if fit is None:
+            needs_raw = method.needs.raw_counts or method.needs.raw_ids
+            pool = count_stage(run, raw_files) if needs_raw else None
+            fit = fit_stage(run, method, raw_files, targets, pool)
+        fit.save(out.fit)
+        for t, m in zip(targets, fit.models):
+            if isinstance(m, ImportanceEstimator):  # reusable as --model
+                m.save(out.model(t.name))
+        summaries, score_fps = score_stage(run, raw_files, fit)
+        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, k, fraction)
+        samples = plan_samples(run, fit, summaries, allocation) if report else None
+        writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by)
+        out.remove_stale_shards({o.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] for w in writes
+                                 for o in (x["path"] for x in w.shards if x)})
+        manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, k, fraction,
+                                  output_format, warnings, model_path)
+        if samples:
+            from dsir.reports.collect import save_samples
+
+            save_samples(out, samples, writes)
+        write_json_atomic(out.work_path("run.json"), {"seconds": round(time.time() - started, 3)})
+        write_json_atomic(out.manifest, manifest)
+    except (DsirError, OSError) as exc:
+        if prepared:
+            out.clean_after_failure()
+        if isinstance(exc, OSError) and (out_err := out.as_output_error(exc)) is not None:
+            raise out_err from exc
+        raise
+    try:
+        if group_by:
+            from dsir.reports.collect import save_groups
+
+            save_groups(out, group_by, writes, [t.name for t in targets])
+        if report:
+            make_report(out.root, engine)
+    except DsirError as exc:
+        exc.args = (f"{exc.args[0] if exc.args else exc} (the selection in {out.root} is complete; "
+                    f"run 'dsir report {out.root}' after fixing this)",) + exc.args[1:]
+        raise
+    return manifest
+
+
+def build_manifest(run: Run, raw_files, targets: list[Target], fit: Fit, summaries, writes, want, shares, k,
+                   fraction, output_format, warnings, model_path) -> dict:
+    """What was done, with the parameters that did it (``Settings``, every field)."""
+    s = run.settings
+    selected_by_unit = {w.unit: sum(w.selected) for w in writes}
+    per_target = [sum(w.selected[t] for w in writes) for t in range(len(targets))]
+    warnings = list(warnings) + empty_file_warnings(raw_files, summaries, targets, fit)
+    chunking = None
+    if s.chunk_words:
+        chunking = {
+            "chunk_words": s.chunk_words, "emit": s.emit,
+            "rule": ("words are runs of non-whitespace; a document of W words is cut into max(1, round(W / N)) "
+                     "chunks of equal word counts (+-1)"),
+            "documents": ("a document is scored by its average chunk (mean of its chunks' log-weights)"
+                          if s.emit == "documents" else
+                          f"each output record is one chunk: its document's fields, the chunk text in "
+                          f"{s.text_field!r}, and 'chunk_index' (0-based)"),
+        }
+    target_docs = [[r.documents for r in rs] for rs in fit.target_results]
+    target_rejected = [[r.rejected for r in rs] for rs in fit.target_results]
+    manifest = {
+        "dsir_version": __version__,
+        "method": s.method,
+        "method_version": METHODS[s.method].version,
+        "parameters": {"k": k, "fraction": fraction, "output_format": output_format,
+                       **{f.name: getattr(s, f.name) for f in fields(s)},
+                       "featurizer": s.featurizer.params},
+        "eligibility": (f"{s.unit_name} with at least {max(1, s.min_length)} tokens are eligible; "
+                        "shorter (and empty) ones are never selected"),
+        "chunking": chunking,
+        "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
+        if s.method != "random" or any(t.files for t in targets) else None,
+        "counts": {
+            "documents": sum(x.documents for x in summaries),
+            "unit": s.unit_name,
+            "units": sum(x.units for x in summaries),
+            "eligible": sum(x.eligible for x in summaries),
+            "requested": want,
+            "selected": sum(selected_by_unit.values()),
+            "tokens": sum(x.tokens for x in summaries),
+            "text_bytes": sum(x.text_bytes for x in summaries),
+            "rejected": sum(x.rejected for x in summaries),
+        },
+        "targets": [{"path": f.path, "bytes": f.size, "documents": d, "rejected": r}
+                    for t, docs, rej in zip(targets, target_docs, target_rejected)
+                    for f, d, r in zip(t.files, docs, rej)],
+        "model": model_path,
+        "per_target": [
+            {"name": t.name, "paths": [f.path for f in t.files], "proportion": p, "requested": share,
+             "selected": got, **({"outputs": f"part-{t.name}-NNNNN.<format>"} if t.name else {}),
+             "fit": vars(st)}
+            for t, p, share, got, st in zip(targets, target_proportions([t.spec for t in targets]), shares,
+                                            per_target, fit.stats)
+        ],
+        "inputs": [
+            {"path": f.path, "bytes": f.size, "documents": x.documents, "units": x.units, "eligible": x.eligible,
+             "selected": selected_by_unit.get(x.unit, 0), "rejected": x.rejected}
+            for f, x in zip(raw_files, summaries)
+        ],
+        "outputs": [
+            {"path": sh["path"].rstrip("/").rsplit("/", 1)[-1], "documents": sh["documents"], "bytes": sh["bytes"],
+             "sha256": sh["sha256"]}
+            for w in writes for sh in w.shards if sh is not None
+        ],
+        "warnings": warnings,
+    }
+    if s.on_error == "skip":
+        paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
+        paths += [run.out.rejects("score", i) for i in range(len(summaries))]
+        n = gather_rejects(paths, run.out.path(REJECTS_FILE))
+        manifest["rejects"] = {"path": REJECTS_FILE, "records": n}
+        if n:
+            msg = (f"{n} bad records were skipped ({manifest['counts']['rejected']} raw, "
+                   f"{manifest['fit']['target_rejected'] if manifest['fit'] else 0} target); each is listed with "
+                   f"its file, line and reason in {REJECTS_FILE}")
+            log.warning(msg)
+            manifest["warnings"].append(msg)
+    return manifest
+
+
+def empty_file_warnings(raw_files, summaries, targets: list[Target], fit: Fit) -> list[str]:
+    """A warning (logged, and kept for the manifest) for each input file with no documents.
+
+    An empty file is not an error: a shard of a crawl may well be empty, and it is counted
+    (0 documents) in the manifest. An empty target or raw pool *overall* is an error.
+    """
+    out = []
+    named = [("raw", f, x.documents, x.rejected) for f, x in zip(raw_files, summaries)]
+    for t, rs in zip(targets, fit.target_results):
+        named += [("target", f, r.documents, r.rejected) for f, r in zip(t.files, rs)]
+    for role, f, docs, rejected in named:
+        if docs == 0 and rejected == 0:
+            msg = f"{f.path}: {role} file holds no documents"
+            log.warning(msg)
+            out.append(msg)
+    return out

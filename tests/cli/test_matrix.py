@@ -1,0 +1,484 @@
+"""Specification: every select configuration works with every run option, through the CLI.
+
+Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 64``,
+``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier`` and
+``--method random``. Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
+``--group-by source``, a later ``dsir report OUT`` and ``--engine ray``. Each cell is one
+test with the id ``CONFIG-OPTION`` (``default-resume``, ``chunks-s3``, ...), so that
+``-k`` selects cells. Every cell is a real ``python -m dsir`` subprocess with ``--quiet
+--workers 2`` on a small pool of 6 jsonl files of 60 documents.
+
+Where the option must not change the selection, the cell's shards are compared byte for
+byte with the uninterrupted local run of the same configuration (``baselines``, computed
+once per configuration, with ``--no-report``).
+
+A cell that is meant to be refused is listed in ``REFUSED`` with the substring of its
+one-line error: it must then exit with status 2 and that message on stderr, and no
+traceback. The table is empty: every combination is meant to work.
+
+``test_resume_recomputes_changed_option`` checks that ``--resume`` with a changed option
+gives the fresh run of that option, never the old selection.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.io.moto_s3 import make_bucket, require, running_s3_server
+from tests.pipeline.make_data import COMMON, LAND, SEA, documents, output_bytes, write_jsonl
+
+FILES = 6
+DOCS_PER_FILE = 60
+K = 40
+GROUP_FIELD = "source"
+BAD_FILE = 2  # pool file of the bad-record pool that holds the bad record
+BAD_LINE = 31  # its 1-based line number there
+BAD_MARKER = "BAD-RECORD-MARKER"
+
+#: Configurations (rows): extra ``dsir select`` arguments; ``{TA}``/``{TB}`` are the targets.
+CONFIGS: dict[str, list[str]] = {
+    "default": ["--target", "{TA}"],
+    "chunkwords": ["--target", "{TA}", "--chunk-words", "64"],
+    "chunks": ["--target", "{TA}", "--chunk-words", "64", "--emit", "chunks"],
+    "targets": ["--target", "a={TA}", "--target", "b={TB}"],
+    "classifier": ["--target", "{TA}", "--method", "classifier"],
+    "random": ["--method", "random"],
+}
+#: Run options (columns).
+OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray"]
+
+#: (config, option) -> substring of the one-line error of a cell that is refused (exit 2).
+#: Empty: the goal is that every option works with every configuration.
+REFUSED: dict[tuple[str, str], str] = {}
+
+TIMEOUT = 120  # seconds, for one subprocess
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _pool_records(f: int) -> list[dict]:
+    """Documents of pool file ``f``: sea or land vocabulary, lengths from 2 to 200 words (so
+    that --min-length and --chunk-words 64 matter), an ``id``, a ``source`` and a ``meta``."""
+    rng = random.Random(7000 + f)
+    records = []
+    for i in range(DOCS_PER_FILE):
+        sea = rng.random() < 0.5
+        topic, other = (SEA, LAND) if sea else (LAND, SEA)
+        n = rng.choice([2, 4, 12, 30, 70, 140, 200])
+        words = []
+        for _ in range(n):
+            r = rng.random()
+            words.append(rng.choice(topic if r < 0.6 else COMMON if r < 0.88 else other))
+        if rng.random() < 0.8:
+            source = "harbour-gazette" if sea else "farmers-weekly"
+        else:
+            source = "misc-digest"
+        text = "" if (f, i) == (0, 7) else f"{f}-{i}: " + " ".join(words) + "."  # one empty document
+        records.append({"id": f"pool-{f}-{i}", "text": text, GROUP_FIELD: source, "meta": {"file": f, "n": i}})
+    return records
+
+
+def _write_lines(path: str, lines: list[str]) -> str:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.writelines(line + "\n" for line in lines)
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict:
+    """Paths of the pool, of the pool with one bad record, and of the two targets."""
+    root = tmp_path_factory.mktemp("matrix")
+    pool, bad = root / "pool", root / "pool-bad"
+    pool.mkdir()
+    bad.mkdir()
+    bad_record = ('{"id": "%s", "text": "ship sail wave tide harbour anchor storm captain deck mast ocean", '
+                  '"source": "harbour-gazette",}' % BAD_MARKER)  # malformed JSON (trailing comma), target-like
+    for f in range(FILES):
+        lines = [json.dumps(r, ensure_ascii=False) for r in _pool_records(f)]
+        _write_lines(str(pool / f"pool-{f:03d}.jsonl"), lines)
+        if f == BAD_FILE:
+            lines = lines[:BAD_LINE - 1] + [bad_record] + lines[BAD_LINE - 1:]
+        _write_lines(str(bad / f"pool-{f:03d}.jsonl"), lines)
+    ta = write_jsonl(str(root / "target-a.jsonl"), documents(25, 101, sea_share=0.95, words=60), extra=False)
+    tb = write_jsonl(str(root / "target-b.jsonl"), documents(25, 202, sea_share=0.05, words=60), extra=False)
+    return {"root": str(root), "pool": str(pool), "bad_pool": str(bad),
+            "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb}
+
+
+# --------------------------------------------------------------------------- running dsir
+
+
+def _env() -> dict[str, str]:
+    # os.environ at call time: holds the moto endpoint and dummy credentials while it runs.
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def select_args(data: dict, config: str, out: str, *extra: str, pool: str | None = None,
+                report: bool = False) -> list[str]:
+    """The ``dsir select`` command of ``config`` into ``out`` (with ``--no-report`` unless
+    ``report``), followed by ``extra``."""
+    conf = [a.format(TA=data["TA"], TB=data["TB"]) for a in CONFIGS[config]]
+    return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "2", "--raw", pool or data["pool"],
+            *conf, "-k", str(K), "-o", out, *([] if report else ["--no-report"]), *extra]
+
+
+def report_args(out: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "dsir", "report", out, "--quiet", "--workers", "2", *extra]
+
+
+def run(args: list[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def ok(args: list[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    done = run(args, timeout)
+    assert done.returncode == 0, f"exit {done.returncode}: {' '.join(args[3:])}\n{done.stderr[-3000:]}"
+    return done
+
+
+def check_refused(config: str, option: str, args: list[str]) -> bool:
+    """For a cell in ``REFUSED``: ``args`` must exit 2 with its one-line message. False otherwise."""
+    message = REFUSED.get((config, option))
+    if message is None:
+        return False
+    done = run(args)
+    assert done.returncode == 2, f"expected exit 2 ({message!r}), got {done.returncode}\n{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dsir: error:")]
+    assert len(errors) == 1 and message in errors[0], f"expected one error line with {message!r}, got {errors}"
+    return True
+
+
+def manifest_of(out: str) -> dict:
+    with open(os.path.join(out, "manifest.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def shards(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The output shards (``part-*``) of an ``output_bytes`` mapping."""
+    return {name: data for name, data in files.items() if name.startswith("part-")}
+
+
+REPORT_FILES = ("report.json", "report.html")
+
+
+def without_report(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {n: d for n, d in files.items() if n not in REPORT_FILES and not n.startswith("report" + os.sep)}
+
+
+def records_of(files: dict[str, bytes]) -> list[str]:
+    """Every record line of the (jsonl) shards."""
+    return [line for name, data in sorted(shards(files).items()) for line in data.decode().splitlines() if line]
+
+
+class Baselines:
+    """The uninterrupted local ``--no-report`` run of each configuration, made once."""
+
+    def __init__(self, data: dict, root: str):
+        self.data, self.root, self.runs = data, root, {}
+
+    def get(self, config: str) -> dict:
+        if config not in self.runs:
+            out = os.path.join(self.root, f"baseline-{config}")
+            ok(select_args(self.data, config, out))
+            files = output_bytes(out)
+            manifest = manifest_of(out)
+            assert shards(files), f"the {config} baseline selected nothing"
+            assert manifest["counts"]["selected"] == K
+            self.runs[config] = {"out": out, "files": files, "manifest": manifest}
+        return self.runs[config]
+
+
+@pytest.fixture(scope="module")
+def baselines(data, tmp_path_factory) -> Baselines:
+    return Baselines(data, str(tmp_path_factory.mktemp("baselines")))
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server on 127.0.0.1 with an empty bucket; started by the first s3 cell."""
+    with running_s3_server():
+        yield make_bucket("dsir-matrix")
+
+
+def assert_same_selection(files: dict[str, bytes], manifest: dict, base: dict) -> None:
+    """Shards byte for byte, and the manifest's outputs (names, counts, sha256s), as the baseline."""
+    assert sorted(shards(files)) == sorted(shards(base["files"]))
+    for name, data in shards(base["files"]).items():
+        assert files[name] == data, f"{name} differs from the baseline"
+    assert manifest["outputs"] == base["manifest"]["outputs"]
+    assert manifest["counts"] == base["manifest"]["counts"]
+
+
+# --------------------------------------------------------------------------- the cells
+
+
+def _records(out: str, phase: str) -> int:
+    return len(glob.glob(os.path.join(out, "_dsir", f"{phase}-*.rec")))
+
+
+def kill_in(args: list[str], out: str, phases: tuple[str, ...], more_than: int = 0) -> bool:
+    """Run ``args`` in its own process group and SIGKILL the group as soon as more than
+    ``more_than`` unit records of ``phases`` exist. False when it finished first (then it must
+    have succeeded)."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            env=_env())
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if sum(_records(out, p) for p in phases) > more_than:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.001)
+        else:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail(f"{' '.join(args[3:])} ran past {TIMEOUT} s")
+    except ProcessLookupError:
+        pass
+    code = proc.wait()
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    if code == -signal.SIGKILL:
+        return True
+    assert code == 0, f"exit {code}: {' '.join(args[3:])}\n{stderr[-3000:]}"
+    return False
+
+
+def cell_resume(config, data, baselines, tmp_path, request):
+    """Killed (process group, SIGKILL) in the score or write phase, resumed with the same
+    command and --resume: the output equals the uninterrupted run byte for byte."""
+    out = str(tmp_path / "out")
+    args = select_args(data, config, out)
+    if check_refused(config, "resume", args + ["--resume"]):
+        return
+    base = baselines.get(config)
+    killed = []
+    for attempt in range(3):  # a unit can finish faster than the watcher: start again on a miss
+        shutil.rmtree(out, ignore_errors=True)
+        if kill_in(args, out, ("score", "write")):
+            killed.append(f"score ({_records(out, 'score')} units recorded), write ({_records(out, 'write')})")
+            break
+        assert glob.glob(os.path.join(out, "_dsir", "*.rec")), (
+            "the run records no units (OUT/_dsir/*.rec): there is nothing a --resume could reuse")
+    assert killed, ("the run finished three times before a score or write unit record (OUT/_dsir/score-*.rec, "
+                    "write-*.rec) could be seen: no kill, nothing resumed")
+    assert not os.path.exists(os.path.join(out, "manifest.json"))
+    # Once more, in the write phase of the resumed run when it is caught there.
+    if kill_in(args + ["--resume"], out, ("write",), more_than=_records(out, "write")):
+        killed.append(f"write of the resumed run ({_records(out, 'write')} units recorded)")
+    ok(args + ["--resume"])
+    print(f"{config}-resume: killed in {killed}")
+    assert not [n for n in os.listdir(os.path.join(out, "_dsir")) if "tmp" in n]
+    assert output_bytes(out) == base["files"], f"resumed output (killed in {killed}) differs from the baseline"
+
+
+def cell_skip(config, data, baselines, tmp_path, request):
+    """--on-error skip over a pool with one bad (malformed, target-like) record: it is listed
+    in rejects.jsonl with its file and line, counted as rejected, and never selected."""
+    out = str(tmp_path / "out")
+    args = select_args(data, config, out, "--on-error", "skip", pool=data["bad_pool"])
+    if check_refused(config, "skip", args):
+        return
+    ok(args)
+    with open(os.path.join(out, "rejects.jsonl"), encoding="utf-8") as fh:
+        rejects = [json.loads(line) for line in fh if line.strip()]
+    assert len(rejects) == 1, rejects
+    (reject,) = rejects
+    assert os.path.abspath(reject["file"]) == os.path.abspath(data["bad_file"])
+    assert reject["line"] == BAD_LINE and reject["row"] == BAD_LINE - 1
+    assert reject["reason"].startswith("malformed JSON")
+    assert BAD_MARKER in reject["record"]
+    manifest = manifest_of(out)
+    assert manifest["counts"]["rejected"] == 1
+    by_path = {os.path.abspath(i["path"]): i for i in manifest["inputs"]}
+    assert by_path[os.path.abspath(data["bad_file"])]["rejected"] == 1
+    assert sum(i["rejected"] for i in manifest["inputs"]) == 1
+    files = output_bytes(out)
+    selected = records_of(files)
+    assert len(selected) == K == manifest["counts"]["selected"]
+    assert not [line for line in selected if BAD_MARKER in line]
+    assert sum(o["documents"] for o in manifest["outputs"]) == K
+
+
+def cell_s3(config, data, baselines, tmp_path, request):
+    """An s3:// output: the shards and manifest on the store equal the local run's."""
+    require("s3fs")
+    require("moto.server")
+    fs = request.getfixturevalue("s3")
+    prefix = f"dsir-matrix/{config}"
+    args = select_args(data, config, f"s3://{prefix}")
+    if check_refused(config, "s3", args):
+        return
+    base = baselines.get(config)
+    ok(args)
+    published = {p.rsplit("/", 1)[-1] for p in fs.ls(prefix, refresh=True)}
+    assert published - {"_dsir"} == set(shards(base["files"])) | {"manifest.json"}
+    files = {name: fs.cat_file(f"{prefix}/{name}") for name in published - {"_dsir"}}
+    manifest = json.loads(files["manifest.json"])
+    assert_same_selection(files, manifest, base)
+    same = ("method", "parameters", "fit", "counts", "inputs", "outputs", "per_target", "warnings")
+    assert {k: manifest.get(k) for k in same} == {k: base["manifest"].get(k) for k in same}
+    assert not glob.glob(os.path.join(os.getcwd(), "s3:*"))  # the URL did not become a local directory
+
+
+def cell_groupby(config, data, baselines, tmp_path, request):
+    """--group-by source: _dsir/groups-source.json counts the pool and the selection, and
+    report.json has the composition; the selection is the baseline's."""
+    out = str(tmp_path / "out")
+    args = select_args(data, config, out, "--group-by", GROUP_FIELD, report=True)
+    if check_refused(config, "groupby", args):
+        return
+    base = baselines.get(config)
+    ok(args)
+    manifest = manifest_of(out)
+    assert_same_selection(output_bytes(out), manifest, base)
+    path = os.path.join(out, "_dsir", f"groups-{GROUP_FIELD}.json")
+    assert os.path.exists(path), f"no {path}"
+    with open(path, encoding="utf-8") as fh:
+        groups = json.load(fh)
+    assert groups["field"] == GROUP_FIELD
+    assert {g["value"] for g in groups["groups"]} == {"harbour-gazette", "farmers-weekly", "misc-digest"}
+    assert sum(g["selected"] for g in groups["groups"]) == manifest["counts"]["selected"] == K
+    # The pool is counted in the selection's unit: documents, or chunks with --emit chunks.
+    counts = manifest["counts"]
+    pool = counts["documents"] if counts.get("unit", "documents") == "documents" else counts["units"]
+    assert sum(g["pool"] for g in groups["groups"]) == pool
+    with open(os.path.join(out, "report.json"), encoding="utf-8") as fh:
+        report = json.load(fh)
+    compositions = [c for c in report.get("compositions") or [] if c.get("field") == GROUP_FIELD]
+    assert len(compositions) == 1, f"report.json has no composition by {GROUP_FIELD}"
+    assert compositions[0]["groups"] == groups["groups"]
+    assert os.path.exists(os.path.join(out, "report.html"))
+
+
+def cell_report(config, data, baselines, tmp_path, request):
+    """select --no-report, then dsir report OUT: report.json and report.html, with the
+    manifest's numbers (and a section per named target)."""
+    base = baselines.get(config)
+    out = str(tmp_path / "out")
+    ok(select_args(data, config, out))  # --no-report
+    args = report_args(out)
+    if check_refused(config, "report", args):
+        return
+    ok(args)
+    assert os.path.exists(os.path.join(out, "report.html"))
+    with open(os.path.join(out, "report.json"), encoding="utf-8") as fh:
+        report = json.load(fh)
+    manifest = manifest_of(out)
+    assert manifest == base["manifest"]
+    files = output_bytes(out)
+    assert without_report(files) == base["files"]  # the report added files, it changed none
+    counts = manifest["counts"]
+    unit = counts.get("unit", "documents")
+    assert report["counts"]["pool_documents"] == counts["documents"]
+    assert report["counts"]["requested"] == counts["requested"]
+    # In the selection's unit (manifest counts.unit): selected_documents, or selected_chunks.
+    assert report["counts"][f"selected_{unit}"] == counts["selected"] == K
+    assert report["counts"][f"eligible_{unit}"] == counts["eligible"]
+    if config == "targets":
+        per_target = {t["name"]: t for t in manifest["per_target"]}
+        assert [t["name"] for t in report["targets"]] == ["a", "b"]
+        for i, name in enumerate(["a", "b"]):
+            section = report["targets"][i]
+            assert section["name"] == name
+            assert section["selected"] == per_target[name]["selected"]
+            assert isinstance(section["kl"], dict) and section["kl"]
+            assert isinstance(section["weights"], dict) and section["weights"]
+        assert sum(t["selected"] for t in report["targets"]) == counts["selected"]
+
+
+def cell_ray(config, data, baselines, tmp_path, request):
+    """--engine ray (a private 2-CPU Ray instance per run): the output equals the local run
+    byte for byte, manifest included."""
+    require("ray")
+    out = str(tmp_path / "out")
+    args = select_args(data, config, out, "--engine", "ray")
+    if check_refused(config, "ray", args):
+        return
+    base = baselines.get(config)
+    ok(args, timeout=180)
+    assert output_bytes(out) == base["files"]
+
+
+CELL = {"resume": cell_resume, "skip": cell_skip, "s3": cell_s3, "groupby": cell_groupby,
+        "report": cell_report, "ray": cell_ray}
+CELLS = [pytest.param(config, option, id=f"{config}-{option}") for config in CONFIGS for option in OPTIONS]
+
+
+def test_refused_table_names_real_cells():
+    assert set(REFUSED) <= {(c, o) for c in CONFIGS for o in OPTIONS}
+    assert all(isinstance(m, str) and m and "\n" not in m for m in REFUSED.values())
+
+
+@pytest.mark.parametrize("config,option", CELLS)
+def test_cell(config, option, data, baselines, tmp_path, request):
+    CELL[option](config, data, baselines, tmp_path, request)
+
+
+# --------------------------------------------------------------------------- resume with a changed option
+
+#: (id, the option changed from the default run, {manifest parameter: its new value}).
+CHANGES = [
+    ("temperature", ["--temperature", "0.5"], {"temperature": 0.5}),
+    ("weighting", ["--weighting", "sum"], {"weighting": "sum"}),
+    ("seed", ["--seed", "1"], {"seed": 1}),
+    ("min-length", ["--min-length", "5"], {"min_length": 5}),
+    ("top-k", ["--top-k"], {"top_k": True}),
+    ("method", ["--method", "random"], {"method": "random"}),
+    ("chunk-words", ["--chunk-words", "64"], {"chunk_words": 64}),
+    ("ngrams", ["--ngrams", "1"], {"ngrams": 1}),
+    ("buckets", ["--buckets", "5000"], {"buckets": 5000}),
+    ("smoothing", ["--smoothing", "0.5"], {"smoothing": 0.5}),
+    ("raw-sample", ["--raw-sample", "50"], {"raw_sample": 50}),
+    ("id-field", ["--id-field", "id"], {"id_field": "id"}),
+]
+
+
+def _parameter(manifest: dict, name: str):
+    if name == "method":
+        return manifest["method"]
+    params = manifest["parameters"]
+    return params[name] if name in params else params["featurizer"][name]
+
+
+@pytest.fixture(scope="module")
+def default_run(data, baselines) -> dict:
+    return baselines.get("default")
+
+
+@pytest.mark.parametrize("change,expected", [pytest.param(c, e, id=i) for i, c, e in CHANGES])
+def test_resume_recomputes_changed_option(change, expected, data, default_run, tmp_path):
+    """--resume over a finished default run with one option changed gives the fresh run of
+    that option (recomputed), not the old selection, and the manifest says the new option."""
+    out = str(tmp_path / "out")
+    shutil.copytree(default_run["out"], out)  # a finished default run (records, scores, shards, manifest)
+    ok(select_args(data, "default", out, *change, "--resume"))
+    fresh = str(tmp_path / "fresh")
+    ok(select_args(data, "default", fresh, *change))
+    resumed_manifest, fresh_manifest = manifest_of(out), manifest_of(fresh)
+    assert resumed_manifest["parameters"] == fresh_manifest["parameters"]
+    assert resumed_manifest["method"] == fresh_manifest["method"]
+    for name, value in expected.items():
+        assert _parameter(resumed_manifest, name) == value
+    resumed, wanted = output_bytes(out), output_bytes(fresh)
+    if shards(resumed) != shards(wanted):
+        kept = shards(resumed) == shards(default_run["files"])
+        pytest.fail(f"--resume with {' '.join(change)}: the shards differ from a fresh run with that option"
+                    + (" (they are the old default selection: stale units were reused)" if kept else ""))
+    assert resumed_manifest == fresh_manifest
+    assert resumed == wanted
+    assert resumed_manifest["parameters"] != default_run["manifest"]["parameters"] or \
+        resumed_manifest["method"] != default_run["manifest"]["method"]
