@@ -76,7 +76,7 @@ def expected(inputs, tmp_path_factory):
     return out
 
 
-def kill_and_resume(pool, target, out, workers, plan, rng, engine="local") -> list[str]:
+def kill_and_resume(pool, target, out, workers, plan, rng, engine="local", expected_bytes=None) -> list[str]:
     """Run, kill, resume, kill... following ``plan``; then resume to the end. Returns what was killed."""
     killed = []
     for i, (phase, count) in enumerate(plan):
@@ -84,7 +84,9 @@ def kill_and_resume(pool, target, out, workers, plan, rng, engine="local") -> li
         proc = start(command(pool, target, out, workers, engine) + (["--resume"] if i else []))
         if kill_when(proc, out, phase, count, delay):
             killed.append(phase or "random time")
-            assert not os.path.exists(os.path.join(out, "manifest.json"))
+            if os.path.exists(os.path.join(out, "manifest.json")):
+                # killed while exiting, after the manifest: it must certify a complete, right output
+                assert phase is None and output_bytes(out) == expected_bytes
         else:
             assert proc.returncode == 0, proc.stderr.read().decode()
     final = subprocess.run(command(pool, target, out, workers, engine) + ["--resume"], capture_output=True,
@@ -100,7 +102,7 @@ def test_kill_while_fitting_scoring_writing_and_at_random(inputs, expected, tmp_
     out = str(tmp_path / "out")
     plan = [("fit-raw", rng.randint(1, FILES - 1)), ("score", rng.randint(1, FILES - 1)),
             ("write", rng.randint(1, FILES // 4)), (None, 0)]  # 3/4 of the writes still to do
-    killed = kill_and_resume(pool, target, out, 1, plan, rng)
+    killed = kill_and_resume(pool, target, out, 1, plan, rng, expected_bytes=expected)
     assert killed[:3] == ["fit-raw", "score", "write"], killed
     assert output_bytes(out) == expected
 

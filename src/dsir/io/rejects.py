@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +29,6 @@ import pyarrow.json as pj
 from dsir.errors import InputError
 from dsir.featurize.kernels import line_spans
 from dsir.io.paths import InputFile
-from dsir.io.writers import atomic_file
 
 ON_ERROR = ("stop", "skip")
 REJECTS_FILE = "rejects.jsonl"

@@ -13,14 +13,14 @@ import io
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import fsspec
 import numpy as np
 from fsspec.core import url_to_fs
 
-from dsir.errors import OutputError, UsageError
+from dsir.errors import OutputError
 
 
 def is_remote(path: str) -> bool:
@@ -99,26 +99,6 @@ def makedirs(path: str) -> None:
     """Create a local directory (and its parents); object stores have no directories to create."""
     if not is_remote(path):
         os.makedirs(local_path(path), exist_ok=True)
-
-
-def prepare_remote_output_dir(output_dir: str, overwrite: bool, owned: Callable[[str], bool]) -> None:
-    """Refuse a non-empty remote output "directory" unless ``overwrite``, which deletes only
-    the entries ``owned(name)`` says an earlier dsir run wrote there."""
-    fs, root = url_to_fs(output_dir)
-    root = root.rstrip("/")
-    try:
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] if fs.isdir(root) else []
-    except FileNotFoundError:
-        names = []
-    names = [n for n in names if n]
-    if not names:
-        return
-    if not overwrite:
-        raise UsageError(f"{output_dir}: output directory is not empty (use --overwrite to replace it)")
-    doomed = [f"{root}/{n}" for n in names if owned(n)]
-    if doomed:
-        fs.rm(doomed, recursive=True)
-    fs.invalidate_cache(root)
 
 
 def spool_path(url: str) -> str:

@@ -441,7 +441,7 @@ def write_task(task: WriteTask) -> WriteResult:
                 for t, w in enumerate(writers):
                     if w is not None and (a == t).any():
                         fmt.write_rows(w, block, np.flatnonzero(a == t))
-            elif (a >= 0).any():
+            elif writers and (a >= 0).any():
                 picked = np.flatnonzero(a >= 0)
                 fmt.write_chunks(task.file, task.read, block, writers, a[picked], rows_of_units[picked],
                                  scores["chunk"][units[picked]], scores["start"][units[picked]],

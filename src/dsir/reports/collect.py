@@ -494,8 +494,11 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "; ".join(f"{x['name']}: {x['verdict']}" for x in sections),
         "fit": manifest.get("fit") or {},
         "counts": {
-            "pool_documents": n_pool, "eligible_documents": n_eligible, "requested": counts["requested"],
-            "selected_documents": n_selected,
+            "unit": counts.get("unit", "documents"),
+            "pool_documents": counts["documents"],
+            f"pool_{counts.get('unit', 'documents')}": n_pool,
+            f"eligible_{counts.get('unit', 'documents')}": n_eligible, "requested": counts["requested"],
+            f"selected_{counts.get('unit', 'documents')}": n_selected,
             "pool_tokens": int(tokens_all.sum()), "selected_tokens": int(sel_tokens.sum()),
             "pool_text_bytes": int(bytes_all.sum()), "selected_text_bytes": int(bytes_all[selected_all].sum()),
             "selected_output_bytes": int(sum(o["bytes"] for o in manifest.get("outputs", []))),

@@ -70,6 +70,7 @@ def _bucket_rows(rows: list[dict]) -> list[list[str]]:
 def render_html(report: dict, plots: dict[str, bytes]) -> str:
     """The whole report as one HTML document (every plot inline)."""
     c, kl, w, ln = report["counts"], report["kl"], report["weights"], report["lengths"]
+    u = c.get("unit", "documents")
     p = report["parameters"]
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
            f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
@@ -79,8 +80,8 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
                f"file{'s' if report['inputs'] != 1 else ''} · {_e(report['method'])} · seed {_e(p.get('seed'))} · "
                f"dsir {_e(report['dsir_version'])}</p>")
     out.append('<div class="cards">' + "".join([
-        _card(f"{c['selected_documents']:,}", f"selected of {c['pool_documents']:,} documents "
-              f"({100 * c['selected_fraction_of_pool']:.2g}%; {c['eligible_documents']:,} eligible)"),
+        _card(f"{c[f'selected_{u}']:,}", f"selected of {c[f'pool_{u}']:,} {u} "
+              f"({100 * c['selected_fraction_of_pool']:.2g}%; {c[f'eligible_{u}']:,} eligible)"),
         _card(f"{c['selected_tokens']:,}", f"selected tokens of {c['pool_tokens']:,} "
               f"({100 * c['selected_fraction_of_tokens']:.2g}%)"),
         _card("–" if kl["reduction"] is None else f"{kl['reduction']:.3f}",
@@ -100,13 +101,13 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
         out.append("<p class='note'>Each target's KL numbers compare that target with the units selected for it; "
                    "the sections below show the first target.</p>")
     out.append("<h2>Counts</h2>")
-    out.append(_table(["", "documents", "tokens", "text bytes"], [
-        ["pool", _n(c["pool_documents"]), _n(c["pool_tokens"]), _bytes(c["pool_text_bytes"])],
-        ["eligible", _n(c["eligible_documents"]), "", ""],
-        ["selected", _n(c["selected_documents"]), _n(c["selected_tokens"]), _bytes(c["selected_text_bytes"])],
+    out.append(_table(["", u, "tokens", "text bytes"], [
+        ["pool", _n(c[f"pool_{u}"]), _n(c["pool_tokens"]), _bytes(c["pool_text_bytes"])],
+        ["eligible", _n(c[f"eligible_{u}"]), "", ""],
+        ["selected", _n(c[f"selected_{u}"]), _n(c["selected_tokens"]), _bytes(c["selected_text_bytes"])],
     ], {1, 2, 3}))
     out.append(f"<p class='note'>Requested {c['requested']:,}; selected fraction: "
-               f"{100 * c['selected_fraction_of_eligible']:.3g}% of eligible documents, "
+               f"{100 * c['selected_fraction_of_eligible']:.3g}% of eligible {u}, "
                f"{100 * c['selected_fraction_of_tokens']:.3g}% of tokens. Output shards: {_bytes(c['selected_output_bytes'])}.</p>")
 
     out.append("<h2>KL reduction</h2>")
