@@ -145,3 +145,29 @@ def test_file_urls_equal_plain_paths(tmp_path, monkeypatch):
     for name, data in output_files(str(tmp_path / "plain")).items():
         if name != "manifest.json":
             assert output_files(str(tmp_path / "url"))[name] == data
+
+
+def test_resume_skip_and_report_on_s3(store, tmp_path, caplog):
+    """An object-store output keeps its unit records there too: --resume reuses them, and
+    --on-error skip and the report are written to the store."""
+    fs, raw, target = store
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "harbour storm sea"}\n{oops\n{"text": "boat on the sea"}\n')
+    fs.put_file(str(bad), "dsir-io/bad/bad.jsonl")
+    args = dict(target="s3://dsir-io/target/sea.jsonl", k=70, on_error="skip")
+    raws = ["s3://dsir-io/pool", "s3://dsir-io/bad/bad.jsonl"]
+    first = DSIR(seed=11, raw_sample=150, on_error="skip").select(raws, "s3://dsir-io/runs/r", k=70,
+                                                                  target=args["target"])
+    assert first["rejects"] == {"path": "rejects.jsonl", "records": 1}
+    (reject,) = [json.loads(line) for line in fs.cat_file("dsir-io/runs/r/rejects.jsonl").splitlines()]
+    assert reject["file"] == "s3://dsir-io/bad/bad.jsonl" and reject["line"] == 2
+    names = {p.rsplit("/", 1)[-1] for p in fs.ls("dsir-io/runs/r")}
+    assert {"report.json", "report.html", "report", "manifest.json"} <= names
+    fs.rm("dsir-io/runs/r/manifest.json")  # as if killed before the manifest
+    caplog.set_level("INFO", logger="dsir")
+    again = DSIR(seed=11, raw_sample=150, on_error="skip").select(raws, "s3://dsir-io/runs/r", k=70,
+                                                                  target=args["target"], resume=True)
+    assert again["outputs"] == first["outputs"] and again["counts"] == first["counts"]
+    assert "resume: write: 5 of 5 units already done" in caplog.text, caplog.text
+    res = CliRunner().invoke(cli, ["report", "s3://dsir-io/runs/r", "--quiet"], env=ENV)
+    assert res.exit_code == 0, res.output
