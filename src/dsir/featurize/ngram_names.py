@@ -41,7 +41,7 @@ class BucketNames:
     """
 
     def __init__(self, buckets: np.ndarray | list[int], featurizer: HashedNgramFeaturizer, capacity: int = 8,
-                 max_tokens: int = 5_000):
+                 max_tokens: int = 1_000):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.buckets = np.unique(np.asarray(buckets, dtype=np.int64))

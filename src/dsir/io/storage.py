@@ -44,10 +44,11 @@ def write_bytes(path: str, data: bytes, durable: bool = False) -> None:
             raise OutputError(f"{path}: cannot write output: {exc}") from exc
         return
     target = local_path(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(target)),
-                               prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    # open() rather than mkstemp: the file gets the permissions of the user's umask (0600 for
+    # a report or rejects file that others should read would be a surprise)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(target)), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             if durable:
                 fh.flush()

@@ -160,7 +160,7 @@ class Fit:
 
 
 REPORT_TARGET_LENGTHS = 20_000
-REPORT_NAMES_DOCUMENTS = 2_000
+REPORT_NAMES_DOCUMENTS = 500
 
 
 # -- the stages -------------------------------------------------------------------------

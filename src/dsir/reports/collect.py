@@ -52,7 +52,7 @@ class ReportOptions:
     """
 
     sample_documents: int = 20_000
-    names_documents: int = 2_000
+    names_documents: int = 500
     buckets_shown: int = 15
     examples: int = 3
     example_chars: int = 600

@@ -9,6 +9,7 @@ import warnings
 import matplotlib
 
 matplotlib.use("Agg")  # no display, no GUI toolkit: the report is made on servers
+matplotlib.rcParams["figure.constrained_layout.use"] = True
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -18,7 +19,8 @@ DPI = 110
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    # the figures lay themselves out (constrained layout): no second, tight-bbox pass at save time
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
@@ -90,7 +92,6 @@ def why_plot(report: dict) -> bytes:
         ax.set_xlabel("log p_target / p_raw of the bucket")
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.25)
-    fig.tight_layout()
     return _png(fig)
 
 
@@ -118,7 +119,6 @@ def kl_plot(report: dict) -> bytes:
     ax2.set_ylabel("% of the KL reduction")
     ax2.set_title("Share of the reduction carried by the top buckets", fontsize=10)
     ax2.grid(alpha=0.25)
-    fig.tight_layout()
     return _png(fig)
 
 
