@@ -7,12 +7,19 @@ the report, and with the report and ``--group-by domain``, run side by side in a
 order, ``--repeats`` times each, one worker; the CPU seconds of each child process (user +
 system, from ``wait4``) are compared as ratios within one run of this script.
 
-    .venv/bin/python bench/pipeline_costs.py --repeats 3
+    .venv/bin/python bench/pipeline_costs.py --repeats 3                  # the shared 61.5 MB pool
+    .venv/bin/python bench/pipeline_costs.py --cpu-pools 'bench/.work/pools/shards/pool-0000[01].jsonl.zst' \
+        'bench/.work/pools/shards/pool-0000?.jsonl.zst'     # 0.25 and 1 GB of jsonl
+
+The report's cost is mostly fixed (matplotlib's import and drawing, naming n-grams on
+bounded samples), so its share falls with the pool's size; ``--cpu-pools`` measures it on
+other pools too (``bench/make_pool.py`` builds 0.25, 1 and 2 GB ones).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -60,6 +67,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("-k", type=int, default=2000)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "pipeline_costs.json"))
+    ap.add_argument("--cpu-pools", nargs="*", default=[], help="more pools (directories or globs) for the CPU comparison")
     args = ap.parse_args()
     pool = os.path.join(CORPUS, "pool")
     legal = os.path.join(CORPUS, "target", "legal.jsonl.zst")
@@ -91,18 +99,22 @@ def main() -> None:
                 "target_reads_per_file": max([n for p, n in per_file.items() if "/target/" in p], default=0),
             }
         variants = {"no report": ["--no-report"], "report": [], "report + --group-by domain": ["--group-by", "domain"]}
-        times: dict[str, list] = {v: [] for v in variants}
-        for r in range(args.repeats):
-            order = list(variants) if r % 2 == 0 else list(reversed(variants))
-            for v in order:
-                out = os.path.join(tmp, f"cpu-{r}-{len(times[v])}-{v.replace(' ', '_')}")
-                times[v].append(run_cpu(select_args(pool, [legal], out, variants[v], args.k), env))
-        base = min(c for c, _ in times["no report"])
-        for v, runs in times.items():
-            cpu = min(c for c, _ in runs)
-            result["cpu"][v] = {"cpu_seconds_min": round(cpu, 3), "all_cpu_seconds": [round(c, 3) for c, _ in runs],
-                                "wall_seconds": [round(w, 3) for _, w in runs],
-                                "extra_cpu_share": round(cpu / base - 1, 4)}
+        for pool_dir in [pool, *args.cpu_pools]:
+            times: dict[str, list] = {v: [] for v in variants}
+            for r in range(args.repeats):
+                order = list(variants) if r % 2 == 0 else list(reversed(variants))
+                for v in order:
+                    out = os.path.join(tmp, f"cpu-{len(result['cpu'])}-{r}-{v.replace(' ', '_')}")
+                    times[v].append(run_cpu(select_args(pool_dir, [legal], out, variants[v], args.k), env))
+            base = min(c for c, _ in times["no report"])
+            files = glob.glob(os.path.join(pool_dir, "*")) if os.path.isdir(pool_dir) else glob.glob(pool_dir)
+            size = sum(os.path.getsize(f) for f in files if f.endswith((".jsonl", ".zst", ".gz", ".parquet")))
+            entry = result["cpu"][os.path.relpath(pool_dir, ROOT)] = {"pool_bytes": size}
+            for v, runs in times.items():
+                cpu = min(c for c, _ in runs)
+                entry[v] = {"cpu_seconds_min": round(cpu, 3), "all_cpu_seconds": [round(c, 3) for c, _ in runs],
+                            "wall_seconds": [round(w, 3) for _, w in runs],
+                            "extra_cpu_share": round(cpu / base - 1, 4)}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2)
@@ -113,11 +125,13 @@ def main() -> None:
                            for p, v in r["phases"].items())
         print(f"| {name} | {r['raw_reads_per_file']} | {r['target_reads_per_file']} | {phases} |")
     print()
-    print("| variant | CPU s (min) | all runs | extra CPU vs --no-report |")
-    print("|---|---:|---|---:|")
-    for v, c in result["cpu"].items():
-        print(f"| {v} | {c['cpu_seconds_min']} | {c['all_cpu_seconds']} | {100 * c['extra_cpu_share']:.1f}% |")
-
+    print("| pool | variant | CPU s (min) | all runs | extra CPU vs --no-report |")
+    print("|---|---|---:|---|---:|")
+    for pool_name, entry in result["cpu"].items():
+        for v, c in entry.items():
+            if v != "pool_bytes":
+                print(f"| {pool_name} ({entry['pool_bytes'] / 1e6:.0f} MB) | {v} | {c['cpu_seconds_min']} | "
+                      f"{c['all_cpu_seconds']} | {100 * c['extra_cpu_share']:.1f}% |")
 
 if __name__ == "__main__":
     main()

@@ -69,3 +69,9 @@ def test_slices_and_large_strings_give_the_same_buckets(batch, start):
 def test_content_hashes_match_the_reference(batch):
     got = content_hashes(pa.array(batch, pa.string())).tolist()
     assert got == [reference.fmix64(reference.fnv1a64(t.encode("utf-8"))) for t in batch]
+
+
+def test_the_hashed_ngram_featurizer_is_a_featurizer():
+    from dsir.featurize import Featurizer
+
+    assert isinstance(HashedNgramFeaturizer(2, 64), Featurizer)

@@ -265,3 +265,28 @@ def test_a_selection_of_nothing_still_gets_a_report(tmp_path, toy):
     assert report["weights"]["effective_sample_size"] == 0.0
     assert report["examples"] == {"top": [], "threshold": [], "bottom": []}
     assert (out / "report" / "kl.png").exists()
+
+
+@pytest.mark.parametrize("options", [dict(top_k=True), dict(weighting="sum", temperature=1.0, top_k=True),
+                                     dict(weighting="sum", temperature=0.5)])
+def test_cut_histogram_and_ess_are_those_of_the_keys_used(toy, tmp_path, options):
+    """The report describes the weights the selection ranked on, whatever the weighting."""
+    out = tmp_path / "out"
+    DSIR(ngrams=N, buckets=B, seed=SEED, **options).select(toy["pool"], str(out), k=K, target=toy["target"])
+    report = _report(out)
+    table = DSIR(ngrams=N, buckets=B, seed=SEED, **options).load_model(str(out / "_dsir" / "model.npz")) \
+        .score(toy["pool"]).to_pylist()
+    selected_ids = {r["id"] for r in _selected_records(out)}
+    records = toy["records"]
+    weights = [r["weight"] for r in table if r["eligible"]]
+    chosen = [r["weight"] for r, rec in zip(table, records) if rec["id"] in selected_ids]
+    w = report["weights"]
+    edges = np.asarray(w["histogram"]["edges"])
+    assert w["histogram"]["pool"] == np.histogram(weights, edges)[0].tolist()
+    assert w["histogram"]["selected"] == np.histogram(chosen, edges)[0].tolist()
+    assert w["kth_largest_log_weight"] == sorted(weights, reverse=True)[K - 1]
+    assert w["effective_sample_size"] == pytest.approx(
+        float(np.exp(2 * np.logaddexp.reduce(weights) - np.logaddexp.reduce(2 * np.asarray(weights)))), rel=1e-9)
+    assert ("summed" in w["what"]) == (options.get("weighting") == "sum")
+    if options.get("top_k"):  # a hard cut: no selected unit below it
+        assert min(chosen) >= w["kth_largest_log_weight"]
