@@ -77,6 +77,16 @@ def selection_options(fn):
     return fn
 
 
+def _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+              engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target, model) -> DSIR:
+    """The DSIR that select and score run with (a saved --model loaded)."""
+    _check_selection(target, model, method, emit, chunk_words)
+    d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
+              engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
+              chunk_words=chunk_words, emit=emit)
+    return d.load_model(model) if model else d
+
+
 def _check_selection(target, model, method, emit, chunk_words) -> None:
     if bool(target) == bool(model) and not (method == "random" and not model):
         raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
@@ -137,12 +147,9 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, min_lengt
     def run():
         if (k is None) == (fraction is None):
             raise click.UsageError("give exactly one of -k and --fraction")
-        _check_selection(target, model, method, emit, chunk_words)
-        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-                  engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
-                  chunk_words=chunk_words, emit=emit)
-        if model:
-            d.load_model(model)
+        d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
+                      quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
+                      model)
         with d.engine:
             m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
@@ -191,12 +198,9 @@ def score(raw, text_field, seed, workers, quiet, engine, ray_address, min_length
     a 'select' with the same options sorts on.
     """
     def run():
-        _check_selection(target, model, method, emit, chunk_words)
-        d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-                  engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
-                  chunk_words=chunk_words, emit=emit)
-        if model:
-            d.load_model(model)
+        d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
+                      quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
+                      model)
         with d.engine:
             table = d.score(list(raw), output, target=list(target) or None)
         click.echo(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)

@@ -48,23 +48,24 @@ log = logging.getLogger("dsir")
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that shapes a result (``DSIR.get_params()`` minus where and how it runs)."""
+    """Everything that shapes a result: ``DSIR.get_params()`` minus where and how it runs
+    (``api.EXECUTION_PARAMS``). No defaults here: those of ``DSIR.__init__`` are the only ones."""
 
-    ngrams: int = 2
-    buckets: int = 10_000
-    smoothing: float = 1.0
-    raw_sample: int = 200_000
-    seed: int = 0
-    min_length: int = 0
-    top_k: bool = False
-    text_field: str = "text"
-    id_field: str | None = None
-    on_error: str = "stop"
-    method: str = "dsir"
-    weighting: str = "mean"
-    temperature: float = 0.01
-    chunk_words: int | None = None
-    emit: str = "documents"
+    ngrams: int
+    buckets: int
+    smoothing: float
+    raw_sample: int
+    seed: int
+    min_length: int
+    top_k: bool
+    text_field: str
+    id_field: str | None
+    on_error: str
+    method: str
+    weighting: str
+    temperature: float
+    chunk_words: int | None
+    emit: str
 
     def __post_init__(self) -> None:
         if self.raw_sample < 1:
