@@ -20,7 +20,8 @@ import pyarrow.json as pj
 
 from dsir.errors import InputError
 from dsir.io.paths import InputFile
-from dsir.io.readers import count_rows, iter_line_blocks, iter_record_tables, parse_text_spans
+from dsir.io.json_text import extract_text_field
+from dsir.io.readers import _is_utf8, count_rows, iter_line_blocks, iter_record_tables, parse_text_spans
 from dsir.io.writers import ShardWriter
 
 MISSING = "(missing)"
@@ -109,9 +110,19 @@ class JsonlFormat:
 
     def field_labels(self, file, block, field):
         """The field's value in every record of the block as a label (see ``as_label``)."""
+        if not len(block):
+            return pa.array([], pa.string())
+        # The compiled reader first (string values, the usual case); it leaves anything else
+        # (a missing key, a number, a bad line) to pyarrow below.
+        got = extract_text_field(block.buf, block.starts, block.ends, field) \
+            if _is_utf8(block.buf[block.starts[0]:block.ends[-1]]) else -1
+        if isinstance(got, tuple):
+            data, offsets = got
+            return pa.LargeStringArray.from_buffers(len(block), pa.py_buffer(offsets),
+                                                    pa.py_buffer(data)).cast(pa.string())
         schema = pa.schema([(field, pa.string())])
         opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
-        data = block.buf[: block.ends[-1]].tobytes() if len(block) else b""
+        data = block.buf[: block.ends[-1]].tobytes()
         try:
             table = pj.read_json(pa.BufferReader(data), parse_options=opts,
                                  read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1))
