@@ -36,3 +36,16 @@ def test_raw_sample_is_a_uniform_subset(tmp_path):
 def test_select_needs_a_fit_or_a_target(tmp_path):
     with pytest.raises(UsageError, match="fit"):
         DSIR().select(str(EXAMPLES / "pool"), str(tmp_path / "o"), k=3)
+
+
+def test_a_fit_of_named_targets_selects_and_scores_with_their_names(tmp_path, example_target):
+    pool = str(example_target.parent.parent / "pool")
+    specs = [f"a={example_target}:3", f"b={example_target}:1"]
+    d = DSIR(raw_sample=100).fit(pool, specs)
+    m = d.select(pool, str(tmp_path / "out"), k=40, report=False)
+    assert [(t["name"], t["requested"]) for t in m["per_target"]] == [("a", 30), ("b", 10)]
+    assert {o["path"].split("-")[1] for o in m["outputs"]} == {"a", "b"}
+    cols = d.score(pool).column_names
+    assert {"key_a", "key_b", "log_weight_a", "weight_b"} <= set(cols)
+    fresh = DSIR(raw_sample=100).select(pool, str(tmp_path / "fresh"), k=40, target=specs, report=False)
+    assert fresh["outputs"] == m["outputs"]

@@ -108,7 +108,6 @@ class DSIR:
         targets = plan.resolve_targets(_as_list(target), method, fitted=False)
         pool = plan.count_stage(run, raw_files) if method.needs.raw_counts or method.needs.raw_ids else None
         self.fit_ = plan.fit_stage(run, method, raw_files, targets, pool)
-        self.targets_ = [t.spec for t in targets]
         if self.method == "dsir" and len(targets) == 1:
             self.estimator_ = self.fit_.models[0]
         self.model_path_ = None
@@ -128,7 +127,7 @@ class DSIR:
         self.ngrams, self.buckets = est.featurizer.ngrams, est.featurizer.buckets
         self.smoothing = est.smoothing
         self.estimator_, self.model_path_ = est, path
-        self.fit_, self.targets_ = plan.loaded_fit(est), None
+        self.fit_ = plan.loaded_fit(est)
         return self
 
     def _fitted(self) -> plan.Fit | None:
@@ -157,7 +156,6 @@ class DSIR:
         if target is not None:
             self.fit(raw, target)
         fit = self._fitted()
-        names = [t.name for t in (self.targets_ or [])] if getattr(self, "targets_", None) else [None]
         if fit is None:
             if method.needs_target:
                 raise UsageError("score() needs a fit: give a target, or fit() (or load_model()) first")
@@ -167,6 +165,7 @@ class DSIR:
             out.makedirs()
             run = self._run(out)
             summaries, _ = plan.score_stage(run, raw_files, fit, keep_ids=self.id_field is not None)
+            names = [spec.name for spec in fit.specs] or [None]
             parts = [self._score_table(out, file, x.unit, names, run) for x, file in zip(summaries, raw_files)]
         table = pa.concat_tables(parts) if parts else pa.table({})
         if output and is_remote(output):

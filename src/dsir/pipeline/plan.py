@@ -149,6 +149,7 @@ class Fit:
     lengths: list[BottomK] = field(default_factory=list)
     names_texts: list[BottomK] = field(default_factory=list)
     models: list = field(default_factory=list)  # ImportanceEstimator per target (dsir)
+    specs: list[TargetSpec] = field(default_factory=list)  # the targets it was fit on
 
     def save(self, path: str) -> None:
         arrays = {"score_vectors": self.score_vectors, "target_counts": self.target_counts,
@@ -240,7 +241,8 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
                                             for rs in per_target]),
                raw.counts if raw.counts is not None else np.zeros(f.buckets, np.int64), stats, per_target,
                [_merged(rs, "lengths", REPORT_TARGET_LENGTHS) for rs in per_target],
-               [_merged(rs, "texts", REPORT_NAMES_DOCUMENTS) for rs in per_target], models)
+               [_merged(rs, "texts", REPORT_NAMES_DOCUMENTS) for rs in per_target], models,
+               [t.spec for t in targets])
 
 
 def _merged(results: list[FitResult], what: str, k: int) -> BottomK:
@@ -253,7 +255,7 @@ def _merged(results: list[FitResult], what: str, k: int) -> BottomK:
 def loaded_fit(model: ImportanceEstimator) -> Fit:
     """A ``Fit`` of a saved dsir estimator (``--model``)."""
     return Fit(model.log_ratio_[None, :], model.target_counts_[None, :], model.raw_counts_, [model.stats_],
-               [[]], [BottomK.empty(1, np.int32)], [BottomK.empty(1, np.uint8)], [model])
+               [[]], [BottomK.empty(1, np.int32)], [BottomK.empty(1, np.uint8)], [model], [TargetSpec(())])
 
 
 def score_stage(run: Run, raw_files: list[InputFile], fit: Fit,
@@ -341,8 +343,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     started = time.time()
     raw_files = expand_paths(raw, "raw")
     targets = resolve_targets(target, method, fitted=fit is not None)
-    if fit is not None and len(fit.score_vectors) != len(targets):
-        targets = [Target(TargetSpec((), f"t{i}"), []) for i in range(len(fit.score_vectors))]
+    if fit is not None:  # fitted before: its targets, without files to read
+        targets = [Target(TargetSpec((), spec.name, spec.proportion), []) for spec in fit.specs]
     out = OutputDir(output_dir)
     prepared = False
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes)
