@@ -215,7 +215,9 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
     rate = 1.0
     if needs.raw_counts or needs.raw_ids:
         rate = min(1.0, (s.raw_sample if needs.raw_counts else needs.raw_ids) / pool)
-        raw_tasks = [FitTask(file, run.read, f, rate, s.seed, counts=needs.raw_counts,
+        # the seed only matters to a sample: a task that reads every record does not depend on it
+        seed = s.seed if rate < 1.0 or needs.raw_ids else 0
+        raw_tasks = [FitTask(file, run.read, f, rate, seed, counts=needs.raw_counts,
                              id_sample=pool if needs.raw_ids else 0) for file in raw_files]
         raw_results = run.phase("fit-raw", fit_task, raw_tasks, "fit raw", raw_files)
         raw = FitData(sum(r.documents for r in raw_results),
