@@ -279,8 +279,12 @@ class RunState:
         if self.resume:
             valid = sum(1 for u in units if (r := load_record(u.record_path, u.fingerprint, header_only=True))
                         is not None and r[0].get("owned", {}) == _owned_state(u.owned))
+            recorded = sum(1 for u in units if _size(u.record_path) is not None)
             if valid:
                 log.info("resume: %s: %d of %d units already done", desc, valid, len(units))
+            if recorded > valid:
+                log.info("resume: %s: %d units were recorded for other inputs or parameters: computing them again",
+                         desc, recorded - valid)
             self.reused[phase] = valid
         return engine.map(run_unit, units, desc, weights)
 
