@@ -64,7 +64,7 @@ def selection_options(fn):
         click.option("--min-length", type=click.IntRange(min=0), default=DEFAULTS["min_length"], **_SHOW, help="Units with fewer tokens are not eligible (empty ones never are)."),
         click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling."),
         click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text."),
-        click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default=DEFAULTS["on_error"], **_SHOW, help="On a bad record, stop (no output), or skip it: it is listed in DIR/rejects.jsonl and counted in the manifest."),
+        click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default=DEFAULTS["on_error"], **_SHOW, help="On a bad record, stop (no output), or skip it: select lists it in DIR/rejects.jsonl and counts it in the manifest; score marks its row rejected."),
         click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule)."),
         click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULTS["weighting"], **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum."),
         click.option("--temperature", type=float, default=DEFAULTS["temperature"], **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature)."),
