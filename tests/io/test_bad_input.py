@@ -270,3 +270,25 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path, target):
     assert "Traceback" not in proc.stderr
     assert f"dsir: error: {raw}:2: malformed JSON" in proc.stderr
     assert not [n for n in os.listdir(out) if n != "_dsir"]
+
+
+@pytest.mark.parametrize("separator, line", [("", 4), ("\r", 3)])  # cat of a file without a final newline; bare CRs
+@pytest.mark.parametrize("id_field", [None, "id"])
+def test_a_line_holding_several_records_is_a_bad_record_not_two(tmp_path, target, separator, line, id_field):
+    """Rows never drift from lines: such a line stops the run naming it, or is rejected whole."""
+    records = [json.dumps({"text": t, **({"id": f"d{i}"} if id_field else {})})
+               for i, t in enumerate(documents(12, seed=1))]
+    lines = records[: line - 1] + [separator.join(records[line - 1: line + 2])] + records[line + 2:]
+    raw = lines_file(tmp_path / "pool.jsonl", lines)
+    extra = ["--id-field", id_field] if id_field else []
+    out = str(tmp_path / "out")
+    result = dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", out, *extra)
+    assert_refused(result, out, f"pool.jsonl:{line}:", "more than one JSON value on the line")
+    skipped = str(tmp_path / "skipped")
+    result = dsir_select("--raw", raw, "--target", target, "-k", "100", "-o", skipped, "--on-error", "skip", *extra)
+    assert result.exit_code == 0, result.output
+    (reject,) = [json.loads(x) for x in open(os.path.join(skipped, "rejects.jsonl"))]
+    assert reject["line"] == line and reject["row"] == line - 1
+    kept = [x.rstrip("\n") for p in sorted(os.listdir(skipped)) if p.startswith("part-")
+            for x in open(os.path.join(skipped, p), newline="\n")]
+    assert sorted(kept) == sorted(x for i, x in enumerate(lines) if i != line - 1)  # the others, unchanged

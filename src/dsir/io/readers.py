@@ -136,6 +136,8 @@ def check_jsonl_line(raw: bytes, text_field: str) -> str | None:
     try:
         record = json.loads(decoded)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # "{...}{...}", or records split by bare CRs
+            return f"more than one JSON value on the line (a missing newline?) from column {exc.colno}"
         return f"malformed JSON: {exc.msg} (column {exc.colno})"
     if not isinstance(record, dict):
         return f"expected a JSON object, got {_describe(record)}"
@@ -172,6 +174,10 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
         table = pj.read_json(pa.BufferReader(data), read_options=read_opts, parse_options=opts)
     except pa.ArrowException as exc:
         raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
+    if table.num_rows != len(line_numbers):
+        # pyarrow reads "{...}{...}" on one line, or records split by bare CRs, as several rows:
+        # rows would drift from lines, and the write pass copies lines
+        raise _record_count_error(file, data, line_numbers, text_field)
     text = table.column(text_field)
     try:
         text.validate(full=True)  # pyarrow's JSON reader does not check UTF-8 by itself
@@ -230,6 +236,18 @@ def _nth_nonblank_line(data: bytes, n: int) -> bytes:
     buf = np.frombuffer(data, dtype=np.uint8)
     starts, ends, _, _, _ = line_spans(buf, len(buf), True)
     return data[starts[n]:ends[n]]
+
+
+def _record_count_error(file: InputFile, data: bytes, line_numbers, text_field: str) -> InputError:
+    """The error for a block whose lines do not hold one record each, naming the first such line."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts, ends, _, _, _ = line_spans(buf, len(buf), True)
+    for i in range(len(starts)):
+        why = check_jsonl_line(data[starts[i]:ends[i]], text_field)
+        if why:
+            return InputError(why, path=file.path, line=int(line_numbers[i]))
+    first, last = int(line_numbers[0]), int(line_numbers[-1])
+    return InputError(f"lines {first}-{last} do not hold one JSON record each", path=file.path, line=first)
 
 
 def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str, exc: Exception) -> InputError:
