@@ -61,13 +61,18 @@ def test_pool_target_and_selection_on_s3_equal_a_local_run(store, tmp_path):
 def test_non_empty_remote_output_is_refused_and_overwrite_keeps_foreign_objects(store):
     fs, _, _ = store
     fs.pipe_file("dsir-io/runs/b/notes.txt", b"mine")
-    fs.pipe_file("dsir-io/runs/b/part-00009.jsonl", b"stale\n")
-    with pytest.raises(UsageError, match="s3://dsir-io/runs/b: output directory is not empty"):
-        _select("s3://dsir-io/pool", "s3://dsir-io/target/sea.jsonl", "s3://dsir-io/runs/b")
-    m = _select("s3://dsir-io/pool", "s3://dsir-io/target/sea.jsonl", "s3://dsir-io/runs/b", overwrite=True)
-    names = {p.rsplit("/", 1)[-1] for p in fs.ls("dsir-io/runs/b", refresh=True)}
-    assert "notes.txt" in names and "part-00009.jsonl" not in names
-    assert names == {"notes.txt", "_dsir", "manifest.json", *(o["path"] for o in m["outputs"])}
+    fs.pipe_file("dsir-io/runs/b/part-00009.jsonl", b"not dsir's\n")
+    for overwrite in (False, True):  # no dsir run there: nothing in it is dsir's to replace
+        with pytest.raises(UsageError, match="s3://dsir-io/runs/b: output directory is not empty"):
+            _select("s3://dsir-io/pool", "s3://dsir-io/target/sea.jsonl", "s3://dsir-io/runs/b", overwrite=overwrite)
+    fs.rm("dsir-io/runs/b/part-00009.jsonl")
+    first = _select("s3://dsir-io/pool", "s3://dsir-io/target/sea.jsonl", "s3://dsir-io/runs/b/run")
+    fs.pipe_file("dsir-io/runs/b/run/part-notes.txt", b"mine too")  # a user's file that looks like a shard
+    m = _select("s3://dsir-io/pool/a.jsonl", "s3://dsir-io/target/sea.jsonl", "s3://dsir-io/runs/b/run",
+                overwrite=True)
+    names = {p.rsplit("/", 1)[-1] for p in fs.ls("dsir-io/runs/b/run", refresh=True)}
+    assert names == {"part-notes.txt", "_dsir", "manifest.json", *(o["path"] for o in m["outputs"])}
+    assert len(first["outputs"]) > len(m["outputs"])  # the earlier run's other shards are gone
 
 
 def test_cli_fit_select_and_score_with_urls_never_show_credentials(store, tmp_path):

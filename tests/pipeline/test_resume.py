@@ -252,3 +252,21 @@ def test_crash_then_resume_with_the_report_and_skipped_records(tmp_path):
     got = output_bytes(out)
     assert "report.json" in got and "report.html" in got
     assert got == output_bytes(fresh)
+
+
+def test_overwrite_deletes_only_what_dsir_wrote(corpus, tmp_path):
+    """--overwrite never deletes a user's file, even one named like a shard (issue 18, item 5)."""
+    pool, _, target = corpus
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "part-00000.jsonl").write_text("mine\n")
+    for overwrite in (False, True):
+        with pytest.raises(UsageError, match="holds no dsir run"):
+            DSIR(raw_sample=50).select(pool, str(foreign), k=5, target=target, overwrite=overwrite, report=False)
+    assert (foreign / "part-00000.jsonl").read_text() == "mine\n"
+    out = tmp_path / "out"
+    DSIR(raw_sample=50).select(pool, str(out), k=30, target=target, report=False)
+    (out / "part-keep.txt").write_text("mine too")
+    m = DSIR(raw_sample=50, seed=1).select(pool, str(out), k=30, target=target, overwrite=True, report=False)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("part-")) == \
+        sorted(["part-keep.txt", *(o["path"] for o in m["outputs"])])

@@ -145,23 +145,50 @@ class OutputDir:
         """Whether ``OUT`` holds an earlier dsir run (its work directory)."""
         return WORK_DIR in self.names()
 
-    def _written_by_dsir(self, name: str) -> bool:
-        return (name in (WORK_DIR, MANIFEST, REJECTS_FILE, *REPORT_NAMES) or name.startswith(SHARD_PREFIX)
-                or (name.startswith("." + SHARD_PREFIX)) or _is_temporary(name))
+    def dsir_shards(self) -> set[str]:
+        """The shards under ``OUT`` that dsir wrote: listed by the manifest or owned by a
+        write unit's record. A ``part-*`` file that neither names is not dsir's to delete."""
+        import json
+
+        from dsir.io.paths import open_binary
+
+        names: set[str] = set()
+        try:
+            with open_binary(self.manifest) as fh:
+                names.update(o["path"] for o in json.load(fh).get("outputs", []))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        for name in self.names(WORK_DIR):
+            if name.startswith("write-") and name.endswith(".rec"):
+                try:
+                    with open_binary(self.work_path(name)) as fh:
+                        data = fh.read()
+                    header = json.loads(data[8: 8 + int.from_bytes(data[:8], "little")])
+                    names.update(n for n in header.get("owned", {}) if n.startswith(SHARD_PREFIX))
+                except (OSError, ValueError):
+                    continue
+        return names
+
+    def _written_by_dsir(self, name: str, shards: set[str]) -> bool:
+        return (name in (WORK_DIR, MANIFEST, REJECTS_FILE, *REPORT_NAMES) or name in shards
+                or (name.startswith("." + SHARD_PREFIX) and _is_temporary(name)))
 
     def prepare(self, overwrite: bool = False, resume: bool = False) -> bool:
         """Get ``OUT`` ready for a run; return whether an earlier run is being resumed.
 
         A new run needs an empty or missing directory: one that holds an earlier dsir run
-        is refused with both ways on (``--resume``, ``--overwrite``), ``overwrite`` clears
-        what dsir wrote (and nothing else). ``resume`` keeps the unit records and removes
-        what certifies or derives from a complete output (manifest, rejects, report) and
-        temporary files of killed writers.
+        is refused with both ways on (``--resume``, ``--overwrite``), and one that holds no
+        dsir run is refused even with ``overwrite`` (nothing in it is dsir's to replace).
+        ``overwrite`` clears what dsir wrote (the shards its manifest or records name, its
+        work directory, manifest, rejects and report) and nothing else. ``resume`` keeps the
+        unit records and removes what certifies or derives from a complete output (manifest,
+        rejects, report) and temporary files of killed writers.
         """
         if resume and overwrite:
             raise UsageError("give --resume (continue the run in the output directory) or --overwrite "
                              "(start it again), not both")
         names = self.names()
+        self.earlier_shards = self.dsir_shards() if WORK_DIR in names or MANIFEST in names else set()
         if resume:
             if names and WORK_DIR not in names:
                 raise UsageError(f"{self.root}: cannot resume: the directory is not empty and holds no dsir run "
@@ -175,21 +202,23 @@ class OutputDir:
             self.makedirs()
             return WORK_DIR in names
         if names:
+            if WORK_DIR not in names and MANIFEST not in names:
+                raise UsageError(f"{self.root}: output directory is not empty and holds no dsir run: nothing in it "
+                                 "is dsir's to replace; use an empty or new directory")
             if not overwrite:
-                if WORK_DIR in names:
-                    raise UsageError(f"{self.root}: output directory is not empty: it holds an earlier dsir run; "
-                                     "add --resume to continue it (same inputs and options) or --overwrite to "
-                                     "start again")
-                raise UsageError(f"{self.root}: output directory is not empty (use --overwrite to replace it)")
+                raise UsageError(f"{self.root}: output directory is not empty: it holds an earlier dsir run; "
+                                 "add --resume to continue it (same inputs and options) or --overwrite to "
+                                 "start again")
             for name in names:
-                if self._written_by_dsir(name):
+                if self._written_by_dsir(name, self.earlier_shards):
                     self.remove(name)
         self.makedirs()
         return False
 
     def remove_stale_shards(self, keep: set[str]) -> list[str]:
-        """Remove ``part-*`` shards this run did not write (left by a run over other inputs)."""
-        stale = [n for n in self.names() if n.startswith(SHARD_PREFIX) and n not in keep]
+        """Remove the shards dsir wrote that this run did not (left by a run over other inputs)."""
+        ours = getattr(self, "earlier_shards", set()) | self.dsir_shards()
+        stale = [n for n in self.names() if n in ours and n not in keep]
         for name in stale:
             self.remove(name)
         return stale
