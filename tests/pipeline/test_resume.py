@@ -270,3 +270,21 @@ def test_overwrite_deletes_only_what_dsir_wrote(corpus, tmp_path):
     m = DSIR(raw_sample=50, seed=1).select(pool, str(out), k=30, target=target, overwrite=True, report=False)
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("part-")) == \
         sorted(["part-keep.txt", *(o["path"] for o in m["outputs"])])
+
+
+def test_output_inside_an_input_or_input_inside_the_output_is_refused(corpus, tmp_path):
+    """Issue 18, item 4: a selection inside its pool would be read back as input by a later run,
+    and --overwrite or --resume would delete input."""
+    pool_dir, _, target = corpus
+    with pytest.raises(UsageError, match="output directory is inside the input"):
+        DSIR(raw_sample=50).select(pool_dir, os.path.join(pool_dir, "out"), k=5, target=target, report=False)
+    assert not os.path.exists(os.path.join(pool_dir, "out"))
+    out = tmp_path / "out"
+    DSIR(raw_sample=50).select(pool_dir, str(out), k=5, target=target, report=False)
+    shard = next(p for p in out.iterdir() if p.name.startswith("part-"))
+    with pytest.raises(UsageError, match="input file is inside the output directory"):
+        DSIR(raw_sample=50).select([pool_dir, str(shard)], str(out), k=5, target=target, overwrite=True,
+                                   report=False)
+    assert shard.exists()
+    with pytest.raises(UsageError, match="inside the output directory"):
+        DSIR(raw_sample=50).select(pool_dir, str(out), k=5, target=str(shard), overwrite=True, report=False)

@@ -348,6 +348,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     if fit is not None:  # fitted before: its targets, without files to read
         targets = [Target(TargetSpec((), spec.name, spec.proportion), []) for spec in fit.specs]
     out = OutputDir(output_dir)
+    check_apart(out, raw + list(target or []), raw_files + [f for t in targets for f in t.files])
     prepared = False
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes)
     try:
@@ -394,6 +395,38 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
                     f"run 'dsir report {out.root}' after fixing this)",) + exc.args[1:]
         raise
     return manifest
+
+
+def check_apart(out: OutputDir, patterns: list[str], files: list[InputFile]) -> None:
+    """Refuse an output directory inside an input directory, or an input inside the output:
+    a later run would read the selection (or dsir's own files) as input, and --overwrite or
+    --resume would delete input."""
+    import os
+
+    from dsir.pipeline.targets import parse_target
+
+    def norm(path: str) -> str:
+        return path.rstrip("/") if out.remote else os.path.realpath(path)
+
+    root = norm(out.root)
+    sep = "/" if out.remote else os.sep
+    for f in files:
+        if f.is_local != (not out.remote):
+            continue
+        if norm(f.path if out.remote else f.path.removeprefix("file://")).startswith(root + sep):
+            raise UsageError(f"{f.path}: this input file is inside the output directory {out.root}: "
+                             "use an output directory outside every input")
+    for pattern in patterns:
+        for path in parse_target(pattern).paths:
+            local = path.removeprefix("file://")
+            if out.remote != ("://" in path and not path.startswith("file://")):
+                continue
+            if not out.remote and not os.path.isdir(local):
+                continue
+            d = norm(local)
+            if root == d or root.startswith(d + sep):
+                raise UsageError(f"{out.root}: the output directory is inside the input {path}: a later run would "
+                                 "read the selection as input; use an output directory outside every input")
 
 
 def build_manifest(run: Run, raw_files, targets: list[Target], fit: Fit, summaries, writes, want, shares, k,
