@@ -288,3 +288,73 @@ def test_output_inside_an_input_or_input_inside_the_output_is_refused(corpus, tm
     assert shard.exists()
     with pytest.raises(UsageError, match="inside the output directory"):
         DSIR(raw_sample=50).select(pool_dir, str(out), k=5, target=str(shard), overwrite=True, report=False)
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_one_run_at_a_time_per_output_directory(corpus, tmp_path):
+    """Issue 18, item 3: a second run into a directory another run is writing is refused with
+    who holds it; a lock left by a dead run is taken over; the lock goes with the run."""
+    import json as _json
+    import socket
+
+    pool_dir, _, target = corpus
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".dsir.lock"
+    lock.write_text(_json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
+    with pytest.raises(UsageError, match=f"another dsir run \\(pid {os.getpid()} on .*\\) is writing"):
+        DSIR(raw_sample=50).select(pool_dir, str(out), k=5, target=target, report=False)
+    assert lock.exists() and not (out / "_dsir").exists()
+    lock.write_text(_json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "started": "then"}))
+    m = DSIR(raw_sample=50).select(pool_dir, str(out), k=5, target=target)
+    assert m["counts"]["selected"] == 5 and not lock.exists() and (out / "report.json").exists()
+
+
+def test_two_runs_at_once_never_mix(corpus, tmp_path):
+    """Two real processes into one directory: the second is refused; the first finishes alone."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.pipeline.make_data import make_pool as _make_pool
+
+    pool = tmp_path / "big"
+    _make_pool(str(pool), files=8, docs_per_file=400, seed=5)
+    _, _, target = corpus
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--workers", "1", "--raw", str(pool),
+           "--target", target, "-k", "50", "-o", str(out)]
+    # The second process imports dsir first and then waits for the first run's lock, so its
+    # start-up cannot outlast the first run.
+    waiter = ("import os, sys, time\nfrom dsir.cli.main import main\n"
+              f"lock = {str(out / '.dsir.lock')!r}\n"
+              "deadline = time.monotonic() + 60\n"
+              "while not os.path.exists(lock) and time.monotonic() < deadline:\n    time.sleep(0.002)\n"
+              "sys.argv = ['dsir'] + sys.argv[1:]\nmain()\n")
+    second_proc = subprocess.Popen([sys.executable, "-c", waiter, *cmd[3:], "--seed", "2", "--resume"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # its imports
+    first = subprocess.Popen(cmd + ["--seed", "1"], stderr=subprocess.PIPE)
+    _, err = second_proc.communicate(timeout=120)
+    second = subprocess.CompletedProcess(second_proc.args, second_proc.returncode, "", err)
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    if (out / "manifest.json").exists() and second.returncode == 0:
+        pytest.skip("the first run finished before the second started: nothing to race")
+    assert second.returncode == 2 and "another dsir run" in second.stderr, second.stderr
+    manifest = _json_load(out / "manifest.json")
+    assert manifest["parameters"]["seed"] == 1 and manifest["counts"]["selected"] == 50
+    assert sum(o["documents"] for o in manifest["outputs"]) == 50 and not (out / ".dsir.lock").exists()
+
+
+def _json_load(path):
+    import json as _json
+
+    return _json.loads(path.read_text())

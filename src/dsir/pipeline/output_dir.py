@@ -13,11 +13,16 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import json
 import logging
 import os
 import re
 import shutil
+import socket
+import time
+from collections.abc import Iterator
 
 from dsir.errors import OutputError, UsageError
 from dsir.io.rejects import REJECTS_FILE
@@ -33,6 +38,9 @@ REPORT_HTML = "report.html"
 PLOTS_DIR = "report"
 REPORT_NAMES = (REPORT_JSON, REPORT_HTML, PLOTS_DIR)
 SHARD_PREFIX = "part-"
+#: Held by the run that writes ``OUT`` (local directories; see ``OutputDir.locked``).
+LOCK_FILE = ".dsir.lock"
+_HELD: set[str] = set()  # output directories this process holds the lock of (re-entrant)
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
@@ -106,7 +114,7 @@ class OutputDir:
         """Names directly under ``OUT`` (or ``OUT/sub``); empty when it does not exist."""
         if not self.remote:
             d = os.path.join(self.root, sub) if sub else self.root
-            return sorted(os.listdir(d)) if os.path.isdir(d) else []
+            return sorted(n for n in os.listdir(d) if n != LOCK_FILE) if os.path.isdir(d) else []
         fs, root = self._fs()
         d = f"{root}/{sub}" if sub else root
         try:
@@ -114,7 +122,7 @@ class OutputDir:
             listed = fs.ls(d, detail=False) if fs.isdir(d) else []
         except FileNotFoundError:
             listed = []
-        return sorted(n for n in (p.rstrip("/").rsplit("/", 1)[-1] for p in listed) if n)
+        return sorted(n for n in (p.rstrip("/").rsplit("/", 1)[-1] for p in listed) if n and n != LOCK_FILE)
 
     def exists(self, name: str) -> bool:
         if not self.remote:
@@ -138,6 +146,56 @@ class OutputDir:
     def makedirs(self) -> None:
         if not self.remote:
             os.makedirs(self.work, exist_ok=True)
+
+    # -- one run at a time ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold ``OUT/.dsir.lock`` (created exclusively, with this process's pid and host)
+        while the block runs, so that two runs never write one output directory at once.
+
+        A lock whose holder is a dead process on this host is stale and taken over (with a
+        warning); any other is refused with who holds it. Object stores have no exclusive
+        create that every fsspec backend offers: there, keep one run per prefix yourself.
+        """
+        key = self.root if self.remote else os.path.realpath(self.root)
+        if self.remote or key in _HELD:
+            yield
+            return
+        os.makedirs(self.root, exist_ok=True)
+        path = os.path.join(self.root, LOCK_FILE)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _read_lock(path)
+                if holder is not None and holder.get("host") == me["host"] and not _alive(holder.get("pid")):
+                    log.warning("%s: taking over the lock of dsir run %s, which is no longer running",
+                                self.root, holder.get("pid"))
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+                    continue
+                who = (f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('started')}"
+                       if holder else "a run that is starting")
+                raise UsageError(f"{self.root}: another dsir run ({who}) is writing this output directory; wait "
+                                 f"for it to end (or, if it is gone, remove {path})") from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
+            break
+        else:
+            raise UsageError(f"{self.root}: could not take the lock {path}")
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -256,3 +314,23 @@ class OutputDir:
         if exc.errno in _WRITE_ERRNOS or not os.path.isdir(root):
             return output_error(self.root, exc)
         return None
+
+
+def _read_lock(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None  # being written this instant, or torn: treat as held
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

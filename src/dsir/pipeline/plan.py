@@ -331,12 +331,10 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES) -> dict:
     """Select ``k`` (or ``fraction`` of the eligible) units of ``raw`` into ``output_dir``; return
     the manifest (written last, after the shards). See ``DSIR.select``."""
-    from dsir.reports import make_report, plan_samples
-
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
-    resolve_k(k, fraction, 0) if (k is not None and k <= 0 or fraction is not None and not 0 < fraction <= 1) \
-        else None
+    if k is not None and k <= 0 or fraction is not None and not 0 < fraction <= 1:
+        resolve_k(k, fraction, 0)  # the usage error, before any work
     if group_by == "":
         raise UsageError("--group-by needs a field name")
     method = METHODS[settings.method]
@@ -349,8 +347,19 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         targets = [Target(TargetSpec((), spec.name, spec.proportion), []) for spec in fit.specs]
     out = OutputDir(output_dir)
     check_apart(out, raw + list(target or []), raw_files + [f for t in targets for f in t.files])
-    prepared = False
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes)
+    with out.locked():
+        return _select_locked(run, method, raw_files, targets, fit, k, fraction, output_format, overwrite, resume,
+                              report, group_by, model_path, started)
+
+
+def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fraction, output_format, overwrite,
+                   resume, report, group_by, model_path, started) -> dict:
+    """``select`` once it holds the output directory's lock."""
+    from dsir.reports import make_report, plan_samples
+
+    out, engine = run.out, run.engine
+    prepared = False
     try:
         out.prepare(overwrite=overwrite, resume=resume)
         prepared = True
