@@ -102,3 +102,15 @@ def test_parquet_without_the_text_column(tmp_path):
     [file] = expand_paths([str(path)])
     with pytest.raises(InputError, match="no column named 'text'"):
         list(iter_text_batches(file))
+
+
+def test_an_existing_path_with_glob_characters_is_taken_literally(tmp_path):
+    """Issue 18, item 7: --raw 'a[1].jsonl' reads that file, not a1.jsonl."""
+    from dsir.io.paths import expand_paths as _expand
+
+    (tmp_path / "a[1].jsonl").write_text('{"text": "literal"}\n')
+    (tmp_path / "a1.jsonl").write_text('{"text": "globbed"}\n')
+    (files,) = [_expand([str(tmp_path / "a[1].jsonl")])]
+    assert [f.path for f in files] == [str(tmp_path / "a[1].jsonl")]
+    globbed = _expand([str(tmp_path / "a[0-9].jsonl")])  # no such file: a glob
+    assert [f.path for f in globbed] == [str(tmp_path / "a1.jsonl")]

@@ -69,7 +69,9 @@ def expand_paths(patterns: list[str], role: str = "input") -> list[InputFile]:
     seen: dict[str, str] = {}
     for pattern in patterns:
         fs, root = url_to_fs(pattern)
-        if _has_magic(pattern):
+        # An existing path is taken literally, even with glob characters in its name
+        # ('a[1].jsonl' must not read 'a1.jsonl'); only a path that does not exist is a glob.
+        if _has_magic(pattern) and not fs.exists(root):
             matches = sorted(p for p in fs.glob(root) if not fs.isdir(p))
             found = [m for m in matches if detect_format(m)]
             if not found:
