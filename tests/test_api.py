@@ -49,3 +49,40 @@ def test_a_fit_of_named_targets_selects_and_scores_with_their_names(tmp_path, ex
     assert {"key_a", "key_b", "log_weight_a", "weight_b"} <= set(cols)
     fresh = DSIR(raw_sample=100).select(pool, str(tmp_path / "fresh"), k=40, target=specs, report=False)
     assert fresh["outputs"] == m["outputs"]
+
+
+def test_numpy_integers_and_paths_are_accepted(tmp_path, example_target):
+    """Issue 18, item 19: numpy scalars and pathlib paths work, and the manifest is plain JSON."""
+    import json
+
+    import numpy as np
+
+    pool = example_target.parent.parent / "pool"
+    d = DSIR(ngrams=np.int64(2), buckets=np.int32(997), min_length=np.int64(1), seed=np.int64(3),
+             raw_sample=np.int64(100), smoothing=np.float32(1.0), top_k=np.bool_(False))
+    m = d.select(pool, tmp_path / "out", k=np.int64(5), target=example_target, report=False)
+    assert m["counts"]["selected"] == 5 and m["parameters"]["seed"] == 3 and type(m["parameters"]["buckets"]) is int
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text()) == m
+    table = d.score([pool / "pool-0.jsonl"], output=tmp_path / "s.parquet")
+    assert table.num_rows == 120 and (tmp_path / "s.parquet").exists()
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(ngrams=2.5), "ngrams must be an integer, got 2.5"),
+    (dict(seed=None), "seed must be an integer"),
+    (dict(seed=2**64), "seed must be an integer from 0 to 2\\*\\*64 - 1"),
+    (dict(seed=-1), "seed must be an integer from 0"),
+    (dict(text_field=None), "text_field must be a non-empty string"),
+    (dict(buckets="10"), "buckets must be an integer"),
+    (dict(top_k="yes"), "top_k must be True or False"),
+    (dict(temperature="hot"), "temperature must be a number"),
+])
+def test_wrong_types_are_refused_at_construction_naming_the_parameter(params, message):
+    """Issue 18, item 20."""
+    with pytest.raises(UsageError, match=message):
+        DSIR(**params)
+
+
+def test_a_bad_path_argument_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="expected a path"):
+        DSIR().select([tmp_path, 3], tmp_path / "out", k=1, target=str(tmp_path))

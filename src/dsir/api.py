@@ -37,8 +37,20 @@ DEFAULT_RAW_SAMPLE = 200_000
 EXECUTION_PARAMS = ("workers", "progress", "engine", "block_bytes")
 
 
-def _as_list(paths: str | list[str]) -> list[str]:
-    return [paths] if isinstance(paths, str) else list(paths)
+def _as_list(paths: str | os.PathLike | list) -> list[str]:
+    """Paths as a list of strings (``str``, ``pathlib.Path`` or a list of either)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    try:
+        items = list(paths)
+    except TypeError:
+        raise UsageError(f"expected a path or a list of paths, got {type(paths).__name__}") from None
+    out = []
+    for p in items:
+        if not isinstance(p, (str, os.PathLike)):
+            raise UsageError(f"expected a path (str or pathlib.Path), got {type(p).__name__}: {p!r}"[:200])
+        out.append(os.fspath(p))
+    return out
 
 
 class DSIR:
@@ -153,6 +165,7 @@ class DSIR:
         """
         method = METHODS[self.method]
         raw_files = expand_paths(_as_list(raw), "raw")
+        output = None if output is None else os.fspath(output)
         if target is not None:
             self.fit(raw, target)
         fit = self._fitted()
@@ -222,14 +235,21 @@ class DSIR:
         units an earlier (killed) run over the same inputs and parameters finished are
         reused from ``output_dir/_dsir``.
         """
+        output_dir = os.fspath(output_dir)
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
         manifest = plan.select(self.settings, self.engine, _as_list(raw), output_dir, k, fraction,
                                _as_list(target) if target is not None else None, output_format, overwrite,
                                report, group_by, resume, fit=fit, model_path=getattr(self, "model_path_", None),
-                               block_bytes=self.block_bytes)
+                               block_bytes=self.block_bytes, on_fit=self._keep_fit)
         return manifest
+
+    def _keep_fit(self, fit: plan.Fit) -> None:
+        """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""
+        self.fit_, self.model_path_ = fit, None
+        if self.method == "dsir" and len(fit.models) == 1:
+            self.estimator_ = fit.models[0]
 
 
 def read_manifest(output_dir: str) -> dict:

@@ -85,7 +85,7 @@ def test_read_only_output_directory(data, read_only_dir):
     out, reason = read_only_dir
     with pytest.raises(OutputError) as err:
         DSIR(buckets=500).select(raw, out, k=5, target=target, report=False)
-    assert str(err.value) == f"{out}/_dsir: cannot write output: {reason}"
+    assert str(err.value) == f"{out}: cannot write output: {reason}"
     assert os.listdir(out) == []
 
 

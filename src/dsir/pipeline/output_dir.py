@@ -162,8 +162,23 @@ class OutputDir:
         if self.remote or key in _HELD:
             yield
             return
-        os.makedirs(self.root, exist_ok=True)
         path = os.path.join(self.root, LOCK_FILE)
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            self._take_lock(path)
+        except OSError as exc:
+            raise output_error(self.root, exc) from exc
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def _take_lock(self, path: str) -> None:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         for _ in range(3):
             try:
@@ -184,18 +199,8 @@ class OutputDir:
                                  f"for it to end (or, if it is gone, remove {path})") from None
             with os.fdopen(fd, "w") as fh:
                 json.dump(me, fh)
-            break
-        else:
-            raise UsageError(f"{self.root}: could not take the lock {path}")
-        _HELD.add(key)
-        try:
-            yield
-        finally:
-            _HELD.discard(key)
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+            return
+        raise UsageError(f"{self.root}: could not take the lock {path}")
 
     # -- rules -----------------------------------------------------------------------------
 

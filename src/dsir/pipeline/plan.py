@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import time
 from dataclasses import dataclass, field, fields
 
@@ -68,6 +69,9 @@ class Settings:
     emit: str
 
     def __post_init__(self) -> None:
+        self._coerce()
+        if not 0 <= self.seed < 2**64:
+            raise UsageError(f"seed must be an integer from 0 to 2**64 - 1, got {self.seed}")
         if self.raw_sample < 1:
             raise UsageError(f"raw_sample must be at least 1 document, got {self.raw_sample}")
         if self.min_length < 0:
@@ -87,6 +91,37 @@ class Settings:
             self.featurizer  # noqa: B018
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+
+    def _coerce(self) -> None:
+        """Plain Python values of the declared types (numpy integers are integers; 2.5 is
+        not), or a ``UsageError`` naming the parameter."""
+        kinds = {"ngrams": int, "buckets": int, "raw_sample": int, "seed": int, "min_length": int,
+                 "chunk_words": int, "smoothing": float, "temperature": float, "top_k": bool,
+                 "text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str}
+        optional = {"chunk_words", "id_field"}
+        for name, kind in kinds.items():
+            value = getattr(self, name)
+            if value is None and name in optional:
+                continue
+            try:
+                if kind is int:
+                    if isinstance(value, (bool, np.bool_)):
+                        raise TypeError
+                    value = operator.index(value)
+                elif kind is float:
+                    if isinstance(value, (bool, np.bool_, str)):
+                        raise TypeError
+                    value = float(value)
+                elif kind is bool:
+                    if not isinstance(value, (bool, np.bool_)):
+                        raise TypeError
+                    value = bool(value)
+                elif not isinstance(value, str) or (name in ("text_field", "id_field") and not value):
+                    raise TypeError
+            except (TypeError, ValueError):
+                what = {int: "an integer", float: "a number", bool: "True or False", str: "a non-empty string"}[kind]
+                raise UsageError(f"{name} must be {what}, got {value!r}") from None
+            object.__setattr__(self, name, value)
 
     @property
     def featurizer(self) -> HashedNgramFeaturizer:
@@ -328,11 +363,18 @@ def write_stage(run: Run, raw_files: list[InputFile], targets: list[Target], sco
 def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int | None = None,
            fraction: float | None = None, target: list[str] | None = None, output_format: str | None = None,
            overwrite: bool = False, report: bool = True, group_by: str | None = None, resume: bool = False,
-           fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES) -> dict:
+           fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES,
+           on_fit=None) -> dict:
     """Select ``k`` (or ``fraction`` of the eligible) units of ``raw`` into ``output_dir``; return
-    the manifest (written last, after the shards). See ``DSIR.select``."""
+    the manifest (written last, after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
+    called with what the fit learned (so the API can keep it)."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
+    try:
+        k = None if k is None else operator.index(k)
+        fraction = None if fraction is None else float(fraction)
+    except (TypeError, ValueError):
+        raise UsageError(f"k must be an integer and fraction a number, got k={k!r}, fraction={fraction!r}") from None
     if k is not None and k <= 0 or fraction is not None and not 0 < fraction <= 1:
         resolve_k(k, fraction, 0)  # the usage error, before any work
     if group_by == "":
@@ -350,11 +392,11 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, k, fraction, output_format, overwrite, resume,
-                              report, group_by, model_path, started)
+                              report, group_by, model_path, started, on_fit)
 
 
 def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fraction, output_format, overwrite,
-                   resume, report, group_by, model_path, started) -> dict:
+                   resume, report, group_by, model_path, started, on_fit=None) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -368,6 +410,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
             needs_raw = method.needs.raw_counts or method.needs.raw_ids
             pool = count_stage(run, raw_files) if needs_raw else None
             fit = fit_stage(run, method, raw_files, targets, pool)
+            if on_fit is not None:
+                on_fit(fit)
         fit.save(out.fit)
         for t, m in zip(targets, fit.models):
             if isinstance(m, ImportanceEstimator):  # reusable as --model
