@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,39 @@ def test_an_existing_path_with_glob_characters_is_taken_literally(tmp_path):
     assert [f.path for f in files] == [str(tmp_path / "a[1].jsonl")]
     globbed = _expand([str(tmp_path / "a[0-9].jsonl")])  # no such file: a glob
     assert [f.path for f in globbed] == [str(tmp_path / "a1.jsonl")]
+
+
+def test_odd_file_systems_never_drop_or_block_silently(tmp_path, caplog):
+    """Issue 18, items 6, 10 and 13: symlinked directories are followed (a loop ends), files
+    that are no input are named in a warning, a named pipe or a broken link is an error."""
+    import logging
+
+    from dsir.errors import InputError
+    from dsir.io.paths import expand_paths as _expand
+
+    pool = tmp_path / "pool"
+    (pool / "real").mkdir(parents=True)
+    (pool / "real" / "a.jsonl").write_text('{"text": "a"}\n')
+    (pool / "b.jsonl.xz").write_bytes(b"not read")
+    (pool / "linked").symlink_to(pool / "real", target_is_directory=True)
+    (pool / "real" / "loop").symlink_to(pool, target_is_directory=True)
+    caplog.set_level(logging.WARNING, logger="dsir")
+    warnings: list = []
+    files = _expand([str(pool)], "raw", warnings)
+    assert [os.path.basename(f.path) for f in files] == ["a.jsonl"]  # the linked copy is the same file: once
+    assert len(warnings) == 1 and "b.jsonl.xz" in warnings[0] and "not read" in warnings[0]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "c.jsonl").write_text('{"text": "c"}\n')
+    (pool / "to-other").symlink_to(tmp_path / "other", target_is_directory=True)
+    assert sorted(os.path.basename(f.path) for f in _expand([str(pool)])) == ["a.jsonl", "c.jsonl"]
+    os.mkfifo(pool / "pipe.jsonl")
+    with pytest.raises(InputError, match="not a regular file"):
+        _expand([str(pool)])
+    with pytest.raises(InputError, match="not a regular file"):
+        _expand([str(pool / "pipe.jsonl")])
+    os.unlink(pool / "pipe.jsonl")
+    (pool / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    with pytest.raises(InputError, match="broken symbolic link"):
+        _expand([str(pool)])
+    with pytest.raises(InputError, match="broken symbolic link"):
+        _expand([str(pool / "gone.jsonl")])

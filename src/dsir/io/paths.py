@@ -59,26 +59,74 @@ def _unstrip(fs, original: str, found: str) -> str:
     return found
 
 
-def expand_paths(patterns: list[str], role: str = "input") -> list[InputFile]:
+def _walk_local(root: str, role: str, skipped: list[str]) -> list[str]:
+    """Every readable input file under the local directory ``root``, following symbolic links
+    to directories (each directory once, so a link loop ends); other files are ``skipped``."""
+    found, seen_dirs = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen_dirs:
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if detect_format(name) is None:
+                skipped.append(path)
+                continue
+            _check_regular(path, role)
+            found.append(path)
+    return sorted(found)  # the order fsspec's find gave: by full path
+
+
+def _check_regular(path: str, role: str) -> None:
+    """A local input must be a regular file: a broken link or a named pipe is an error."""
+    if not os.path.exists(path):
+        raise InputError(f"{role} file is a broken symbolic link (or a link loop)", path=path)
+    import stat
+
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise InputError(f"{role} path is not a regular file (a named pipe or device?): dsir reads files only",
+                         path=path)
+
+
+def expand_paths(patterns: list[str], role: str = "input", warnings: list[str] | None = None) -> list[InputFile]:
     """Expand files, directories and globs into ``InputFile`` s, sorted within each pattern.
 
     Raises ``InputError`` for a pattern that matches nothing, an explicit file with an
-    extension we cannot read, or a file that appears twice.
+    extension we cannot read, a broken link or a path that is no regular file, or a file
+    that appears twice. Files of a directory that are not inputs (other extensions) are
+    named in one warning, logged and appended to ``warnings``.
     """
+    import logging
+
     files: list[InputFile] = []
     seen: dict[str, str] = {}
+    skipped: list[str] = []
     for pattern in patterns:
         fs, root = url_to_fs(pattern)
+        local = fs.protocol in ("file", "local") or fs.protocol == ("file", "local")
+        if local and os.path.lexists(root) and not os.path.isdir(root):
+            _check_regular(root, role)
         # An existing path is taken literally, even with glob characters in its name
         # ('a[1].jsonl' must not read 'a1.jsonl'); only a path that does not exist is a glob.
         if _has_magic(pattern) and not fs.exists(root):
             matches = sorted(p for p in fs.glob(root) if not fs.isdir(p))
             found = [m for m in matches if detect_format(m)]
+            for m in found if local else ():
+                _check_regular(m, role)
             if not found:
                 extra = f" ({len(matches)} files matched but none is jsonl[.gz|.zst] or parquet)" if matches else ""
                 raise InputError(f"{role} glob matches no readable file{extra}", path=pattern)
+        elif local and os.path.isdir(root):
+            found = _walk_local(root, role, skipped)
+            if not found:
+                raise InputError(f"{role} directory holds no jsonl[.gz|.zst] or parquet file", path=pattern)
         elif fs.isdir(root):
-            found = sorted(p for p in fs.find(root) if detect_format(p))
+            everything = sorted(fs.find(root))
+            skipped += [p for p in everything if not detect_format(p)]
+            found = [p for p in everything if detect_format(p)]
             if not found:
                 raise InputError(f"{role} directory holds no jsonl[.gz|.zst] or parquet file", path=pattern)
         elif fs.exists(root):
@@ -99,6 +147,13 @@ def expand_paths(patterns: list[str], role: str = "input") -> list[InputFile]:
             seen[key] = shown
             fmt, comp = detect_format(p)  # type: ignore[misc]
             files.append(InputFile(path=shown, format=fmt, compression=comp, size=int(fs.size(p) or 0)))
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        msg = (f"{len(skipped)} {role} file{'s' if len(skipped) > 1 else ''} in the given directories "
+               f"{'are' if len(skipped) > 1 else 'is'} not jsonl[.gz|.zst] or parquet and not read: {shown}")
+        logging.getLogger("dsir").warning(msg)
+        if warnings is not None:
+            warnings.append(msg)
     return files
 
 

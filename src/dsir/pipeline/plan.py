@@ -146,6 +146,7 @@ class Run:
     state: RunState | None = None
     report_samples: bool = True
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    warnings: list[str] = field(default_factory=list)  # found before the stages (skipped files)
 
     @property
     def read(self) -> ReadSpec:
@@ -203,14 +204,16 @@ REPORT_NAMES_DOCUMENTS = 500
 # -- the stages -------------------------------------------------------------------------
 
 
-def resolve_targets(specs: list[str] | None, method: Method, fitted: bool) -> list[Target]:
+def resolve_targets(specs: list[str] | None, method: Method, fitted: bool,
+                    warnings: list[str] | None = None) -> list[Target]:
     """Targets from ``--target`` values; a method that needs none gets one without files."""
     targets = group_targets(specs or [])
     if not targets:
         if method.needs_target and not fitted:
             raise UsageError(f"--method {method.name} fits on a target: give --target (or a saved --model)")
         return [Target(TargetSpec(()), [])]
-    return [Target(t, expand_paths(list(t.paths), f"target {t.name}" if t.name else "target")) for t in targets]
+    return [Target(t, expand_paths(list(t.paths), f"target {t.name}" if t.name else "target", warnings))
+            for t in targets]
 
 
 def count_stage(run: Run, raw_files: list[InputFile]) -> int:
@@ -383,13 +386,14 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     if fit is not None and target:
         raise UsageError("give a target (to fit) or a fitted model, not both")
     started = time.time()
-    raw_files = expand_paths(raw, "raw")
-    targets = resolve_targets(target, method, fitted=fit is not None)
+    path_warnings: list[str] = []
+    raw_files = expand_paths(raw, "raw", path_warnings)
+    targets = resolve_targets(target, method, fitted=fit is not None, warnings=path_warnings)
     if fit is not None:  # fitted before: its targets, without files to read
         targets = [Target(TargetSpec((), spec.name, spec.proportion), []) for spec in fit.specs]
     out = OutputDir(output_dir)
     check_apart(out, raw + list(target or []), raw_files + [f for t in targets for f in t.files])
-    run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes)
+    run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, k, fraction, output_format, overwrite, resume,
                               report, group_by, model_path, started, on_fit)
@@ -488,7 +492,7 @@ def build_manifest(run: Run, raw_files, targets: list[Target], fit: Fit, summari
     s = run.settings
     selected_by_unit = {w.unit: sum(w.selected) for w in writes}
     per_target = [sum(w.selected[t] for w in writes) for t in range(len(targets))]
-    warnings = list(warnings) + empty_file_warnings(raw_files, summaries, targets, fit)
+    warnings = run.warnings + list(warnings) + empty_file_warnings(raw_files, summaries, targets, fit)
     chunking = None
     if s.chunk_words:
         chunking = {
