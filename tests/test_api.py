@@ -86,3 +86,13 @@ def test_wrong_types_are_refused_at_construction_naming_the_parameter(params, me
 def test_a_bad_path_argument_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="expected a path"):
         DSIR().select([tmp_path, 3], tmp_path / "out", k=1, target=str(tmp_path))
+
+
+def test_too_many_buckets_for_this_machine_is_refused_up_front(monkeypatch):
+    """Issue 18, item 15: the largest --buckets the CLI accepts, checked against memory before any work."""
+    import dsir.pipeline.plan as plan
+
+    monkeypatch.setattr(plan, "_physical_memory", lambda: 24 * 2**30)
+    DSIR(buckets=2**26)  # 6 GiB: fine here
+    with pytest.raises(UsageError, match=r"buckets = 2,147,483,647 needs about 192 GiB"):
+        DSIR(buckets=2**31 - 1)

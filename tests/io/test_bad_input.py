@@ -292,3 +292,34 @@ def test_a_line_holding_several_records_is_a_bad_record_not_two(tmp_path, target
     kept = [x.rstrip("\n") for p in sorted(os.listdir(skipped)) if p.startswith("part-")
             for x in open(os.path.join(skipped, p), newline="\n")]
     assert sorted(kept) == sorted(x for i, x in enumerate(lines) if i != line - 1)  # the others, unchanged
+
+
+def test_deeply_nested_json_is_one_line_not_a_traceback(tmp_path, target):
+    """Issue 18, item 11: about 1,000 levels of nesting, in the text field and in a --group-by field."""
+    deep_text = '{"text": ' + "[" * 1000 + "]" * 1000 + "}"
+    raw = lines_file(tmp_path / "deep.jsonl", GOOD[:2] + [deep_text] + GOOD[2:])
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", out), out,
+                   "deep.jsonl:3:", "nested too deeply")
+    skipped = str(tmp_path / "skipped")
+    result = dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", skipped, "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    (reject,) = [json.loads(x) for x in open(os.path.join(skipped, "rejects.jsonl"))]
+    assert reject["line"] == 3 and "nested too deeply" in reject["reason"]
+    deep_meta = json.dumps({"text": "harbour storm"})[:-1] + ', "meta": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + "}"
+    raw = lines_file(tmp_path / "meta.jsonl", GOOD[:2] + [deep_meta] + GOOD[2:])
+    grouped = str(tmp_path / "grouped")
+    result = CliRunner().invoke(main, ["select", "--quiet", "--workers", "1", "--raw", raw, "--target", target, "-k",
+                                       "3", "-o", grouped, "--group-by", "meta"])
+    assert result.exit_code == 0, result.output
+    groups = json.loads(open(os.path.join(grouped, "_dsir", "groups-meta.json")).read())
+    assert sum(g["pool"] for g in groups["groups"]) == len(GOOD) + 1
+
+
+def test_an_id_field_holding_objects_is_one_line(tmp_path, target):
+    """Issue 18, item 14."""
+    raw = lines_file(tmp_path / "ids.jsonl", [json.dumps({"text": t, "id": {"n": i}})
+                                               for i, t in enumerate(documents(4, seed=1))])
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "2", "-o", out, "--id-field", "id"), out,
+                   "ids.jsonl:1:", "id field 'id' holds struct")

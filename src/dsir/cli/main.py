@@ -28,7 +28,7 @@ def feature_options(fn):
         click.option("--ngrams", type=click.IntRange(1, 8), default=DEFAULTS["ngrams"], **_SHOW,
                      help="Largest n-gram order: 2 hashes unigrams and bigrams."),
         click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["buckets"], **_SHOW,
-                     help="Number of hash buckets of the feature space."),
+                     help="Number of hash buckets of the feature space (at most what memory allows: a run holds about 12 arrays of 8 bytes per bucket; refused up front beyond half of the machine's memory)."),
         click.option("--smoothing", type=float, default=DEFAULTS["smoothing"], **_SHOW,
                      help="Additive smoothing of both bag-of-n-grams models: p(b) = (count(b) + a) / (total + a * buckets)."),
         click.option("--raw-sample", type=click.IntRange(min=1), default=DEFAULTS["raw_sample"], **_SHOW,

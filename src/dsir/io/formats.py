@@ -26,6 +26,7 @@ from dsir.io.writers import ShardWriter
 
 MISSING = "(missing)"
 REJECTED = "(rejected record)"  # a record --on-error skip rejected: never selected
+TOO_DEEP = "(value nested too deeply to show)"
 
 
 def as_label(value: object) -> str:
@@ -133,6 +134,9 @@ class JsonlFormat:
         for i in range(len(block)):
             try:
                 record = json.loads(block.line(i))
+            except RecursionError:  # pyarrow read it; Python's json cannot: say so, drop nothing
+                values.append(TOO_DEEP)
+                continue
             except (json.JSONDecodeError, UnicodeDecodeError):
                 record = None
             # The selection read this file, so a record that is no object is one it rejected.

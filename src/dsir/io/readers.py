@@ -135,6 +135,8 @@ def check_jsonl_line(raw: bytes, text_field: str) -> str | None:
         return f"invalid UTF-8 at byte {exc.start} of the line"
     try:
         record = json.loads(decoded)
+    except RecursionError:
+        return "JSON nested too deeply to read (more than about 900 levels)"
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # "{...}{...}", or records split by bare CRs
             return f"more than one JSON value on the line (a missing newline?) from column {exc.colno}"

@@ -62,7 +62,7 @@ def record_problem(raw: bytes, text_field: str, id_field: str | None = None) -> 
     why = check_jsonl_line(raw, text_field)
     if why or id_field is None:
         return why
-    record = json.loads(raw)
+    record = json.loads(raw)  # check_jsonl_line parsed it already
     if record.get(id_field) is None:
         return f"id field {id_field!r} is missing or null"
     return None

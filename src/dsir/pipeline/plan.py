@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import os
 import time
 from dataclasses import dataclass, field, fields
 
@@ -47,6 +48,18 @@ from dsir.sample.methods import KeyRule, allocate
 log = logging.getLogger("dsir")
 
 
+#: Per-bucket arrays a run holds at once, about (counts, log-ratios, fit and report samples,
+#: each worker's scratch): what ``--buckets`` is checked against before any work.
+BUCKET_ARRAYS = 12
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**40  # unknown: do not refuse
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that shapes a result: ``DSIR.get_params()`` minus where and how it runs
@@ -70,6 +83,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         self._coerce()
+        need = BUCKET_ARRAYS * 8 * self.buckets
+        if need > 0.5 * _physical_memory():
+            raise UsageError(f"buckets = {self.buckets:,} needs about {need / 2**30:.0f} GiB for its per-bucket arrays "
+                             f"(about {BUCKET_ARRAYS} arrays of 8 bytes per bucket at once), more than half of this "
+                             f"machine's {_physical_memory() / 2**30:.0f} GiB: use fewer buckets (the paper used "
+                             "10,000)")
         if not 0 <= self.seed < 2**64:
             raise UsageError(f"seed must be an integer from 0 to 2**64 - 1, got {self.seed}")
         if self.raw_sample < 1:
@@ -458,8 +477,6 @@ def check_apart(out: OutputDir, patterns: list[str], files: list[InputFile]) -> 
     """Refuse an output directory inside an input directory, or an input inside the output:
     a later run would read the selection (or dsir's own files) as input, and --overwrite or
     --resume would delete input."""
-    import os
-
     from dsir.pipeline.targets import parse_target
 
     def norm(path: str) -> str:

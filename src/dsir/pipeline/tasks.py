@@ -56,6 +56,10 @@ def document_hashes(batch: TextBatch, id_field: str | None) -> np.ndarray:
     """
     if batch.ids is None:
         return content_hashes(batch.texts)
+    if pa.types.is_nested(batch.ids.type):
+        line = int(batch.line_numbers[0]) if batch.line_numbers is not None else None
+        raise InputError(f"id field {id_field!r} holds {batch.ids.type} values; an id must be a string or a "
+                         "number", path=batch.file.path, line=line, row=batch.first_row)
     if batch.ids.null_count:
         bad = int(np.flatnonzero(batch.ids.is_null().to_numpy(zero_copy_only=False))[0])
         line = int(batch.line_numbers[bad]) if batch.line_numbers is not None else None
@@ -486,7 +490,11 @@ def write_task(task: WriteTask) -> WriteResult:
 def chunk_record(line: bytes, text_field: str, start: int, end: int, index: int, path: str,
                  line_number: int | None) -> dict:
     """The record of one selected chunk: its document's fields, the chunk's text, its index."""
-    record = json.loads(line)
+    try:
+        record = json.loads(line)
+    except RecursionError:
+        raise InputError("JSON nested too deeply to rewrite as a chunk record (more than about 900 levels)",
+                         path=path, line=line_number) from None
     if CHUNK_INDEX_FIELD in record:
         raise InputError(f"record already has a field {CHUNK_INDEX_FIELD!r}, which --emit chunks adds",
                          path=path, line=line_number)
