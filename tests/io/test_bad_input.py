@@ -323,3 +323,45 @@ def test_an_id_field_holding_objects_is_one_line(tmp_path, target):
     out = str(tmp_path / "out")
     assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "2", "-o", out, "--id-field", "id"), out,
                    "ids.jsonl:1:", "id field 'id' holds struct")
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ('{"text": "bad \\ud800 here", "id": 700}', "surrogate pair in string is invalid"),
+    ('{"text": "a", "text": "b", "id": 700}', "specified twice"),
+    ('{"text": "a", "n": 1e400, "id": 700}', "Number too big"),
+    ('{"text": "a", "id": "seven hundred"}', "a field changes its type at this record"),
+])
+def test_records_only_pyarrow_refuses_are_named_by_their_own_line(tmp_path, target, bad, reason):
+    """Issue 18, item 17: line 701 of 1,000 is reported as line 701 (not 'lines 1-1000'), and
+    under skip it is rejected (a changing id type too) instead of stopping the run."""
+    lines = [json.dumps({"text": f"doc {i} words here", "id": i}) for i in range(1000)]
+    lines[700] = bad
+    raw = lines_file(tmp_path / "pool.jsonl", lines)
+    out = str(tmp_path / "out")
+    assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", out, "--id-field", "id"), out,
+                   "pool.jsonl:701:", reason)
+    skipped = str(tmp_path / "skipped")
+    result = dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", skipped, "--id-field", "id",
+                         "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    (reject,) = [json.loads(x) for x in open(os.path.join(skipped, "rejects.jsonl"))]
+    assert (reject["line"], reject["row"]) == (701, 700) and reason in reject["reason"]
+
+
+def test_a_target_whose_records_are_all_rejected_says_so(tmp_path):
+    """Issue 18, item 18: not just 'the target has no documents'."""
+    raw = lines_file(tmp_path / "pool.jsonl", GOOD)
+    bad_target = lines_file(tmp_path / "target.jsonl", ['{"body": "x"}', '{"body": "y"}'])
+    out = str(tmp_path / "out")
+    result = dsir_select("--raw", raw, "--target", bad_target, "-k", "3", "-o", out, "--on-error", "skip")
+    assert_refused(result, out, "the target has no documents: all its 2 records were rejected",
+                   "target.jsonl:1: missing text field 'text'")
+
+
+def test_a_target_file_in_the_pool_is_named_in_a_warning(tmp_path, target):
+    raw = lines_file(tmp_path / "pool.jsonl", GOOD)
+    out = tmp_path / "out"
+    result = dsir_select("--raw", raw, "--raw", target, "--target", target, "-k", "3", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    warnings = json.loads((out / "manifest.json").read_text())["warnings"]
+    assert any("this target file is also in the raw pool" in w and w.startswith(target) for w in warnings)

@@ -9,6 +9,7 @@ pyarrow does, so row ``r`` of a file is always its ``r``-th non-blank line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -259,8 +260,30 @@ def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str
         why = check_jsonl_line(data[starts[i]:ends[i]], text_field)
         if why:
             return InputError(why, path=file.path, line=int(line_numbers[i]))
+    # Python's json accepts what pyarrow refuses (a lone surrogate escape, a duplicated key,
+    # 1e400): find the line by parsing each alone with pyarrow (this is the error path only)
+    opts = pj.ParseOptions(explicit_schema=pa.schema([(text_field, pa.string())]), unexpected_field_behavior="infer")
+    for i in range(len(starts)):
+        line = data[starts[i]:ends[i]] + b"\n"
+        try:
+            pj.read_json(pa.BufferReader(line), parse_options=opts,
+                         read_options=pj.ReadOptions(use_threads=False, block_size=max(len(line) + 1, 1 << 16)))
+        except pa.ArrowException as alone:
+            return InputError(f"cannot parse the record: {_arrow_message(alone)}", path=file.path,
+                              line=int(line_numbers[i]))
+    # Each line is fine alone, not together: pyarrow names the row where a field changed type.
+    found = re.search(r"in row (\d+)", str(exc))
+    if found and int(found.group(1)) < len(starts):
+        row = int(found.group(1))
+        return InputError(f"a field changes its type at this record: {_arrow_message(exc)}", path=file.path,
+                          line=int(line_numbers[row]))
     first, last = int(line_numbers[0]), int(line_numbers[-1])
-    return InputError(f"cannot parse lines {first}-{last}: {exc}", path=file.path, line=first)
+    return InputError(f"cannot parse lines {first}-{last} together: {exc}", path=file.path, line=first)
+
+
+def _arrow_message(exc: Exception) -> str:
+    """pyarrow's JSON error without its 'in row N' (the row of a block; dsir names the line)."""
+    return re.sub(r"\s*in row \d+\s*$", "", str(exc).replace("JSON parse error: ", "")).rstrip(".")
 
 
 def _open_parquet(file: InputFile) -> pq.ParquetFile:

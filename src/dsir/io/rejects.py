@@ -84,6 +84,11 @@ def _parse_alone(line: bytes, fields: list[str]) -> str | None:
     return None
 
 
+#: Records of one block rejected one by one for a field that changes type, at most (then the
+#: block's error stops the run: so many changes are no longer a few bad records).
+MAX_TYPE_CHANGES = 100
+
+
 def parse_lines_skipping(file: InputFile, fields: list[str], data: bytes, line_numbers: np.ndarray,
                          rows: np.ndarray) -> tuple[pa.Table, list[Reject]]:
     """Parse jsonl ``data`` (lines ``line_numbers``, rows ``rows``) into ``fields``, rejecting bad records.
@@ -111,11 +116,21 @@ def parse_lines_skipping(file: InputFile, fields: list[str], data: bytes, line_n
         # Lines each fine on their own but not together (e.g. a field's type changes): name them.
         for i in good:
             reasons[i] = _parse_alone(lines[i], fields)
-        if all(reasons[i] is None for i in good):
-            raise exc
         good = [i for i, r in enumerate(reasons) if r is None]
-        good_data = b"".join(lines[i] + b"\n" for i in good)
-        table = parse_block(file, block, fields, good_data, line_numbers[good]) if good else None
+        for _ in range(MAX_TYPE_CHANGES):
+            try:
+                good_data = b"".join(lines[i] + b"\n" for i in good)
+                table = parse_block(file, block, fields, good_data, line_numbers[good]) if good else None
+                break
+            except InputError as again:
+                # the record at which a field changed its type (named by its line) is the bad one
+                at = [i for i in good if again.line is not None and int(line_numbers[i]) == again.line]
+                if not at:
+                    raise again from exc
+                reasons[at[0]] = str(again).split(": ", 1)[-1]
+                good.remove(at[0])
+        else:
+            raise exc
     rejects = [Reject(file.path, int(rows[i]), reasons[i], int(line_numbers[i]), lines[i])
                for i in range(len(lines)) if reasons[i] is not None]
     return _spread(table, fields, good, len(lines)), rejects

@@ -266,7 +266,10 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
         per_target[owner].append(r)
     for target, rs in zip(targets, per_target):
         if target.files and sum(r.documents for r in rs) == 0:
-            raise InputError("the target has no documents", path=", ".join(x.path for x in target.files))
+            rejected = sum(r.rejected for r in rs)
+            why = (f": all its {rejected} records were rejected (--on-error skip; the first reason: "
+                   f"{_first_reject(run, owners, targets.index(target))})" if rejected else "")
+            raise InputError(f"the target has no documents{why}", path=", ".join(x.path for x in target.files))
 
     raw = FitData(0)
     rate = 1.0
@@ -302,6 +305,25 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
                [_merged(rs, "lengths", REPORT_TARGET_LENGTHS) for rs in per_target],
                [_merged(rs, "texts", REPORT_NAMES_DOCUMENTS) for rs in per_target], models,
                [t.spec for t in targets])
+
+
+def _first_reject(run: Run, owners: list[int], target: int) -> str:
+    """The reason of the first rejected record of a target (from its units' rejects files)."""
+    from dsir.io.paths import open_binary
+
+    for unit, owner in enumerate(owners):
+        path = run.rejects_path("target", unit)
+        if owner != target or path is None:
+            continue
+        try:
+            with open_binary(path) as fh:
+                first = fh.readline()
+        except FileNotFoundError:
+            continue
+        if first.strip():
+            r = json.loads(first)
+            return f"{r['file']}:{r['line']}: {r['reason']}" if r.get("line") else f"{r['file']}: {r['reason']}"
+    return "see the rejects files in OUT/_dsir"
 
 
 def _merged(results: list[FitResult], what: str, k: int) -> BottomK:
@@ -412,6 +434,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         targets = [Target(TargetSpec((), spec.name, spec.proportion), []) for spec in fit.specs]
     out = OutputDir(output_dir)
     check_apart(out, raw + list(target or []), raw_files + [f for t in targets for f in t.files])
+    path_warnings += targets_in_pool(raw_files, targets)
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, k, fraction, output_format, overwrite, resume,
@@ -471,6 +494,23 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
                     f"run 'dsir report {out.root}' after fixing this)",) + exc.args[1:]
         raise
     return manifest
+
+
+def targets_in_pool(raw_files: list[InputFile], targets: list[Target]) -> list[str]:
+    """A warning for each target file that is also a raw file: its documents then weigh on
+    both models (and are likely selected), which is seldom what a user meant."""
+    def key(f: InputFile) -> str:
+        return os.path.realpath(f.path.removeprefix("file://")) if f.is_local else f.path
+
+    pool = {key(f) for f in raw_files}
+    out = []
+    for t in targets:
+        for f in t.files:
+            if key(f) in pool:
+                msg = f"{f.path}: this target file is also in the raw pool (its documents are likely to be selected)"
+                log.warning(msg)
+                out.append(msg)
+    return out
 
 
 def check_apart(out: OutputDir, patterns: list[str], files: list[InputFile]) -> None:
