@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -130,3 +131,67 @@ def test_ctrl_c_stops_the_worker_threads_promptly():
             engine.map(_interrupt_then_read_slowly, [0, 1, 2])
         assert time.perf_counter() - t0 < 5
         assert not CANCELLED.is_set()
+
+
+def test_worker_processes_die_with_their_parent(tmp_path):
+    """Issue 18, item 9: SIGKILL of dsir (as the OOM killer does) leaves no worker process,
+    nor the resource tracker, behind (so `dsir ... | tee log` returns)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.pipeline.make_data import make_pool, make_target
+
+    make_pool(str(tmp_path / "pool"), files=6, docs_per_file=1500, seed=2)
+    target = make_target(str(tmp_path / "target.jsonl"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--engine", "processes",
+                             "--workers", "2", "--raw", str(tmp_path / "pool"), "--target", target, "-k", "10",
+                             "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    def session() -> list[int]:
+        ps = subprocess.run(["ps", "-o", "pid=,sid=", "-A"], capture_output=True, text=True).stdout.split("\n")
+        return [int(p) for p, s in (line.split() for line in ps if line.strip()) if int(s) == proc.pid
+                and int(p) != proc.pid]
+
+    deadline = time.monotonic() + 60
+    while len(session()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before its workers could be seen")
+    assert len(session()) >= 2  # the workers (and the resource tracker) are running
+    os.kill(proc.pid, signal.SIGKILL)  # the parent alone, not its process group
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while session() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session() == [], "worker processes outlived their parent"
+
+
+def test_ctrl_c_with_worker_processes_prints_no_worker_tracebacks(tmp_path):
+    """Issue 18, item 16: Ctrl-C (SIGINT to the process group) stops a processes-engine run
+    promptly, with no KeyboardInterrupt tracebacks from the workers."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.pipeline.make_data import make_pool, make_target
+
+    make_pool(str(tmp_path / "pool"), files=6, docs_per_file=1500, seed=2)
+    target = make_target(str(tmp_path / "target.jsonl"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--engine", "processes",
+                             "--workers", "2", "--raw", str(tmp_path / "pool"), "--target", target, "-k", "10",
+                             "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list((out / "_dsir").glob("count-*.rec")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be interrupted")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, err

@@ -15,12 +15,50 @@ from dsir.io.trace import in_phase
 T = TypeVar("T")
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
+    """Set up a worker process: it dies with its parent, leaves Ctrl-C to it, and runs
+    pyarrow on one core."""
+    import signal
+
+    # Ctrl-C goes to the whole process group: the parent stops the run and says so once;
+    # workers printing their own KeyboardInterrupt tracebacks would only bury that line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
     # One worker is one core: keep pyarrow's own thread pools from competing with siblings.
     import pyarrow as pa
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Ask the kernel to kill this worker when its parent dies (SIGKILL by the OOM killer
+    too), so no worker outlives a run; where that is not available, a watcher thread ends
+    the worker once the parent is gone."""
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
+            if parent is not None and os.getppid() != parent:  # the parent died before the call
+                os._exit(1)
+            return
+    except (OSError, AttributeError):
+        pass
+    if parent is None:
+        return
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="dsir-parent-watch", daemon=True).start()
 
 
 class LocalEngine:
@@ -63,7 +101,7 @@ class LocalEngine:
         if self._pool is None:
             if self.processes:
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                                 initializer=_init_worker)
+                                                 initializer=_init_worker, initargs=(os.getpid(),))
             else:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dsir-worker")
         return self._pool
