@@ -365,3 +365,20 @@ def test_a_target_file_in_the_pool_is_named_in_a_warning(tmp_path, target):
     assert result.exit_code == 0, result.output
     warnings = json.loads((out / "manifest.json").read_text())["warnings"]
     assert any("this target file is also in the raw pool" in w and w.startswith(target) for w in warnings)
+
+
+def test_parquet_binary_columns_become_base64_in_jsonl(tmp_path, target):
+    """Issue 18, item 8: not the Python repr "b'\\x00\\xff'"."""
+    import base64
+    import datetime
+
+    records = [{"text": t, "blob": bytes([0, 255, i]), "day": datetime.date(2026, 12, i + 1)}
+               for i, t in enumerate(documents(6, seed=4))]
+    raw = tmp_path / "pool.parquet"
+    pq.write_table(pa.Table.from_pylist(records), raw)
+    out = tmp_path / "out"
+    result = dsir_select("--raw", str(raw), "--target", target, "-k", "6", "-o", str(out), "--output-format", "jsonl")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for p in sorted(out.glob("part-*")) for x in p.read_text().splitlines()]
+    assert sorted(base64.b64decode(r["blob"]) for r in rows) == sorted(r["blob"] for r in records)
+    assert sorted(r["day"] for r in rows) == [f"2026-12-0{i + 1}" for i in range(6)]

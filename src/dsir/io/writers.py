@@ -74,6 +74,19 @@ class WrittenShard:
     sha256: str
 
 
+def json_value(value: object) -> object:
+    """How a parquet value that JSON has no type for is written to jsonl: binary as base64
+    text (documented in the README; never Python's ``b'...'`` repr), dates, times and
+    decimals as their ISO or exact string."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        import base64
+
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
 class ShardWriter:
     """Collects records for one output shard and publishes it atomically on ``commit``."""
 
@@ -126,7 +139,7 @@ class ShardWriter:
             self._tables.append(table)
         else:
             lines = "".join(
-                json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist()
+                json.dumps(row, ensure_ascii=False, default=json_value) + "\n" for row in table.to_pylist()
             ).encode("utf-8")
             try:
                 self._open_stream().write(lines)
