@@ -241,25 +241,31 @@ def _nth_nonblank_line(data: bytes, n: int) -> bytes:
     return data[starts[n]:ends[n]]
 
 
-def _record_count_error(file: InputFile, data: bytes, line_numbers, text_field: str) -> InputError:
-    """The error for a block whose lines do not hold one record each, naming the first such line."""
+def _first_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str) -> InputError | None:
+    """The error naming the first line of ``data`` that is no usable record by Python's json."""
     buf = np.frombuffer(data, dtype=np.uint8)
     starts, ends, _, _, _ = line_spans(buf, len(buf), True)
     for i in range(len(starts)):
         why = check_jsonl_line(data[starts[i]:ends[i]], text_field)
         if why:
             return InputError(why, path=file.path, line=int(line_numbers[i]))
+    return None
+
+
+def _record_count_error(file: InputFile, data: bytes, line_numbers, text_field: str) -> InputError:
+    """The error for a block whose lines do not hold one record each, naming the first such line."""
     first, last = int(line_numbers[0]), int(line_numbers[-1])
-    return InputError(f"lines {first}-{last} do not hold one JSON record each", path=file.path, line=first)
+    return _first_bad_line(file, data, line_numbers, text_field) or InputError(
+        f"lines {first}-{last} do not hold one JSON record each", path=file.path, line=first)
 
 
 def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str, exc: Exception) -> InputError:
+    """The error naming the line that made pyarrow fail with ``exc`` on ``data``."""
+    bad = _first_bad_line(file, data, line_numbers, text_field)
+    if bad is not None:
+        return bad
     buf = np.frombuffer(data, dtype=np.uint8)
     starts, ends, _, _, _ = line_spans(buf, len(buf), True)
-    for i in range(len(starts)):
-        why = check_jsonl_line(data[starts[i]:ends[i]], text_field)
-        if why:
-            return InputError(why, path=file.path, line=int(line_numbers[i]))
     # Python's json accepts what pyarrow refuses (a lone surrogate escape, a duplicated key,
     # 1e400): find the line by parsing each alone with pyarrow (this is the error path only)
     opts = pj.ParseOptions(explicit_schema=pa.schema([(text_field, pa.string())]), unexpected_field_behavior="infer")
