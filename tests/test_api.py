@@ -90,9 +90,9 @@ def test_a_bad_path_argument_is_a_usage_error(tmp_path):
 
 def test_too_many_buckets_for_this_machine_is_refused_up_front(monkeypatch):
     """Issue 18, item 15: the largest --buckets the CLI accepts, checked against memory before any work."""
-    import dsir.pipeline.plan as plan
+    import dsir.pipeline.settings as settings
 
-    monkeypatch.setattr(plan, "_physical_memory", lambda: 24 * 2**30)
+    monkeypatch.setattr(settings, "_physical_memory", lambda: 24 * 2**30)
     DSIR(buckets=2**26)  # 6 GiB: fine here
     with pytest.raises(UsageError, match=r"buckets = 2,147,483,647 needs about 192 GiB"):
         DSIR(buckets=2**31 - 1)

@@ -19,22 +19,21 @@ from __future__ import annotations
 import json
 import logging
 import operator
-import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from dsir import __version__
 from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate.importance import FitStats, ImportanceEstimator
 from dsir.estimate.methods import METHODS, FitData, Method
-from dsir.featurize import HashedNgramFeaturizer
 from dsir.io.paths import InputFile, expand_paths
 from dsir.io.readers import DEFAULT_BLOCK_BYTES
-from dsir.io.rejects import gather_rejects
 from dsir.io.writers import OUTPUT_FORMATS, output_format_of, write_json_atomic
-from dsir.pipeline.output_dir import REJECTS_FILE, OutputDir
+from dsir.pipeline.checks import check_apart, targets_in_pool
+from dsir.pipeline.manifest import build_manifest
+from dsir.pipeline.output_dir import OutputDir
+from dsir.pipeline.settings import Settings
 from dsir.pipeline.targets import TargetSpec, group_targets, target_proportions
 from dsir.pipeline.tasks import (
     CountTask, FitResult, FitTask, ReadSpec, ScoreSummary, ScoreTask, WriteResult, WriteTask, count_task, fit_task,
@@ -43,116 +42,9 @@ from dsir.pipeline.tasks import (
 from dsir.pipeline.units import RunState, run_phase, task_fingerprint
 from dsir.sample.allocate import Allocation, allocate_targets
 from dsir.sample.bottom_k import BottomK
-from dsir.sample.methods import KeyRule, allocate
+from dsir.sample.methods import allocate
 
 log = logging.getLogger("dsir")
-
-
-#: Per-bucket arrays a run holds at once, about (counts, log-ratios, fit and report samples,
-#: each worker's scratch): what ``--buckets`` is checked against before any work.
-BUCKET_ARRAYS = 12
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 2**40  # unknown: do not refuse
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything that shapes a result: ``DSIR.get_params()`` minus where and how it runs
-    (``api.EXECUTION_PARAMS``). No defaults here: those of ``DSIR.__init__`` are the only ones."""
-
-    ngrams: int
-    buckets: int
-    smoothing: float
-    raw_sample: int
-    seed: int
-    min_length: int
-    top_k: bool
-    text_field: str
-    id_field: str | None
-    on_error: str
-    method: str
-    weighting: str
-    temperature: float
-    chunk_words: int | None
-    emit: str
-
-    def __post_init__(self) -> None:
-        self._coerce()
-        need = BUCKET_ARRAYS * 8 * self.buckets
-        if need > 0.5 * _physical_memory():
-            raise UsageError(f"buckets = {self.buckets:,} needs about {need / 2**30:.0f} GiB for its per-bucket arrays "
-                             f"(about {BUCKET_ARRAYS} arrays of 8 bytes per bucket at once), more than half of this "
-                             f"machine's {_physical_memory() / 2**30:.0f} GiB: use fewer buckets (the paper used "
-                             "10,000)")
-        if not 0 <= self.seed < 2**64:
-            raise UsageError(f"seed must be an integer from 0 to 2**64 - 1, got {self.seed}")
-        if self.raw_sample < 1:
-            raise UsageError(f"raw_sample must be at least 1 document, got {self.raw_sample}")
-        if self.min_length < 0:
-            raise UsageError(f"min_length must be >= 0, got {self.min_length}")
-        if not (self.smoothing > 0 and np.isfinite(self.smoothing)):
-            raise UsageError(f"smoothing must be a positive number, got {self.smoothing}")
-        if self.on_error not in ("stop", "skip"):
-            raise UsageError(f"on_error must be 'stop' or 'skip', got {self.on_error!r}")
-        if self.chunk_words is not None and self.chunk_words < 1:
-            raise UsageError(f"chunk_words must be at least 1, got {self.chunk_words}")
-        if self.emit not in ("documents", "chunks") or self.emit == "chunks" and self.chunk_words is None:
-            raise UsageError(f"emit must be 'documents' or 'chunks' (chunks needs chunk_words), got {self.emit!r}")
-        if self.method not in METHODS:
-            raise UsageError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        try:
-            self.rule  # noqa: B018 - validates weighting and temperature
-            self.featurizer  # noqa: B018
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-
-    def _coerce(self) -> None:
-        """Plain Python values of the declared types (numpy integers are integers; 2.5 is
-        not), or a ``UsageError`` naming the parameter."""
-        kinds = {"ngrams": int, "buckets": int, "raw_sample": int, "seed": int, "min_length": int,
-                 "chunk_words": int, "smoothing": float, "temperature": float, "top_k": bool,
-                 "text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str}
-        optional = {"chunk_words", "id_field"}
-        for name, kind in kinds.items():
-            value = getattr(self, name)
-            if value is None and name in optional:
-                continue
-            try:
-                if kind is int:
-                    if isinstance(value, (bool, np.bool_)):
-                        raise TypeError
-                    value = operator.index(value)
-                elif kind is float:
-                    if isinstance(value, (bool, np.bool_, str)):
-                        raise TypeError
-                    value = float(value)
-                elif kind is bool:
-                    if not isinstance(value, (bool, np.bool_)):
-                        raise TypeError
-                    value = bool(value)
-                elif not isinstance(value, str) or (name in ("text_field", "id_field") and not value):
-                    raise TypeError
-            except (TypeError, ValueError):
-                what = {int: "an integer", float: "a number", bool: "True or False", str: "a non-empty string"}[kind]
-                raise UsageError(f"{name} must be {what}, got {value!r}") from None
-            object.__setattr__(self, name, value)
-
-    @property
-    def featurizer(self) -> HashedNgramFeaturizer:
-        return HashedNgramFeaturizer(self.ngrams, self.buckets)
-
-    @property
-    def rule(self) -> KeyRule:
-        return KeyRule(self.method, self.weighting, self.temperature, self.top_k)
-
-    @property
-    def unit_name(self) -> str:
-        return "chunks" if self.emit == "chunks" else "documents"
 
 
 @dataclass
@@ -496,146 +388,3 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
     return manifest
 
 
-def targets_in_pool(raw_files: list[InputFile], targets: list[Target]) -> list[str]:
-    """A warning for each target file that is also a raw file: its documents then weigh on
-    both models (and are likely selected), which is seldom what a user meant."""
-    def key(f: InputFile) -> str:
-        return os.path.realpath(f.path.removeprefix("file://")) if f.is_local else f.path
-
-    pool = {key(f) for f in raw_files}
-    out = []
-    for t in targets:
-        for f in t.files:
-            if key(f) in pool:
-                msg = f"{f.path}: this target file is also in the raw pool (its documents are likely to be selected)"
-                log.warning(msg)
-                out.append(msg)
-    return out
-
-
-def check_apart(out: OutputDir, patterns: list[str], files: list[InputFile]) -> None:
-    """Refuse an output directory inside an input directory, or an input inside the output:
-    a later run would read the selection (or dsir's own files) as input, and --overwrite or
-    --resume would delete input."""
-    from dsir.pipeline.targets import parse_target
-
-    def norm(path: str) -> str:
-        return path.rstrip("/") if out.remote else os.path.realpath(path)
-
-    root = norm(out.root)
-    sep = "/" if out.remote else os.sep
-    for f in files:
-        if f.is_local != (not out.remote):
-            continue
-        if norm(f.path if out.remote else f.path.removeprefix("file://")).startswith(root + sep):
-            raise UsageError(f"{f.path}: this input file is inside the output directory {out.root}: "
-                             "use an output directory outside every input")
-    for pattern in patterns:
-        for path in parse_target(pattern).paths:
-            local = path.removeprefix("file://")
-            if out.remote != ("://" in path and not path.startswith("file://")):
-                continue
-            if not out.remote and not os.path.isdir(local):
-                continue
-            d = norm(local)
-            if root == d or root.startswith(d + sep):
-                raise UsageError(f"{out.root}: the output directory is inside the input {path}: a later run would "
-                                 "read the selection as input; use an output directory outside every input")
-
-
-def build_manifest(run: Run, raw_files, targets: list[Target], fit: Fit, summaries, writes, want, shares, k,
-                   fraction, output_format, warnings, model_path) -> dict:
-    """What was done, with the parameters that did it (``Settings``, every field)."""
-    s = run.settings
-    selected_by_unit = {w.unit: sum(w.selected) for w in writes}
-    per_target = [sum(w.selected[t] for w in writes) for t in range(len(targets))]
-    warnings = run.warnings + list(warnings) + empty_file_warnings(raw_files, summaries, targets, fit)
-    chunking = None
-    if s.chunk_words:
-        chunking = {
-            "chunk_words": s.chunk_words, "emit": s.emit,
-            "rule": ("words are runs of non-whitespace; a document of W words is cut into max(1, round(W / N)) "
-                     "chunks of equal word counts (+-1)"),
-            "documents": ("a document is scored by its average chunk (mean of its chunks' log-weights)"
-                          if s.emit == "documents" else
-                          f"each output record is one chunk: its document's fields, the chunk text in "
-                          f"{s.text_field!r}, and 'chunk_index' (0-based)"),
-        }
-    target_docs = [[r.documents for r in rs] for rs in fit.target_results]
-    target_rejected = [[r.rejected for r in rs] for rs in fit.target_results]
-    manifest = {
-        "dsir_version": __version__,
-        "method": s.method,
-        "method_version": METHODS[s.method].version,
-        "parameters": {"k": k, "fraction": fraction, "output_format": output_format,
-                       **{f.name: getattr(s, f.name) for f in fields(s)},
-                       "featurizer": s.featurizer.params},
-        "eligibility": (f"{s.unit_name} with at least {max(1, s.min_length)} tokens are eligible; "
-                        "shorter (and empty) ones are never selected"),
-        "chunking": chunking,
-        "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
-        if s.method != "random" or any(t.files for t in targets) else None,
-        "counts": {
-            "documents": sum(x.documents for x in summaries),
-            "unit": s.unit_name,
-            "units": sum(x.units for x in summaries),
-            "eligible": sum(x.eligible for x in summaries),
-            "requested": want,
-            "selected": sum(selected_by_unit.values()),
-            "tokens": sum(x.tokens for x in summaries),
-            "text_bytes": sum(x.text_bytes for x in summaries),
-            "rejected": sum(x.rejected for x in summaries),
-        },
-        "targets": [{"path": f.path, "bytes": f.size, "documents": d, "rejected": r}
-                    for t, docs, rej in zip(targets, target_docs, target_rejected)
-                    for f, d, r in zip(t.files, docs, rej)],
-        "model": model_path,
-        "per_target": [
-            {"name": t.name, "paths": [f.path for f in t.files], "proportion": p, "requested": share,
-             "selected": got, **({"outputs": f"part-{t.name}-NNNNN.<format>"} if t.name else {}),
-             "fit": vars(st)}
-            for t, p, share, got, st in zip(targets, target_proportions([t.spec for t in targets]), shares,
-                                            per_target, fit.stats)
-        ],
-        "inputs": [
-            {"path": f.path, "bytes": f.size, "documents": x.documents, "units": x.units, "eligible": x.eligible,
-             "selected": selected_by_unit.get(x.unit, 0), "rejected": x.rejected}
-            for f, x in zip(raw_files, summaries)
-        ],
-        "outputs": [
-            {"path": sh["path"].rstrip("/").rsplit("/", 1)[-1], "documents": sh["documents"], "bytes": sh["bytes"],
-             "sha256": sh["sha256"]}
-            for w in writes for sh in w.shards if sh is not None
-        ],
-        "warnings": warnings,
-    }
-    if s.on_error == "skip":
-        paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
-        paths += [run.out.rejects("score", i) for i in range(len(summaries))]
-        n = gather_rejects(paths, run.out.path(REJECTS_FILE))
-        manifest["rejects"] = {"path": REJECTS_FILE, "records": n}
-        if n:
-            msg = (f"{n} bad records were skipped ({manifest['counts']['rejected']} raw, "
-                   f"{manifest['fit']['target_rejected'] if manifest['fit'] else 0} target); each is listed with "
-                   f"its file, line and reason in {REJECTS_FILE}")
-            log.warning(msg)
-            manifest["warnings"].append(msg)
-    return manifest
-
-
-def empty_file_warnings(raw_files, summaries, targets: list[Target], fit: Fit) -> list[str]:
-    """A warning (logged, and kept for the manifest) for each input file with no documents.
-
-    An empty file is not an error: a shard of a crawl may well be empty, and it is counted
-    (0 documents) in the manifest. An empty target or raw pool *overall* is an error.
-    """
-    out = []
-    named = [("raw", f, x.documents, x.rejected) for f, x in zip(raw_files, summaries)]
-    for t, rs in zip(targets, fit.target_results):
-        named += [("target", f, r.documents, r.rejected) for f, r in zip(t.files, rs)]
-    for role, f, docs, rejected in named:
-        if docs == 0 and rejected == 0:
-            msg = f"{f.path}: {role} file holds no documents"
-            log.warning(msg)
-            out.append(msg)
-    return out

@@ -1,0 +1,112 @@
+"""The manifest: what a run did, with the parameters that did it, written last."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+
+from dsir import __version__
+from dsir.estimate.methods import METHODS
+from dsir.io.rejects import gather_rejects
+from dsir.pipeline.output_dir import REJECTS_FILE
+from dsir.pipeline.targets import target_proportions
+
+log = logging.getLogger("dsir")
+
+
+def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, k,
+                   fraction, output_format, warnings, model_path) -> dict:
+    """What was done, with the parameters that did it (``Settings``, every field)."""
+    s = run.settings
+    selected_by_unit = {w.unit: sum(w.selected) for w in writes}
+    per_target = [sum(w.selected[t] for w in writes) for t in range(len(targets))]
+    warnings = run.warnings + list(warnings) + empty_file_warnings(raw_files, summaries, targets, fit)
+    chunking = None
+    if s.chunk_words:
+        chunking = {
+            "chunk_words": s.chunk_words, "emit": s.emit,
+            "rule": ("words are runs of non-whitespace; a document of W words is cut into max(1, round(W / N)) "
+                     "chunks of equal word counts (+-1)"),
+            "documents": ("a document is scored by its average chunk (mean of its chunks' log-weights)"
+                          if s.emit == "documents" else
+                          f"each output record is one chunk: its document's fields, the chunk text in "
+                          f"{s.text_field!r}, and 'chunk_index' (0-based)"),
+        }
+    target_docs = [[r.documents for r in rs] for rs in fit.target_results]
+    target_rejected = [[r.rejected for r in rs] for rs in fit.target_results]
+    manifest = {
+        "dsir_version": __version__,
+        "method": s.method,
+        "method_version": METHODS[s.method].version,
+        "parameters": {"k": k, "fraction": fraction, "output_format": output_format,
+                       **{f.name: getattr(s, f.name) for f in fields(s)},
+                       "featurizer": s.featurizer.params},
+        "eligibility": (f"{s.unit_name} with at least {max(1, s.min_length)} tokens are eligible; "
+                        "shorter (and empty) ones are never selected"),
+        "chunking": chunking,
+        "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
+        if s.method != "random" or any(t.files for t in targets) else None,
+        "counts": {
+            "documents": sum(x.documents for x in summaries),
+            "unit": s.unit_name,
+            "units": sum(x.units for x in summaries),
+            "eligible": sum(x.eligible for x in summaries),
+            "requested": want,
+            "selected": sum(selected_by_unit.values()),
+            "tokens": sum(x.tokens for x in summaries),
+            "text_bytes": sum(x.text_bytes for x in summaries),
+            "rejected": sum(x.rejected for x in summaries),
+        },
+        "targets": [{"path": f.path, "bytes": f.size, "documents": d, "rejected": r}
+                    for t, docs, rej in zip(targets, target_docs, target_rejected)
+                    for f, d, r in zip(t.files, docs, rej)],
+        "model": model_path,
+        "per_target": [
+            {"name": t.name, "paths": [f.path for f in t.files], "proportion": p, "requested": share,
+             "selected": got, **({"outputs": f"part-{t.name}-NNNNN.<format>"} if t.name else {}),
+             "fit": vars(st)}
+            for t, p, share, got, st in zip(targets, target_proportions([t.spec for t in targets]), shares,
+                                            per_target, fit.stats)
+        ],
+        "inputs": [
+            {"path": f.path, "bytes": f.size, "documents": x.documents, "units": x.units, "eligible": x.eligible,
+             "selected": selected_by_unit.get(x.unit, 0), "rejected": x.rejected}
+            for f, x in zip(raw_files, summaries)
+        ],
+        "outputs": [
+            {"path": sh["path"].rstrip("/").rsplit("/", 1)[-1], "documents": sh["documents"], "bytes": sh["bytes"],
+             "sha256": sh["sha256"]}
+            for w in writes for sh in w.shards if sh is not None
+        ],
+        "warnings": warnings,
+    }
+    if s.on_error == "skip":
+        paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
+        paths += [run.out.rejects("score", i) for i in range(len(summaries))]
+        n = gather_rejects(paths, run.out.path(REJECTS_FILE))
+        manifest["rejects"] = {"path": REJECTS_FILE, "records": n}
+        if n:
+            msg = (f"{n} bad records were skipped ({manifest['counts']['rejected']} raw, "
+                   f"{manifest['fit']['target_rejected'] if manifest['fit'] else 0} target); each is listed with "
+                   f"its file, line and reason in {REJECTS_FILE}")
+            log.warning(msg)
+            manifest["warnings"].append(msg)
+    return manifest
+
+
+def empty_file_warnings(raw_files, summaries, targets: list, fit) -> list[str]:
+    """A warning (logged, and kept for the manifest) for each input file with no documents.
+
+    An empty file is not an error: a shard of a crawl may well be empty, and it is counted
+    (0 documents) in the manifest. An empty target or raw pool *overall* is an error.
+    """
+    out = []
+    named = [("raw", f, x.documents, x.rejected) for f, x in zip(raw_files, summaries)]
+    for t, rs in zip(targets, fit.target_results):
+        named += [("target", f, r.documents, r.rejected) for f, r in zip(t.files, rs)]
+    for role, f, docs, rejected in named:
+        if docs == 0 and rejected == 0:
+            msg = f"{f.path}: {role} file holds no documents"
+            log.warning(msg)
+            out.append(msg)
+    return out
