@@ -199,7 +199,6 @@ def run_method(method: str, domain: str, k: int, corpus: Path, pool_files: list[
     with d.engine:
         if kwargs.get("method", "dsir") == "dsir":
             d.estimator_ = fitted.estimator_  # one fit per domain, shared by every dsir variant
-            d.model_path_ = None
             m = d.select([str(p) for p in pool_files], str(out), k=k, overwrite=True, report=False)
         else:
             m = d.select([str(p) for p in pool_files], str(out), k=k, target=str(target), overwrite=True,

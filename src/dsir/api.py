@@ -119,11 +119,21 @@ class DSIR:
         raw_files = expand_paths(_as_list(raw), "raw")
         targets = plan.resolve_targets(_as_list(target), method, fitted=False)
         pool = plan.count_stage(run, raw_files) if method.needs.raw_counts or method.needs.raw_ids else None
-        self.fit_ = plan.fit_stage(run, method, raw_files, targets, pool)
-        if self.method == "dsir" and len(targets) == 1:
-            self.estimator_ = self.fit_.models[0]
-        self.model_path_ = None
+        self._keep_fit(plan.fit_stage(run, method, raw_files, targets, pool))
         return self
+
+    @property
+    def estimator_(self) -> ImportanceEstimator:
+        """The dsir estimator of a fit of one target (derived from ``fit_``)."""
+        models = getattr(self, "fit_", None).models if getattr(self, "fit_", None) is not None else []
+        if len(models) == 1 and isinstance(models[0], ImportanceEstimator):
+            return models[0]
+        raise AttributeError("estimator_: no dsir fit of one target (fit() or load_model() first)")
+
+    @estimator_.setter
+    def estimator_(self, est: ImportanceEstimator) -> None:
+        """Use ``est`` as the fit (e.g. one fit shared by several selections)."""
+        self.fit_, self.model_path_ = plan.loaded_fit(est), None
 
     def save(self, path: str) -> None:
         """Save the fitted dsir estimator (see ``ImportanceEstimator.save``)."""
@@ -138,18 +148,11 @@ class DSIR:
             raise UsageError(f"a saved model holds a dsir fit; method {self.method!r} cannot use it")
         self.ngrams, self.buckets = est.featurizer.ngrams, est.featurizer.buckets
         self.smoothing = est.smoothing
-        self.estimator_, self.model_path_ = est, path
-        self.fit_ = plan.loaded_fit(est)
+        self.fit_, self.model_path_ = plan.loaded_fit(est), path
         return self
 
     def _fitted(self) -> plan.Fit | None:
-        fit = getattr(self, "fit_", None)
-        if fit is not None and getattr(self, "estimator_", None) is not None and self.model_path_ is None \
-                and fit.models and fit.models[0] is not self.estimator_:
-            fit = plan.loaded_fit(self.estimator_)  # an estimator set by hand
-        elif fit is None and getattr(self, "estimator_", None) is not None:
-            fit = plan.loaded_fit(self.estimator_)
-        return fit
+        return getattr(self, "fit_", None)
 
     # -- scoring -----------------------------------------------------------------------
 
@@ -248,8 +251,6 @@ class DSIR:
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""
         self.fit_, self.model_path_ = fit, None
-        if self.method == "dsir" and len(fit.models) == 1:
-            self.estimator_ = fit.models[0]
 
 
 def read_manifest(output_dir: str) -> dict:

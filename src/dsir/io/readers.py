@@ -115,9 +115,9 @@ def _decompress_message(file: InputFile, exc: Exception) -> str:
 
 def count_rows(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
     """Number of documents in ``file`` (non-blank lines, or parquet rows) without parsing them."""
-    if file.format == "parquet":
-        return _open_parquet(file).metadata.num_rows
-    return sum(len(b) for b in iter_line_blocks(file, block_bytes))
+    from dsir.io.formats import format_of
+
+    return format_of(file).count_rows(file, block_bytes)
 
 
 def _describe(value: object) -> str:

@@ -99,9 +99,10 @@ class Fit:
     specs: list[TargetSpec] = field(default_factory=list)  # the targets it was fit on
 
     def save(self, path: str) -> None:
+        """Save what the report reads (``reports.collect.load_run``); the fit statistics are in
+        the manifest."""
         arrays = {"score_vectors": self.score_vectors, "target_counts": self.target_counts,
-                  "raw_counts": self.raw_counts,
-                  "stats": np.frombuffer(json.dumps([vars(s) for s in self.stats]).encode(), np.uint8)}
+                  "raw_counts": self.raw_counts}
         for t, (lengths, texts) in enumerate(zip(self.lengths, self.names_texts)):
             arrays.update({f"lengths_{t}": lengths.values, f"names_{t}": texts.values,
                            f"names_offsets_{t}": texts.offsets})
@@ -177,8 +178,8 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
                       _merged(raw_results, "ids", pool) if needs.raw_ids else None)
 
     vectors, models, stats = [], [], []
-    for target, rs in zip(targets, per_target):
-        counts = sum((r.counts for r in rs), np.zeros(f.buckets, np.int64))
+    target_counts = np.stack([sum((r.counts for r in rs), np.zeros(f.buckets, np.int64)) for rs in per_target])
+    for target, rs, counts in zip(targets, per_target, target_counts):
         st = FitStats(sum(r.documents for r in rs), raw.documents, pool or 0, rate)
         stats.append(st)
         if method.estimator is None:
@@ -191,8 +192,7 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
             raise InputError(str(exc), path=", ".join(x.path for x in target.files)) from exc
         vectors.append(est.score_vector_)
         models.append(getattr(est, "model_", None))
-    return Fit(np.stack(vectors), np.stack([sum((r.counts for r in rs), np.zeros(f.buckets, np.int64))
-                                            for rs in per_target]),
+    return Fit(np.stack(vectors), target_counts,
                raw.counts if raw.counts is not None else np.zeros(f.buckets, np.int64), stats, per_target,
                [_merged(rs, "lengths", REPORT_TARGET_LENGTHS) for rs in per_target],
                [_merged(rs, "texts", REPORT_NAMES_DOCUMENTS) for rs in per_target], models,
@@ -380,7 +380,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
 
             save_groups(out, group_by, writes, [t.name for t in targets])
         if report:
-            make_report(out.root, engine)
+            make_report(out.root, engine, allocation=allocation)
     except DsirError as exc:
         exc.args = (f"{exc.args[0] if exc.args else exc} (the selection in {out.root} is complete; "
                     f"run 'dsir report {out.root}' after fixing this)",) + exc.args[1:]

@@ -29,9 +29,9 @@ from dsir.sample.bottom_k import BottomK
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
 from dsir.sample.methods import KeyRule
 
-NOISE_STREAM = 0
+#: The raw sample's random stream (the Gumbel noise is stream 0; the report's are 101-104).
+#: The classifier's raw side samples with the same rule as the raw model.
 RAW_SAMPLE_STREAM = 1
-CLASSIFIER_SAMPLE_STREAM = 1  # the raw model's sampling rule, for the raw side of the classifier too
 #: documents of a slice whose bucket ids are taken at once (scratch is ngrams * 24 bytes per text byte)
 SLICE_DOCUMENTS = 256
 EMITS = ("documents", "chunks")
@@ -172,7 +172,7 @@ class _FitAccumulator:
         elif t.report_sample:
             _, n_tokens = f.count(texts, self.scratch)
         if t.id_sample:
-            u = uniform_from_hashes(hashes, seed_key(t.seed, CLASSIFIER_SAMPLE_STREAM))
+            u = uniform_from_hashes(hashes, seed_key(t.seed, RAW_SAMPLE_STREAM))
             want = np.flatnonzero(self.ids.wants(u))
             if len(want):
                 offsets, ids = _ids_of(f, texts.take(pa.array(want)))

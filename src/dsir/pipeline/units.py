@@ -109,8 +109,6 @@ def describe(value: Any) -> Any:
         return {str(k): describe(v) for k, v in value.items()}
     if value is None or isinstance(value, str):
         return value
-    if callable(value):
-        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
     raise TypeError(f"cannot fingerprint a {type(value).__name__}: give it a dataclass or mark the field "
                     "NOT_FINGERPRINTED")
 

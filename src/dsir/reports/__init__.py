@@ -48,10 +48,13 @@ def write_report(output_dir: str, report: dict) -> dict[str, str]:
 
 
 def make_report(output_dir: str, engine=None, options: ReportOptions | None = None,
-                group_by: str | None = None) -> dict:
-    """Collect and write the report of the selection in ``output_dir``; return report.json's content."""
+                group_by: str | None = None, allocation=None) -> dict:
+    """Collect and write the report of the selection in ``output_dir``; return report.json's content.
+
+    ``allocation``: the select that just made the selection hands its own, so the keys are not
+    allocated a second time."""
     with OutputDir(output_dir).locked():  # not while a select (or another report) writes there
-        report = collect_report(output_dir, engine, options, group_by)
+        report = collect_report(output_dir, engine, options, group_by, allocation)
         write_report(output_dir, report)
     return _finite(report)
 

@@ -33,7 +33,7 @@ from dsir.metrics import effective_sample_size, kl_reduction, length_summary, to
 from dsir.pipeline.output_dir import OutputDir
 from dsir.reports.groups import composition, merge_groups
 from dsir.reports.samples import SampleSpec, names_from
-from dsir.sample.allocate import allocate_targets
+from dsir.sample.allocate import Allocation, allocate_targets
 from dsir.sample.methods import KeyRule
 
 REPORT_FORMAT_VERSION = 2
@@ -98,8 +98,9 @@ class RunView:
         return np.concatenate([s[name] for s in self.scores]) if self.scores else np.empty(0)
 
 
-def load_run(out: OutputDir, manifest: dict | None = None) -> RunView:
-    """Read a finished run back and recompute its allocation (checked against the manifest)."""
+def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocation | None = None) -> RunView:
+    """Read a finished run back, with its ``allocation`` (given by the select that made it, or
+    recomputed from the keys exactly as that select did), checked against the manifest."""
     manifest = manifest or read_manifest(out)
     p = manifest["parameters"]
     try:
@@ -113,7 +114,7 @@ def load_run(out: OutputDir, manifest: dict | None = None) -> RunView:
         raise InputError(f"cannot read the work files of this run ({exc}); was the selection complete?",
                          path=out.work) from exc
     shares = [t["requested"] for t in manifest["per_target"]]
-    alloc = allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares)
+    alloc = allocation or allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares)
     for a, entry in zip(alloc.assigned, manifest["inputs"]):
         if int((a >= 0).sum()) != entry["selected"]:
             raise InputError(f"the scores say {int((a >= 0).sum())} units of {entry['path']} are selected, the "
@@ -328,12 +329,12 @@ def _verdict(kl: dict, name: str | None) -> str:
 
 
 def collect_report(output_dir: str, engine=None, options: ReportOptions | None = None,
-                   group_by: str | None = None) -> dict:
+                   group_by: str | None = None, allocation: Allocation | None = None) -> dict:
     """Compute the report of the selection in ``output_dir`` (see the module docstring)."""
     opts = options or ReportOptions()
     started = time.time()
     out = OutputDir(output_dir)
-    view = load_run(out)
+    view = load_run(out, allocation=allocation)
     manifest, f, rule = view.manifest, view.featurizer, view.rule
     specs = sample_specs(view, opts)
     picks = plan_picks(view, opts)
