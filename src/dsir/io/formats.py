@@ -163,6 +163,8 @@ class ParquetFormat:
         if read.text_field not in block.table.column_names:
             raise InputError(f"no column named {read.text_field!r}", path=file.path)
         texts = block.table.column(read.text_field).combine_chunks().take(pa.array(rows))
+        if pa.types.is_dictionary(texts.type):
+            texts = texts.cast(pa.large_string())
         return texts.fill_null("") if texts.null_count else texts, []  # nulls: rejected by the score pass
 
     def write_rows(self, writer, block, rows):

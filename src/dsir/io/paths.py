@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from dataclasses import dataclass
 
 import fsspec
@@ -59,9 +60,22 @@ def _unstrip(fs, original: str, found: str) -> str:
     return found
 
 
+def _hidden(name: str) -> bool:
+    """Names dataset tools treat as not data: hidden (``.x``) and private (``_x``) entries."""
+    return name.startswith((".", "_"))
+
+
 def _walk_local(root: str, role: str, skipped: list[str]) -> list[str]:
-    """Every readable input file under the local directory ``root``, following symbolic links
-    to directories (each directory once, so a link loop ends); other files are ``skipped``."""
+    """Every input file under the local directory ``root``, following symbolic links to
+    directories (each directory once, so a link loop ends).
+
+    A directory that holds a finished dsir selection contributes the shards its manifest
+    lists. Files of other types, hidden or private entries (``.x``, ``_x``) and anything
+    that is not a regular file (a named pipe, a socket, a device) are not read but added to
+    ``skipped`` with the reason; a broken link is an error, since it may have been data.
+    """
+    from dsir.pipeline.output_dir import OutputDir
+
     found, seen_dirs = [], set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -69,23 +83,53 @@ def _walk_local(root: str, role: str, skipped: list[str]) -> list[str]:
             dirnames[:] = []
             continue
         seen_dirs.add(real)
-        dirnames.sort()
+        shards = OutputDir(dirpath).selection_shards(role)
+        if shards is not None:
+            dirnames[:] = []
+            for name in shards:
+                _check_regular(os.path.join(dirpath, name), role)
+            found += [os.path.join(dirpath, name) for name in shards]
+            continue
+        skipped += [os.path.join(dirpath, d) + "/ (hidden)" for d in sorted(dirnames) if _hidden(d)]
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
-            if detect_format(name) is None:
+            if _hidden(name):
+                skipped.append(f"{path} (hidden)")
+            elif detect_format(name) is None:
                 skipped.append(path)
-                continue
-            _check_regular(path, role)
-            found.append(path)
+            elif not os.path.exists(path):
+                _check_regular(path, role)  # raises: a broken link may have been data
+            elif not stat.S_ISREG(os.stat(path).st_mode):
+                skipped.append(f"{path} (not a regular file)")
+            else:
+                found.append(path)
     return sorted(found)  # the order fsspec's find gave: by full path
+
+
+def _find_remote(fs, pattern: str, root: str, role: str, skipped: list[str]) -> list[str]:
+    """``_walk_local``'s rules for a directory of an object store (no links, pipes there)."""
+    from dsir.pipeline.output_dir import OutputDir
+
+    shards = OutputDir(pattern).selection_shards(role)
+    if shards is not None:
+        return [f"{root.rstrip('/')}/{name}" for name in shards]
+    found = []
+    for p in sorted(fs.find(root)):
+        parts = p[len(root.rstrip("/")) + 1:].split("/")
+        if any(_hidden(part) for part in parts):
+            skipped.append(f"{p} (hidden)")
+        elif detect_format(p) is None:
+            skipped.append(p)
+        else:
+            found.append(p)
+    return found
 
 
 def _check_regular(path: str, role: str) -> None:
     """A local input must be a regular file: a broken link or a named pipe is an error."""
     if not os.path.exists(path):
         raise InputError(f"{role} file is a broken symbolic link (or a link loop)", path=path)
-    import stat
-
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise InputError(f"{role} path is not a regular file (a named pipe or device?): dsir reads files only",
                          path=path)
@@ -124,9 +168,7 @@ def expand_paths(patterns: list[str], role: str = "input", warnings: list[str] |
             if not found:
                 raise InputError(f"{role} directory holds no jsonl[.gz|.zst] or parquet file", path=pattern)
         elif fs.isdir(root):
-            everything = sorted(fs.find(root))
-            skipped += [p for p in everything if not detect_format(p)]
-            found = [p for p in everything if detect_format(p)]
+            found = _find_remote(fs, pattern, root, role, skipped)
             if not found:
                 raise InputError(f"{role} directory holds no jsonl[.gz|.zst] or parquet file", path=pattern)
         elif fs.exists(root):
@@ -150,7 +192,8 @@ def expand_paths(patterns: list[str], role: str = "input", warnings: list[str] |
     if skipped:
         shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
         msg = (f"{len(skipped)} {role} file{'s' if len(skipped) > 1 else ''} in the given directories "
-               f"{'are' if len(skipped) > 1 else 'is'} not jsonl[.gz|.zst] or parquet and not read: {shown}")
+               f"{'are' if len(skipped) > 1 else 'is'} not read (not jsonl[.gz|.zst] or parquet, hidden, or not "
+               f"a regular file): {shown}")
         logging.getLogger("dsir").warning(msg)
         if warnings is not None:
             warnings.append(msg)

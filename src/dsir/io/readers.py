@@ -123,7 +123,8 @@ def count_rows(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
 def _describe(value: object) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(
         type(value), type(value).__name__
     )
 
@@ -328,13 +329,37 @@ def _parquet_batch_rows(pf: pq.ParquetFile, block_bytes: int) -> int:
     return int(max(64, min(1 << 20, block_bytes // max(1, total // md.num_rows))))
 
 
+def _is_text_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _is_text_type(t.value_type)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
 def _check_parquet_field(file: InputFile, pf: pq.ParquetFile, field: str, must_be_text: bool) -> None:
     schema = pf.schema_arrow
     if field not in schema.names:
         raise InputError(f"no column named {field!r} (columns: {', '.join(schema.names)})", path=file.path)
     t = schema.field(field).type
-    if must_be_text and not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
+    if must_be_text and not _is_text_type(t):
         raise InputError(f"column {field!r} has type {t}, expected a string column", path=file.path)
+
+
+def plain_strings(batch: pa.RecordBatch, dictionaries: bool = True) -> pa.RecordBatch:
+    """``batch`` with string-view (and, if ``dictionaries``, dictionary-encoded string)
+    columns as large strings.
+
+    Parquet stores all three alike; pyarrow hands back the type a file's writer recorded.
+    ``take``, which writing a shard uses, has no string-view kernel, and the featurizer
+    reads plain string buffers; dictionary columns are kept where only ``take`` sees them,
+    so a shard keeps its input's schema there.
+    """
+    columns, changed = [], False
+    for column in batch.columns:
+        t = column.type
+        if pa.types.is_string_view(t) or (dictionaries and pa.types.is_dictionary(t) and _is_text_type(t.value_type)):
+            column, changed = column.cast(pa.large_string()), True
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
 
 
 def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str | None = None,
@@ -356,6 +381,7 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
             for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=fields,
                                       use_threads=False):
                 cancel.check()
+                rb = plain_strings(rb)
                 texts = rb.column(0)
                 if skip:
                     texts, ids, rejected = rj.reject_null_texts(file, texts, row, text_field,
@@ -390,7 +416,7 @@ def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) 
     try:
         for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
             cancel.check()
-            yield row, pa.Table.from_batches([rb])
+            yield row, pa.Table.from_batches([plain_strings(rb, dictionaries=False)])
             row += rb.num_rows
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc

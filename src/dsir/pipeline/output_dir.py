@@ -163,6 +163,9 @@ class OutputDir:
             yield
             return
         path = os.path.join(self.root, LOCK_FILE)
+        if os.path.lexists(self.root) and not os.path.isdir(self.root):
+            raise UsageError(f"{self.root}: the output path exists and is not a directory; give a directory "
+                             "(new or empty) for the selection")
         try:
             os.makedirs(self.root, exist_ok=True)
             self._take_lock(path)
@@ -193,7 +196,8 @@ class OutputDir:
                     except FileNotFoundError:
                         pass
                     continue
-                who = (f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('started')}"
+                who = (f"pid {holder.get('pid')} on {holder.get('host')}"
+                       + (f", since {holder['started']}" if holder.get("started") else "")
                        if holder else "a run that is starting")
                 raise UsageError(f"{self.root}: another dsir run ({who}) is writing this output directory; wait "
                                  f"for it to end (or, if it is gone, remove {path})") from None
@@ -207,6 +211,33 @@ class OutputDir:
     def has_run(self) -> bool:
         """Whether ``OUT`` holds an earlier dsir run (its work directory)."""
         return WORK_DIR in self.names()
+
+    def selection_shards(self, role: str = "input") -> list[str] | None:
+        """The shards of the finished selection in ``OUT``, as its manifest lists them, or
+        ``None`` when ``OUT`` holds no dsir run; a run without a manifest is an error.
+
+        Lets a selection be read as a pool or target without its manifest, report and
+        work files being read as data."""
+        import json
+
+        from dsir.errors import InputError
+        from dsir.io.paths import open_binary
+
+        names = self.names()
+        if MANIFEST not in names and WORK_DIR not in names:
+            return None
+        try:
+            with open_binary(self.manifest) as fh:
+                manifest = json.load(fh)
+            if "dsir_version" not in manifest:
+                return None  # a manifest.json of some other tool: the folder is plain data
+            return [o["path"] for o in manifest["outputs"]]
+        except FileNotFoundError:
+            raise InputError(f"{role} directory holds an unfinished dsir run (no {MANIFEST}): resume or "
+                             "finish it before reading it", path=self.root) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{role} directory holds a dsir run whose {MANIFEST} cannot be read ({exc})",
+                             path=self.root) from None
 
     def dsir_shards(self) -> set[str]:
         """The shards under ``OUT`` that dsir wrote: listed by the manifest or owned by a
