@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import numbers
 import os
 from dataclasses import fields
 from typing import Any
@@ -37,18 +38,20 @@ DEFAULT_RAW_SAMPLE = 200_000
 EXECUTION_PARAMS = ("workers", "progress", "engine", "block_bytes")
 
 
-def _as_list(paths: str | os.PathLike | list) -> list[str]:
-    """Paths as a list of strings (``str``, ``pathlib.Path`` or a list of either)."""
+def _as_list(paths: str | os.PathLike | list, role: str) -> list[str]:
+    """Paths as a list of strings (``str``, ``pathlib.Path`` or a non-empty list of either)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     try:
         items = list(paths)
     except TypeError:
-        raise UsageError(f"expected a path or a list of paths, got {type(paths).__name__}") from None
+        raise UsageError(f"{role}: expected a path or a list of paths, got {type(paths).__name__}") from None
+    if not items:
+        raise UsageError(f"{role}: no paths given (an empty list)")
     out = []
     for p in items:
         if not isinstance(p, (str, os.PathLike)):
-            raise UsageError(f"expected a path (str or pathlib.Path), got {type(p).__name__}: {p!r}"[:200])
+            raise UsageError(f"{role}: expected a path (str or pathlib.Path), got {type(p).__name__}: {p!r}"[:200])
         out.append(os.fspath(p))
     return out
 
@@ -83,6 +86,8 @@ class DSIR:
         self.method, self.weighting, self.temperature = method, weighting, temperature
         self.chunk_words, self.emit = chunk_words, emit
         self.workers, self.progress, self.engine, self.block_bytes = workers, progress, engine, block_bytes
+        if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+            raise UsageError(f"workers must be a positive integer, got {workers!r}")
         self.settings  # noqa: B018 - refuse bad parameters at once
         if engine is None or isinstance(engine, str):
             self.engine = make_engine(engine, workers, progress=progress)
@@ -116,8 +121,8 @@ class DSIR:
         method = METHODS[self.method]
         run = self._run()
         run.report_samples = False
-        raw_files = expand_paths(_as_list(raw), "raw")
-        targets = plan.resolve_targets(_as_list(target), method, fitted=False)
+        raw_files = expand_paths(_as_list(raw, "raw"), "raw")
+        targets = plan.resolve_targets(_as_list(target, "target"), method, fitted=False)
         pool = plan.count_stage(run, raw_files) if method.needs.raw_counts or method.needs.raw_ids else None
         self._keep_fit(plan.fit_stage(run, method, raw_files, targets, pool))
         return self
@@ -167,7 +172,7 @@ class DSIR:
         it as parquet to ``output`` (a local path or URL) when given.
         """
         method = METHODS[self.method]
-        raw_files = expand_paths(_as_list(raw), "raw")
+        raw_files = expand_paths(_as_list(raw, "raw"), "raw")
         output = None if output is None else os.fspath(output)
         if target is not None:
             self.fit(raw, target)
@@ -242,8 +247,8 @@ class DSIR:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
-        manifest = plan.select(self.settings, self.engine, _as_list(raw), output_dir, k, fraction,
-                               _as_list(target) if target is not None else None, output_format, overwrite,
+        manifest = plan.select(self.settings, self.engine, _as_list(raw, "raw"), output_dir, k, fraction,
+                               _as_list(target, "target") if target is not None else None, output_format, overwrite,
                                report, group_by, resume, fit=fit, model_path=getattr(self, "model_path_", None),
                                block_bytes=self.block_bytes, on_fit=self._keep_fit)
         return manifest

@@ -27,7 +27,7 @@ BAD = [
     (b'{"text": 17}', "text field 'text' is a number, expected a string"),
     (b'{"text": ["x"]}', "text field 'text' is a list, expected a string"),
     (b'{"text": "caf\xe9"}', "invalid UTF-8 at byte 13 of the line"),
-    (b'"just a string"', "expected a JSON object, got str"),
+    (b'"just a string"', "expected a JSON object, got a string"),
 ]
 
 

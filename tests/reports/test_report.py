@@ -4,6 +4,7 @@ Decimal arithmetic) on the toy corpus."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from decimal import Decimal, getcontext
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 
 from dsir import DSIR
 from dsir.cli.main import main
+from dsir.errors import InputError
 from dsir.errors import UsageError
 from dsir.reports.samples import POOL_SAMPLE_STREAM, truncate
 from dsir.sample.gumbel import seed_key
@@ -254,17 +256,13 @@ def test_html_is_self_contained(run):
     assert "KL reduction" in page and "Composition by" in page
 
 
-def test_a_selection_of_nothing_still_gets_a_report(tmp_path, toy):
+def test_a_pool_with_nothing_eligible_is_refused_before_any_output(tmp_path, toy):
     pool = tmp_path / "empty.jsonl"
     pool.write_text('{"text": ""}\n{"text": "   "}\n')
     out = tmp_path / "out"
-    DSIR(ngrams=N, buckets=B).select(str(pool), str(out), k=1, target=toy["target"])
-    report = _report(out)
-    assert report["counts"]["eligible_documents"] == 0 and report["counts"]["selected_documents"] == 0
-    assert report["kl"]["reduction"] is None and report["kl"]["samples"]["selected"]["documents"] == 0
-    assert report["weights"]["effective_sample_size"] == 0.0
-    assert report["examples"] == {"top": [], "threshold": [], "bottom": []}
-    assert (out / "report" / "kl.png").exists()
+    with pytest.raises(InputError, match=r"none of the 2 documents of the raw pool is eligible \(each has no tokens"):
+        DSIR(ngrams=N, buckets=B).select(str(pool), str(out), k=1, target=toy["target"])
+    assert sorted(os.listdir(out)) == ["_dsir"]
 
 
 @pytest.mark.parametrize("options", [dict(top_k=True), dict(weighting="sum", temperature=1.0, top_k=True),

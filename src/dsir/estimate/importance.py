@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -93,7 +94,9 @@ class ImportanceEstimator:
             with open_npz(path) as z:
                 header = json.loads(z["header"].tobytes().decode("utf-8"))
                 arrays = {k: z[k] for k in ("target_counts", "raw_counts", "log_ratio")}
-        except (OSError, KeyError, ValueError) as exc:
+        except FileNotFoundError:
+            raise InputError("model file does not exist", path=path) from None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"not a dsir model file ({exc})", path=path) from exc
         if header.get("format") != MODEL_FORMAT:
             raise InputError("not a dsir model file", path=path)

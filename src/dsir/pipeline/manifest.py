@@ -86,11 +86,11 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         n = gather_rejects(paths, run.out.path(REJECTS_FILE))
         manifest["rejects"] = {"path": REJECTS_FILE, "records": n}
         if n:
-            msg = (f"{n} bad records were skipped ({manifest['counts']['rejected']} raw, "
+            msg = (f"{n} bad record{' was' if n == 1 else 's were'} skipped ({manifest['counts']['rejected']} raw, "
                    f"{manifest['fit']['target_rejected'] if manifest['fit'] else 0} target); each is listed with "
-                   f"its file, line and reason in {REJECTS_FILE}")
-            log.warning(msg)
-            manifest["warnings"].append(msg)
+                   "its file, line and reason in {}")
+            log.warning(msg.format(run.out.path(REJECTS_FILE)))
+            manifest["warnings"].append(msg.format(REJECTS_FILE))
     return manifest
 
 

@@ -264,6 +264,10 @@ def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target
     want = resolve_k(k, fraction, eligible)
     warnings = []
     unit = run.settings.unit_name
+    if eligible == 0:  # an empty selection is never what was asked for
+        why = "has no tokens" if run.settings.min_length <= 1 else f"has fewer than {run.settings.min_length} tokens"
+        raise InputError(f"none of the {sum(x.units for x in summaries)} {unit} of the raw pool is eligible "
+                         f"(each {why}): nothing to select")
     if want > eligible:
         warnings.append(f"k = {want} is more than the {eligible} eligible {unit}: selecting all of them")
     shares = allocate(min(want, eligible), target_proportions([t.spec for t in targets]))
