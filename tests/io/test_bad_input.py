@@ -198,7 +198,7 @@ def test_paths_that_match_nothing(tmp_path, target):
     empty_dir = tmp_path / "emptydir"
     empty_dir.mkdir()
     assert_refused(dsir_select("--raw", str(empty_dir), "--target", target, "-k", "3", "-o", out), out,
-                   f"{empty_dir}: raw directory holds no jsonl[.gz|.zst] or parquet file")
+                   f"{empty_dir}: raw directory holds no jsonl[.gz|.zst], parquet or arrow file")
     assert not os.path.exists(out)
 
 

@@ -3,7 +3,7 @@ file besides its texts (``readers.iter_text_batches``): its blocks of records, t
 some rows of a block, copying rows to a shard, writing chunk records, a metadata field.
 
 A block is a ``readers.LineBlock`` for jsonl (whole lines, copied out unchanged) and a
-``TableBlock`` for parquet (an Arrow table of all columns). Adding a format is one class
+``TableBlock`` for parquet and Arrow IPC (an Arrow table of all columns). Adding a format is one class
 here and its registration in ``FORMATS``.
 """
 
@@ -21,7 +21,7 @@ import pyarrow.json as pj
 from dsir.errors import InputError
 from dsir.io.paths import InputFile
 from dsir.io.json_text import extract_text_field
-from dsir.io.readers import _is_utf8, _open_parquet, iter_line_blocks, iter_record_tables, parse_text_spans
+from dsir.io.readers import _is_utf8, iter_line_blocks, iter_record_tables, parse_text_spans, table_rows
 from dsir.io.writers import ShardWriter
 
 MISSING = "(missing)"
@@ -153,7 +153,7 @@ class ParquetFormat:
 
     def count_rows(self, file: InputFile, block_bytes: int) -> int:
         """From the file's footer, reading no data page."""
-        return _open_parquet(file).metadata.num_rows
+        return table_rows(file)
 
     def iter_blocks(self, file: InputFile, block_bytes: int):
         for first_row, table in iter_record_tables(file, block_bytes):
@@ -197,7 +197,19 @@ class ParquetFormat:
             return pa.array([as_label(v) for v in column.to_pylist()], pa.string())
 
 
-FORMATS: dict[str, Format] = {"jsonl": JsonlFormat(), "parquet": ParquetFormat()}
+class ArrowFormat(ParquetFormat):
+    """Arrow IPC files (``.arrow``, ``.feather``; file or stream format, as ``datasets`` writes
+    them): tables like parquet, counted from their record batch headers. Selected rows are
+    written as parquet (``--output-format`` can choose jsonl)."""
+
+    name = "arrow"
+
+    def count_rows(self, file: InputFile, block_bytes: int) -> int:
+        """From the record batch headers (a memory-mapped file's data are not read)."""
+        return table_rows(file)
+
+
+FORMATS: dict[str, Format] = {"jsonl": JsonlFormat(), "parquet": ParquetFormat(), "arrow": ArrowFormat()}
 
 
 def format_of(file: InputFile) -> Format:

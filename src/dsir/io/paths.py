@@ -14,6 +14,7 @@ from dsir.errors import InputError
 
 JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
+ARROW_EXTENSIONS = (".arrow", ".feather")
 COMPRESSION_EXTENSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 
 
@@ -22,7 +23,7 @@ class InputFile:
     """One input file: where it is, how to read it, and its size in bytes."""
 
     path: str  # as the user would write it: a local path or a URL
-    format: str  # "jsonl" or "parquet"
+    format: str  # "jsonl", "parquet" or "arrow"
     compression: str | None  # None, "gzip" or "zstd"
     size: int
 
@@ -45,6 +46,8 @@ def detect_format(path: str) -> tuple[str, str | None] | None:
         return "jsonl", None
     if ext in PARQUET_EXTENSIONS:
         return "parquet", None
+    if ext in ARROW_EXTENSIONS:
+        return "arrow", None
     return None
 
 
@@ -65,12 +68,40 @@ def _hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
+def saved_dataset_files(fs, folder: str, role: str) -> list[str] | None:
+    """The Arrow files of a folder ``datasets.Dataset.save_to_disk`` wrote (``state.json``
+    lists them), or ``None`` when ``folder`` is no such folder. A ``DatasetDict`` folder is
+    refused: which of its splits to read is the user's choice."""
+    import json
+
+    sep = "/" if "://" in folder or fs.protocol not in ("file", "local") else os.sep
+    state, splits = f"{folder.rstrip('/')}{sep}state.json", f"{folder.rstrip('/')}{sep}dataset_dict.json"
+    if fs.exists(splits):
+        try:
+            with fs.open(splits, "rb") as fh:
+                names = json.load(fh).get("splits", [])
+        except (OSError, ValueError, AttributeError):
+            names = []
+        raise InputError(f"{role} directory holds a saved datasets.DatasetDict; give one split's folder "
+                         f"({', '.join(f'{folder.rstrip(sep)}{sep}{n}' for n in names) or 'one of its splits'})",
+                         path=folder)
+    if not fs.exists(state):
+        return None
+    try:
+        with fs.open(state, "rb") as fh:
+            files = [f["filename"] for f in json.load(fh)["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{role} directory looks saved by datasets, but its state.json cannot be read ({exc})",
+                         path=folder) from None
+    return [f"{folder.rstrip(sep)}{sep}{name}" for name in files]
+
+
 def _walk_local(root: str, role: str, skipped: list[str]) -> list[str]:
     """Every input file under the local directory ``root``, following symbolic links to
     directories (each directory once, so a link loop ends).
 
     A directory that holds a finished dsir selection contributes the shards its manifest
-    lists. Files of other types, hidden or private entries (``.x``, ``_x``) and anything
+    lists, and one that ``datasets.Dataset.save_to_disk`` wrote its Arrow files. Files of other types, hidden or private entries (``.x``, ``_x``) and anything
     that is not a regular file (a named pipe, a socket, a device) are not read but added to
     ``skipped`` with the reason; a broken link is an error, since it may have been data.
     """
@@ -89,6 +120,13 @@ def _walk_local(root: str, role: str, skipped: list[str]) -> list[str]:
             for name in shards:
                 _check_regular(os.path.join(dirpath, name), role)
             found += [os.path.join(dirpath, name) for name in shards]
+            continue
+        saved = saved_dataset_files(fsspec.filesystem("file"), dirpath, role)
+        if saved is not None:
+            dirnames[:] = []
+            for path in saved:
+                _check_regular(path, role)
+            found += saved
             continue
         skipped += [os.path.join(dirpath, d) + "/ (hidden)" for d in sorted(dirnames) if _hidden(d)]
         dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
@@ -114,6 +152,9 @@ def _find_remote(fs, pattern: str, root: str, role: str, skipped: list[str]) -> 
     shards = OutputDir(pattern).selection_shards(role)
     if shards is not None:
         return [f"{root.rstrip('/')}/{name}" for name in shards]
+    saved = saved_dataset_files(fs, root, role)
+    if saved is not None:
+        return saved
     found = []
     for p in sorted(fs.find(root)):
         parts = p[len(root.rstrip("/")) + 1:].split("/")
@@ -161,20 +202,20 @@ def expand_paths(patterns: list[str], role: str = "input", warnings: list[str] |
             for m in found if local else ():
                 _check_regular(m, role)
             if not found:
-                extra = f" ({len(matches)} files matched but none is jsonl[.gz|.zst] or parquet)" if matches else ""
+                extra = f" ({len(matches)} files matched but none is jsonl[.gz|.zst], parquet or arrow)" if matches else ""
                 raise InputError(f"{role} glob matches no readable file{extra}", path=pattern)
         elif local and os.path.isdir(root):
             found = _walk_local(root, role, skipped)
             if not found:
-                raise InputError(f"{role} directory holds no jsonl[.gz|.zst] or parquet file", path=pattern)
+                raise InputError(f"{role} directory holds no jsonl[.gz|.zst], parquet or arrow file", path=pattern)
         elif fs.isdir(root):
             found = _find_remote(fs, pattern, root, role, skipped)
             if not found:
-                raise InputError(f"{role} directory holds no jsonl[.gz|.zst] or parquet file", path=pattern)
+                raise InputError(f"{role} directory holds no jsonl[.gz|.zst], parquet or arrow file", path=pattern)
         elif fs.exists(root):
             if not detect_format(root):
                 raise InputError(
-                    "unsupported file type: expected .jsonl, .jsonl.gz, .jsonl.zst or .parquet", path=pattern
+                    "unsupported file type: expected .jsonl, .jsonl.gz, .jsonl.zst, .parquet or .arrow", path=pattern
                 )
             found = [root]
         else:
@@ -192,7 +233,7 @@ def expand_paths(patterns: list[str], role: str = "input", warnings: list[str] |
     if skipped:
         shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
         msg = (f"{len(skipped)} {role} file{'s' if len(skipped) > 1 else ''} in the given directories "
-               f"{'are' if len(skipped) > 1 else 'is'} not read (not jsonl[.gz|.zst] or parquet, hidden, or not "
+               f"{'are' if len(skipped) > 1 else 'is'} not read (not jsonl[.gz|.zst], parquet or arrow, hidden, or not "
                f"a regular file): {shown}")
         logging.getLogger("dsir").warning(msg)
         if warnings is not None:

@@ -304,6 +304,68 @@ def _open_parquet(file: InputFile) -> pq.ParquetFile:
         raise InputError(f"not a readable parquet file ({exc})", path=file.path) from exc
 
 
+class ArrowSource:
+    """An Arrow IPC file, in the file (random access, ``.feather``) or the stream format (what
+    ``datasets.Dataset.save_to_disk`` writes), with the surface of ``pq.ParquetFile`` the
+    readers use: ``schema_arrow``, ``num_rows`` and ``iter_batches``. Local files are memory
+    mapped, so reading a column does not copy the others."""
+
+    def __init__(self, file: InputFile):
+        trace.record_open(file.path)
+        self.path = file.path
+        try:
+            if file.is_local:
+                self._source = pa.memory_map(file.path[len("file://"):] if file.path.startswith("file://")
+                                             else file.path)
+            else:
+                self._source = open_binary(file.path)
+            head = self._source.read(6)
+            self._source.seek(0)
+            self._random_access = head == b"ARROW1"
+            if self._random_access:
+                self._reader = pa.ipc.open_file(self._source)
+                self.schema_arrow = self._reader.schema
+            else:
+                self.schema_arrow = pa.ipc.open_stream(self._source).schema
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"not a readable Arrow IPC file ({exc})", path=file.path) from exc
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        if self._random_access:
+            for i in range(self._reader.num_record_batches):
+                yield self._reader.get_batch(i)
+            return
+        self._source.seek(0)
+        yield from pa.ipc.open_stream(self._source)
+
+    @property
+    def num_rows(self) -> int:
+        try:
+            return sum(b.num_rows for b in self._batches())  # batch headers only: the data stay mapped
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"not a readable Arrow IPC file: the file is truncated or corrupt ({exc})",
+                             path=self.path) from exc
+
+    def iter_batches(self, batch_size: int, columns: list[str] | None = None,
+                     use_threads: bool = False) -> Iterator[pa.RecordBatch]:
+        for batch in self._batches():
+            if columns is not None:
+                batch = batch.select(columns)
+            for start in range(0, batch.num_rows, batch_size):
+                yield batch.slice(start, batch_size)
+
+
+def open_table_file(file: InputFile) -> pq.ParquetFile | ArrowSource:
+    """A parquet or Arrow IPC file, opened for reading its record batches."""
+    return ArrowSource(file) if file.format == "arrow" else _open_parquet(file)
+
+
+def table_rows(file: InputFile) -> int:
+    """Rows of a parquet (from its footer) or Arrow IPC file (from its batch headers)."""
+    source = open_table_file(file)
+    return source.num_rows if isinstance(source, ArrowSource) else source.metadata.num_rows
+
+
 @dataclass
 class TextBatch:
     """Documents ``first_row .. first_row + len(texts) - 1`` of ``file``.
@@ -321,12 +383,17 @@ class TextBatch:
     rejects: list | None = None  # with on_error="skip": the rejected records (rows read as "")
 
 
-def _parquet_batch_rows(pf: pq.ParquetFile, block_bytes: int) -> int:
-    md = pf.metadata
-    if md.num_rows == 0:
+def _parquet_batch_rows(pf: pq.ParquetFile | ArrowSource, block_bytes: int, file: InputFile | None = None) -> int:
+    if isinstance(pf, ArrowSource):
+        rows = pf.num_rows
+        total = file.size if file is not None else 0
+    else:
+        md = pf.metadata
+        rows = md.num_rows
+        total = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+    if rows == 0:
         return 1024
-    total = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
-    return int(max(64, min(1 << 20, block_bytes // max(1, total // md.num_rows))))
+    return int(max(64, min(1 << 20, block_bytes // max(1, total // rows))))
 
 
 def _is_text_type(t: pa.DataType) -> bool:
@@ -335,7 +402,7 @@ def _is_text_type(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
-def _check_parquet_field(file: InputFile, pf: pq.ParquetFile, field: str, must_be_text: bool) -> None:
+def _check_parquet_field(file: InputFile, pf: pq.ParquetFile | ArrowSource, field: str, must_be_text: bool) -> None:
     schema = pf.schema_arrow
     if field not in schema.names:
         raise InputError(f"no column named {field!r} (columns: {', '.join(schema.names)})", path=file.path)
@@ -372,13 +439,13 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
 
     skip = on_error == "skip"
     fields = [text_field] + ([id_field] if id_field else [])
-    if file.format == "parquet":
-        pf = _open_parquet(file)
+    if file.format != "jsonl":  # a table file: parquet or Arrow IPC
+        pf = open_table_file(file)
         for f in fields:
             _check_parquet_field(file, pf, f, must_be_text=f == text_field)
         row = 0
         try:
-            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=fields,
+            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes, file), columns=fields,
                                       use_threads=False):
                 cancel.check()
                 rb = plain_strings(rb)
@@ -395,7 +462,7 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
                 yield TextBatch(file, texts, row, rb.column(1) if id_field else None)
                 row += rb.num_rows
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc
+            raise InputError(f"corrupt {file.format} data near row {row} ({exc})", path=file.path) from exc
         return
     for block in iter_line_blocks(file, block_bytes):
         rejected = None
@@ -410,13 +477,13 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
 
 
 def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[int, pa.Table]]:
-    """Every record of a parquet file with all its columns, as ``(first_row, table)``."""
-    pf = _open_parquet(file)
+    """Every record of a parquet or Arrow IPC file with all its columns, as ``(first_row, table)``."""
+    pf = open_table_file(file)
     row = 0
     try:
-        for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
+        for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes, file), use_threads=False):
             cancel.check()
             yield row, pa.Table.from_batches([plain_strings(rb, dictionaries=False)])
             row += rb.num_rows
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"corrupt parquet data near row {row} ({exc})", path=file.path) from exc
+        raise InputError(f"corrupt {file.format} data near row {row} ({exc})", path=file.path) from exc

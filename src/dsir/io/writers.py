@@ -31,8 +31,8 @@ _COMPRESSION = {"jsonl": None, "jsonl.gz": "gzip", "jsonl.zst": "zstd"}
 
 
 def output_format_of(fmt: str, compression: str | None) -> str:
-    """The output format that mirrors an input's format."""
-    if fmt == "parquet":
+    """The output format that mirrors an input's format (parquet for Arrow IPC inputs)."""
+    if fmt in ("parquet", "arrow"):
         return "parquet"
     return {None: "jsonl", "gzip": "jsonl.gz", "zstd": "jsonl.zst"}[compression]
 
