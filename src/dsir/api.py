@@ -11,6 +11,8 @@ import inspect
 import json
 import numbers
 import os
+import shutil
+import tempfile
 from dataclasses import fields
 from typing import Any
 
@@ -22,6 +24,7 @@ from dsir.engines import make_engine
 from dsir.errors import UsageError
 from dsir.estimate import ImportanceEstimator
 from dsir.estimate.methods import METHODS
+from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
 from dsir.io.paths import expand_paths, open_binary
 from dsir.io.readers import DEFAULT_BLOCK_BYTES
 from dsir.io.storage import is_remote, local_path, score_work_dir, spool_path, upload_file
@@ -116,15 +119,18 @@ class DSIR:
 
     # -- fitting -----------------------------------------------------------------------
 
-    def fit(self, raw: str | list[str], target: str | list[str]) -> DSIR:
-        """Fit every target's estimator (the method's), on all of ``target`` and a sample of ``raw``."""
-        method = METHODS[self.method]
-        run = self._run()
-        run.report_samples = False
-        raw_files = expand_paths(_as_list(raw, "raw"), "raw")
-        targets = plan.resolve_targets(_as_list(target, "target"), method, fitted=False)
-        pool = plan.count_stage(run, raw_files) if method.needs.raw_counts or method.needs.raw_ids else None
-        self._keep_fit(plan.fit_stage(run, method, raw_files, targets, pool))
+    def fit(self, raw: Any, target: Any) -> DSIR:
+        """Fit every target's estimator (the method's), on all of ``target`` and a sample of ``raw``.
+
+        ``raw`` and ``target`` are paths (see ``select``) or in-memory data."""
+        with _Inputs(self.text_field) as inputs:
+            method = METHODS[self.method]
+            run = self._run()
+            run.report_samples = False
+            raw_files = expand_paths(inputs.paths(raw, "raw"), "raw")
+            targets = plan.resolve_targets(inputs.paths(target, "target"), method, fitted=False)
+            pool = plan.count_stage(run, raw_files) if method.needs.raw_counts or method.needs.raw_ids else None
+            self._keep_fit(plan.fit_stage(run, method, raw_files, targets, pool))
         return self
 
     @property
@@ -161,7 +167,7 @@ class DSIR:
 
     # -- scoring -----------------------------------------------------------------------
 
-    def score(self, raw: str | list[str], output: str | None = None, target: str | list[str] | None = None) -> pa.Table:
+    def score(self, raw: Any, output: str | None = None, target: Any = None) -> pa.Table:
         """Every unit's raw log-weight and selection key, with its locator ``(file, row)``.
 
         Fits first when ``target`` is given. Columns: file, row (and chunk, start, end for
@@ -169,10 +175,20 @@ class DSIR:
         unit's n-grams), weight (what ``select`` ranks on before noise), key (what it ranks
         on: ``-inf`` when ineligible), tokens, eligible, and rejected with ``on_error="skip"``;
         with named targets log_weight, weight and key once per target (``_NAME``). Writes
-        it as parquet to ``output`` (a local path or URL) when given.
+        it as parquet to ``output`` (a local path or URL) when given. For in-memory ``raw`` the
+        rows are those of the input, in its order, and ``file`` is ``"<memory>"``.
         """
+        with _Inputs(self.text_field) as inputs:
+            raw_paths = inputs.paths(raw, "raw")
+            target_paths = inputs.paths(target, "target") if target is not None else None
+            table = self._score(raw_paths, output, target_paths)
+            if inputs.spooled and inputs.spooled[0].path == raw_paths[0]:
+                table = table.set_column(0, "file", pa.array(["<memory>"] * table.num_rows, pa.string()))
+        return table
+
+    def _score(self, raw: list[str], output: str | None, target: list[str] | None) -> pa.Table:
         method = METHODS[self.method]
-        raw_files = expand_paths(_as_list(raw, "raw"), "raw")
+        raw_files = expand_paths(raw, "raw")
         output = None if output is None else os.fspath(output)
         if target is not None:
             self.fit(raw, target)
@@ -228,10 +244,10 @@ class DSIR:
 
     # -- selecting ---------------------------------------------------------------------
 
-    def select(self, raw: str | list[str], output_dir: str, k: int | None = None, fraction: float | None = None,
-               target: str | list[str] | None = None, output_format: str | None = None,
+    def select(self, raw: Any, output_dir: str | None = None, k: int | None = None, fraction: float | None = None,
+               target: Any = None, output_format: str | None = None,
                overwrite: bool = False, report: bool = True, group_by: str | None = None,
-               resume: bool = False) -> dict:
+               resume: bool = False) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``.
 
         Fits first when ``target`` is given (else uses this object's fit). Writes one shard
@@ -242,20 +258,85 @@ class DSIR:
         ``report/*.png``); both from the passes the selection makes anyway. With ``resume``,
         units an earlier (killed) run over the same inputs and parameters finished are
         reused from ``output_dir/_dsir``.
+
+        ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
+        directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
+        ``Table``, ``RecordBatchReader`` or dataset, a pandas ``DataFrame``, a
+        ``datasets.Dataset`` or ``IterableDataset``. Without ``output_dir`` (in-memory ``raw``
+        only) nothing is kept on disk and the selected rows come back in ``raw``'s own type,
+        in its order (a dict by target name for named targets); with it, the manifest.
         """
-        output_dir = os.fspath(output_dir)
+        with _Inputs(self.text_field) as inputs:
+            raw_paths = inputs.paths(raw, "raw")
+            target_paths = inputs.paths(target, "target") if target is not None else None
+            if output_dir is not None:
+                return self._select(raw_paths, os.fspath(output_dir), k, fraction, target_paths, output_format,
+                                    overwrite, report, group_by, resume)
+            if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
+                raise UsageError("select() of files needs an output_dir (only in-memory raw data can be selected "
+                                 "into memory)")
+            if output_format is not None or overwrite or resume or group_by is not None:
+                raise UsageError("output_format, overwrite, resume and group_by need an output_dir")
+            work = tempfile.mkdtemp(prefix="dsir-select-")
+            try:
+                manifest = self._select(raw_paths, work, k, fraction, target_paths, "parquet", False, False, None,
+                                        False)
+                return _selected_rows(work, manifest, inputs.spooled[0], self.text_field)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _select(self, raw: list[str], output_dir: str, k, fraction, target: list[str] | None, output_format,
+                overwrite: bool, report: bool, group_by, resume: bool) -> dict:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
-        manifest = plan.select(self.settings, self.engine, _as_list(raw, "raw"), output_dir, k, fraction,
-                               _as_list(target, "target") if target is not None else None, output_format, overwrite,
-                               report, group_by, resume, fit=fit, model_path=getattr(self, "model_path_", None),
-                               block_bytes=self.block_bytes, on_fit=self._keep_fit)
-        return manifest
+        return plan.select(self.settings, self.engine, raw, output_dir, k, fraction, target, output_format,
+                           overwrite, report, group_by, resume, fit=fit, model_path=getattr(self, "model_path_", None),
+                           block_bytes=self.block_bytes, on_fit=self._keep_fit)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""
         self.fit_, self.model_path_ = fit, None
+
+
+class _Inputs:
+    """The inputs of one call: paths as given, in-memory data spooled (``dsir.io.memory``);
+    the spooled files are removed when the call succeeds, kept for a resume if not."""
+
+    def __init__(self, text_field: str):
+        self.text_field, self.spooled = text_field, []
+
+    def paths(self, value: Any, role: str) -> list[str]:
+        given = path_or_memory(value, role)
+        if given is not None:
+            return _as_list(given, role)
+        spooled = spool(value, role, self.text_field)
+        self.spooled.append(spooled)
+        return [spooled.path]
+
+    def __enter__(self) -> _Inputs:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            release(self.spooled)
+
+
+def _selected_rows(work: str, manifest: dict, raw: Spooled, text_field: str) -> Any:
+    """The selection's shards in ``work``, read back in the type of the in-memory ``raw``."""
+    def rows(names: list[str]) -> pa.Table:
+        tables = [pq.read_table(os.path.join(work, n)) for n in names]
+        if tables:
+            return pa.concat_tables(tables)
+        schema = pa.ipc.open_stream(raw.path).schema
+        return schema.empty_table()
+
+    shards = [o["path"] for o in manifest["outputs"]]
+    named = [t["name"] for t in manifest["per_target"] if t["name"]]
+    if not named:
+        return give_back(rows(shards), raw, text_field)
+    return {name: give_back(rows([s for s in shards if s.startswith(f"part-{name}-")]), raw, text_field)
+            for name in named}
 
 
 def read_manifest(output_dir: str) -> dict:

@@ -941,3 +941,51 @@ def _(d):
 def _(d):
     return ["fit", "--quiet", "--workers", "1", "--raw", jsonl(d, "a.jsonl", GOOD),
             "--target", jsonl(d, "t.jsonl", []), "-o", str(d / "model.npz")]
+
+
+# ---------------------------------------------------------------------------------------
+# Arrow IPC files and folders other tools wrote.
+@case("arrow/corrupt-bytes", Refused("{d}/bad.arrow: not a readable Arrow IPC file"), "arrow and saved datasets")
+def _(d):
+    (d / "bad.arrow").write_bytes(b"ARROW1\x00\x00garbage" * 10)
+    return select(d, str(d / "bad.arrow"))
+
+
+@case("arrow/truncated-stream", Refused("{d}/cut.arrow"), "arrow and saved datasets")
+def _(d):
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, raw_table(PARQUET_TEXTS * 30).schema) as w:
+        w.write_table(raw_table(PARQUET_TEXTS * 30))
+    data = sink.getvalue().to_pybytes()
+    (d / "cut.arrow").write_bytes(data[: len(data) // 2])
+    return select(d, str(d / "cut.arrow"))
+
+
+@case("arrow/no-text-column", Refused("{d}/notext.arrow: no column named 'text'"), "arrow and saved datasets")
+def _(d):
+    import pyarrow.feather as feather
+
+    feather.write_feather(pa.table({"body": PARQUET_TEXTS}), d / "notext.arrow")
+    return select(d, str(d / "notext.arrow"))
+
+
+@case("arrow/zero-rows", Selected(3, warning="raw file holds no documents"), "arrow and saved datasets")
+def _(d):
+    import pyarrow.feather as feather
+
+    feather.write_feather(raw_table([]), d / "empty.arrow")
+    feather.write_feather(raw_table(PARQUET_TEXTS), d / "a.arrow")
+    return select(d, str(d / "a.arrow"), str(d / "empty.arrow"))
+
+
+@case("arrow/saved-dataset-state-unreadable", Refused("state.json cannot be read"), "arrow and saved datasets")
+def _(d):
+    (d / "saved").mkdir()
+    (d / "saved" / "state.json").write_text("{not json")
+    return select(d, str(d / "saved"))
+
+
+@case("arrow/missing-folder-is-never-a-document", Refused("{d}/pool: raw path does not exist"),
+      "arrow and saved datasets")
+def _(d):
+    return select(d, str(d / "pool"))

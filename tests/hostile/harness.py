@@ -130,16 +130,27 @@ def _inputs(argv: list[str]) -> list[Path]:
 
 def _records(path: Path) -> list[bytes]:
     """The records of a jsonl(.gz/.zst) file as bytes, or of a parquet file as canonical JSON."""
-    name = path.name
-    if name.endswith(".parquet"):
-        return [json.dumps(r, sort_keys=True, default=str).encode() for r in pq.read_table(path).to_pylist()]
+    if _is_table(path):
+        return [json.dumps(r, sort_keys=True, default=str).encode() for r in _table(path).to_pylist()]
     return _lines(path)
+
+
+def _is_table(path: Path) -> bool:
+    return path.name.endswith((".parquet", ".arrow", ".feather"))
+
+
+def _table(path: Path):
+    if path.name.endswith(".parquet"):
+        return pq.read_table(path)
+    import pyarrow.feather as feather
+
+    return feather.read_table(path)
 
 
 def _texts(path: Path) -> list[str]:
     """The text field of every record, whatever the format."""
-    if path.name.endswith(".parquet"):
-        return pq.read_table(path, columns=["text"]).column(0).to_pylist()
+    if _is_table(path):
+        return _table(path).column("text").to_pylist()
     return [json.loads(line)["text"] for line in _lines(path)]
 
 
@@ -188,9 +199,9 @@ def check_outcome(case: Case, ran: Ran, folder: Path) -> None:
     assert len(written) == manifest["counts"]["selected"], said
     if expect.count is not None:
         assert manifest["counts"]["selected"] == expect.count, (manifest["counts"], said)
-    inputs = [p for p in _inputs(ran.argv) if re.search(r"\.(jsonl(\.gz|\.zst)?|json|parquet)$", p.name)]
-    same_format = {p.name.endswith(".parquet") for p in inputs} == {
-        shard["path"].endswith(".parquet") for shard in manifest["outputs"]} or not manifest["outputs"]
+    inputs = [p for p in _inputs(ran.argv) if re.search(r"\.(jsonl(\.gz|\.zst)?|json|parquet|arrow|feather)$", p.name)]
+    same_format = {_is_table(p) for p in inputs} == {
+        _is_table(Path(shard["path"])) for shard in manifest["outputs"]} or not manifest["outputs"]
     if same_format:  # records are copied whole: each must be an input record, byte for byte
         pool = Counter(r for p in inputs for r in _records(p))
     else:  # converted between formats: compare the texts

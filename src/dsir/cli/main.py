@@ -13,6 +13,7 @@ from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
 from dsir.errors import DsirError
 from dsir.estimate.methods import METHODS
+from dsir.io.memory import Paths
 from dsir.io.writers import OUTPUT_FORMATS
 from dsir.pipeline.tasks import EMITS
 from dsir.sample.methods import WEIGHTINGS
@@ -42,7 +43,7 @@ def common_options(fn):
     """Options every command that reads documents takes."""
     for opt in reversed([
         click.option("--raw", "raw", multiple=True, required=True, metavar="PATH",
-                     help="Raw pool: a file, directory, glob or URL (repeatable). jsonl, jsonl.gz, jsonl.zst or parquet."),
+                     help="Raw pool: a file, directory, glob or URL (repeatable). jsonl, jsonl.gz, jsonl.zst, parquet or Arrow IPC (.arrow, as datasets.save_to_disk writes)."),
         click.option("--text-field", default=DEFAULTS["text_field"], **_SHOW, help="Field (or column) that holds the document text."),
         click.option("--seed", type=int, default=DEFAULTS["seed"], **_SHOW, help="Seed of the raw sample and of the Gumbel noise."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -151,7 +152,7 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, min_lengt
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
                       model)
         with d.engine:
-            m = d.select(list(raw), output, k=k, fraction=fraction, target=list(target) or None,
+            m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
                          resume=resume)
         c = m["counts"]
@@ -177,7 +178,7 @@ def fit(raw, text_field, seed, workers, quiet, engine, ray_address, target, outp
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet, engine,
                   ray_address)
         with d.engine:
-            d.fit(list(raw), list(target))
+            d.fit(Paths(raw), Paths(target))
         d.save(output)
         s = d.estimator_.stats_
         click.echo(f"fit on {s.target_documents} target and {s.raw_documents} raw documents; saved {output}", err=True)
@@ -202,7 +203,7 @@ def score(raw, text_field, seed, workers, quiet, engine, ray_address, min_length
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
                       model)
         with d.engine:
-            table = d.score(list(raw), output, target=list(target) or None)
+            table = d.score(Paths(raw), output, target=Paths(target) or None)
         click.echo(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)
     _run(run)
 
