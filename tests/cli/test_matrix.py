@@ -325,7 +325,7 @@ def cell_s3(config, data, baselines, tmp_path, request):
     base = baselines.get(config)
     ok(args)
     published = {p.rsplit("/", 1)[-1] for p in fs.ls(prefix, refresh=True)}
-    assert published - {"_dsir"} == set(shards(base["files"])) | {"manifest.json"}
+    assert published - {"_dsir"} == set(shards(base["files"])) | {"manifest.json", "README.md"}
     files = {name: fs.cat_file(f"{prefix}/{name}") for name in published - {"_dsir"}}
     manifest = json.loads(files["manifest.json"])
     assert_same_selection(files, manifest, base)

@@ -77,7 +77,7 @@ def test_workers_do_not_change_a_single_byte(tmp_path, example_records, example_
         run("select", "--raw", pool, "--target", example_target, "-k", 60, "-o", tmp_path / f"w{workers}",
             "--workers", workers, "--quiet")
     assert digest_dir(tmp_path / "w1") == digest_dir(tmp_path / "w2")
-    assert len(digest_dir(tmp_path / "w1")) == 7  # 4 shards + manifest + report.json + report.html
+    assert len(digest_dir(tmp_path / "w1")) == 8  # 4 shards + manifest + dataset card + report.json + report.html
 
 
 @pytest.mark.parametrize("top_k", [False, True])
@@ -139,7 +139,7 @@ def test_fit_then_select_with_the_model_gives_the_same_output(tmp_path, example_
     assert a.pop("manifest.json") != b.pop("manifest.json")  # one names the model, the other the target
     for name in ("report.json", "report.html"):  # the model run's report has no target files to show
         assert a.pop(name) != b.pop(name)
-    assert a == b and len(a) == 2
+    assert a == b and len(a) == 3  # the two shards and the dataset card
     ma, mb = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in "ab")
     assert ma["counts"] == mb["counts"] and ma["model"] == str(model) and mb["model"] is None
 

@@ -50,7 +50,7 @@ def test_pool_target_and_selection_on_s3_equal_a_local_run(store, tmp_path):
     assert [{k: v for k, v in i.items() if k != "path"} for i in remote["inputs"]] == \
         [{k: v for k, v in i.items() if k != "path"} for i in local["inputs"]]
     published = {p.rsplit("/", 1)[-1] for p in fs.ls("dsir-io/runs/a")}
-    assert published == {"_dsir", "manifest.json", *(o["path"] for o in local["outputs"])}
+    assert published == {"_dsir", "manifest.json", "README.md", *(o["path"] for o in local["outputs"])}
     for name, data in output_files(str(tmp_path / "local")).items():
         if name != "manifest.json":
             assert fs.cat_file(f"dsir-io/runs/a/{name}") == data
@@ -71,7 +71,7 @@ def test_non_empty_remote_output_is_refused_and_overwrite_keeps_foreign_objects(
     m = _select("s3://dsir-io/pool/a.jsonl", "s3://dsir-io/target/sea.jsonl", "s3://dsir-io/runs/b/run",
                 overwrite=True)
     names = {p.rsplit("/", 1)[-1] for p in fs.ls("dsir-io/runs/b/run", refresh=True)}
-    assert names == {"part-notes.txt", "_dsir", "manifest.json", *(o["path"] for o in m["outputs"])}
+    assert names == {"part-notes.txt", "_dsir", "manifest.json", "README.md", *(o["path"] for o in m["outputs"])}
     assert len(first["outputs"]) > len(m["outputs"])  # the earlier run's other shards are gone
 
 

@@ -110,3 +110,41 @@ def empty_file_warnings(raw_files, summaries, targets: list, fit) -> list[str]:
             log.warning(msg)
             out.append(msg)
     return out
+
+
+def dataset_card(manifest: dict) -> str:
+    """``OUT/README.md``: a Hugging Face dataset card whose ``configs`` name the selection's
+    shards, so that ``datasets.load_dataset(OUT)`` loads exactly the selected records (and
+    never the manifest, the report or ``_dsir/``); named targets get a config each.
+
+    A selection that mirrors jsonl and parquet inputs has shards of both formats, which one
+    ``load_dataset`` call cannot read (it infers one builder for the folder): its card has no
+    configs, so ``load_dataset(OUT)`` fails instead of reading the wrong files, and it says
+    how to load each format."""
+    shards = [o["path"] for o in manifest["outputs"]]
+    family = {p: "parquet" if p.endswith(".parquet") else "json" for p in shards}
+    counts = manifest["counts"]
+    about = (f"{counts['selected']} {counts['unit']} selected from {counts['documents']} documents in "
+             f"{len(manifest['inputs'])} input files by dsir {manifest['dsir_version']} (method "
+             f"{manifest['method']}). `manifest.json` records how (every parameter, input and shard, with its "
+             "sha256); `report.html`, when present, shows what was selected and why.")
+    if len(set(family.values())) > 1:
+        lines = ["# A dsir selection", "", about, "",
+                 "Its shards mirror the formats of its inputs, jsonl and parquet, and one `datasets.load_dataset` "
+                 "call reads one format: select with `--output-format parquet` (or `jsonl`) to load it as one "
+                 "dataset, or load each format:", "", "```python"]
+        for f in ("json", "parquet"):
+            files = ", ".join(f'"PATH/{p}"' for p in shards if family[p] == f)
+            lines.append(f'datasets.load_dataset("{f}", data_files=[{files}])')
+        return "\n".join(lines + ["```", ""])
+    configs = [("default", shards)]
+    configs += [(t["name"], [p for p in shards if p.startswith(f"part-{t['name']}-")])
+                for t in manifest["per_target"] if t["name"]]
+    lines = ["---", "configs:"]
+    for name, paths in configs:
+        lines += [f"- config_name: {name}", "  data_files:", "  - split: train", "    path:"]
+        lines += [f"    - {p}" for p in paths]
+    lines += ["---", "", "# A dsir selection", "", about, "",
+              "Load it with `datasets.load_dataset(\"PATH/TO/THIS/FOLDER\")`"
+              + (f" (`name=` one of {', '.join(n for n, _ in configs)})" if len(configs) > 1 else "") + ".", ""]
+    return "\n".join(lines)

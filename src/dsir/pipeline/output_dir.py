@@ -32,6 +32,8 @@ from dsir.io.writers import output_error
 log = logging.getLogger("dsir")
 
 MANIFEST = "manifest.json"
+#: A dataset card naming the shards, so ``datasets.load_dataset(OUT)`` reads the selection only.
+DATASET_CARD = "README.md"
 WORK_DIR = "_dsir"
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -264,7 +266,7 @@ class OutputDir:
         return names
 
     def _written_by_dsir(self, name: str, shards: set[str]) -> bool:
-        return (name in (WORK_DIR, MANIFEST, REJECTS_FILE, *REPORT_NAMES) or name in shards
+        return (name in (WORK_DIR, MANIFEST, DATASET_CARD, REJECTS_FILE, *REPORT_NAMES) or name in shards
                 or (name.startswith("." + SHARD_PREFIX) and _is_temporary(name)))
 
     def prepare(self, overwrite: bool = False, resume: bool = False) -> bool:
@@ -288,7 +290,7 @@ class OutputDir:
                 raise UsageError(f"{self.root}: cannot resume: the directory is not empty and holds no dsir run "
                                  f"(no {WORK_DIR}/ inside); use another directory or --overwrite")
             for name in names:
-                if name in (MANIFEST, REJECTS_FILE, *REPORT_NAMES) or _is_temporary(name):
+                if name in (MANIFEST, DATASET_CARD, REJECTS_FILE, *REPORT_NAMES) or _is_temporary(name):
                     self.remove(name)
             for name in self.names(WORK_DIR):
                 if _is_temporary(name):

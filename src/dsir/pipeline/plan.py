@@ -28,11 +28,12 @@ from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate.importance import FitStats, ImportanceEstimator
 from dsir.estimate.methods import METHODS, FitData, Method
 from dsir.io.paths import InputFile, expand_paths
+from dsir.io.storage import write_bytes
 from dsir.io.readers import DEFAULT_BLOCK_BYTES
 from dsir.io.writers import OUTPUT_FORMATS, output_format_of, write_json_atomic
 from dsir.pipeline.checks import check_apart, targets_in_pool
-from dsir.pipeline.manifest import build_manifest
-from dsir.pipeline.output_dir import OutputDir
+from dsir.pipeline.manifest import build_manifest, dataset_card
+from dsir.pipeline.output_dir import DATASET_CARD, OutputDir
 from dsir.pipeline.settings import Settings
 from dsir.pipeline.targets import TargetSpec, group_targets, target_proportions
 from dsir.pipeline.tasks import (
@@ -371,6 +372,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
 
             save_samples(out, samples, writes)
         write_json_atomic(out.work_path("run.json"), {"seconds": round(time.time() - started, 3)})
+        write_bytes(out.path(DATASET_CARD), dataset_card(manifest).encode("utf-8"), durable=True)
         write_json_atomic(out.manifest, manifest)
     except (DsirError, OSError) as exc:
         if prepared:
