@@ -65,7 +65,8 @@ class DSIR:
     Parameters mirror the CLI: ``ngrams`` and ``buckets`` define the feature space,
     ``smoothing`` the additive smoothing of both bag-of-n-grams models, ``raw_sample`` how
     many raw documents (a uniform random sample) the raw model is fit on, ``seed`` the
-    sampling and noise seed, ``min_length`` the fewest tokens an eligible unit has,
+    sampling and noise seed, ``text_field`` the field of the text (``target_text_field``
+    that of the targets, when it differs), ``min_length`` the fewest tokens an eligible unit has,
     ``top_k`` whether to take the top weights instead of resampling, ``method`` (dsir,
     random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
     and ``temperature`` of the dsir weights, ``chunk_words`` (score chunks of about that
@@ -78,14 +79,16 @@ class DSIR:
 
     def __init__(self, ngrams: int = 2, buckets: int = 10_000, smoothing: float = 1.0,
                  raw_sample: int = DEFAULT_RAW_SAMPLE, seed: int = 0, min_length: int = 0,
-                 top_k: bool = False, text_field: str = "text", id_field: str | None = None,
+                 top_k: bool = False, text_field: str = "text", target_text_field: str | None = None,
+                 id_field: str | None = None,
                  workers: int = 1, progress: bool = False, engine: Any = None, on_error: str = "stop",
                  method: str = "dsir", weighting: str = DEFAULT_WEIGHTING,
                  temperature: float = DEFAULT_TEMPERATURE, chunk_words: int | None = None,
                  emit: str = "documents", block_bytes: int = DEFAULT_BLOCK_BYTES):
         self.ngrams, self.buckets, self.smoothing, self.raw_sample = ngrams, buckets, smoothing, raw_sample
         self.seed, self.min_length, self.top_k = seed, min_length, top_k
-        self.text_field, self.id_field, self.on_error = text_field, id_field, on_error
+        self.text_field, self.target_text_field = text_field, target_text_field
+        self.id_field, self.on_error = id_field, on_error
         self.method, self.weighting, self.temperature = method, weighting, temperature
         self.chunk_words, self.emit = chunk_words, emit
         self.workers, self.progress, self.engine, self.block_bytes = workers, progress, engine, block_bytes
@@ -123,7 +126,7 @@ class DSIR:
         """Fit every target's estimator (the method's), on all of ``target`` and a sample of ``raw``.
 
         ``raw`` and ``target`` are paths (see ``select``) or in-memory data."""
-        with _Inputs(self.text_field) as inputs:
+        with _Inputs(self.text_field, self.target_text_field or self.text_field) as inputs:
             method = METHODS[self.method]
             run = self._run()
             run.report_samples = False
@@ -178,7 +181,7 @@ class DSIR:
         it as parquet to ``output`` (a local path or URL) when given. For in-memory ``raw`` the
         rows are those of the input, in its order, and ``file`` is ``"<memory>"``.
         """
-        with _Inputs(self.text_field) as inputs:
+        with _Inputs(self.text_field, self.target_text_field or self.text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
             table = self._score(raw_paths, output, target_paths)
@@ -266,7 +269,7 @@ class DSIR:
         only) nothing is kept on disk and the selected rows come back in ``raw``'s own type,
         in its order (a dict by target name for named targets); with it, the manifest.
         """
-        with _Inputs(self.text_field) as inputs:
+        with _Inputs(self.text_field, self.target_text_field or self.text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
             if output_dir is not None:
@@ -303,14 +306,14 @@ class _Inputs:
     """The inputs of one call: paths as given, in-memory data spooled (``dsir.io.memory``);
     the spooled files are removed when the call succeeds, kept for a resume if not."""
 
-    def __init__(self, text_field: str):
-        self.text_field, self.spooled = text_field, []
+    def __init__(self, text_field: str, target_text_field: str):
+        self.text_field, self.target_text_field, self.spooled = text_field, target_text_field, []
 
     def paths(self, value: Any, role: str) -> list[str]:
         given = path_or_memory(value, role)
         if given is not None:
             return _as_list(given, role)
-        spooled = spool(value, role, self.text_field)
+        spooled = spool(value, role, self.target_text_field if role == "target" else self.text_field)
         self.spooled.append(spooled)
         return [spooled.path]
 

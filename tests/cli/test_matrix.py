@@ -4,7 +4,8 @@ Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 6
 ``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier`` and
 ``--method random``. Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
-``--group-by source``, a later ``dsir report OUT`` and ``--engine ray``. Each cell is one
+``--group-by source``, a later ``dsir report OUT``, ``--engine ray`` and the pool as
+Arrow IPC files (as ``datasets.save_to_disk`` writes them). Each cell is one
 test with the id ``CONFIG-OPTION`` (``default-resume``, ``chunks-s3``, ...), so that
 ``-k`` selects cells. Every cell is a real ``python -m dsir`` subprocess with ``--quiet
 --workers 2`` on a small pool of 6 jsonl files of 60 documents.
@@ -33,6 +34,8 @@ import subprocess
 import sys
 import time
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.io.moto_s3 import make_bucket, require, running_s3_server
@@ -56,7 +59,7 @@ CONFIGS: dict[str, list[str]] = {
     "random": ["--method", "random"],
 }
 #: Run options (columns).
-OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray"]
+OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow"]
 
 #: (config, option) -> substring of the one-line error of a cell that is refused (exit 2).
 #: Empty: the goal is that every option works with every configuration.
@@ -113,7 +116,13 @@ def data(tmp_path_factory) -> dict:
         _write_lines(str(bad / f"pool-{f:03d}.jsonl"), lines)
     ta = write_jsonl(str(root / "target-a.jsonl"), documents(25, 101, sea_share=0.95, words=60), extra=False)
     tb = write_jsonl(str(root / "target-b.jsonl"), documents(25, 202, sea_share=0.05, words=60), extra=False)
-    return {"root": str(root), "pool": str(pool), "bad_pool": str(bad),
+    arrow = root / "pool-arrow"
+    arrow.mkdir()
+    for f in range(FILES):
+        table = pa.Table.from_pylist(_pool_records(f))
+        with pa.ipc.new_stream(str(arrow / f"pool-{f:03d}.arrow"), table.schema) as writer:
+            writer.write_table(table, max_chunksize=17)
+    return {"root": str(root), "pool": str(pool), "bad_pool": str(bad), "arrow_pool": str(arrow),
             "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb}
 
 
@@ -413,8 +422,26 @@ def cell_ray(config, data, baselines, tmp_path, request):
     assert output_bytes(out) == base["files"]
 
 
+def cell_arrow(config, data, baselines, tmp_path, request):
+    """The pool as Arrow IPC stream files: the same documents are selected from each file (as
+    parquet shards, Arrow's output format), with the same counts as the jsonl baseline."""
+    out = str(tmp_path / "out")
+    args = select_args(data, config, out, pool=data["arrow_pool"])
+    if check_refused(config, "arrow", args):
+        return
+    base = baselines.get(config)
+    ok(args)
+    manifest = manifest_of(out)
+    assert manifest["counts"] == base["manifest"]["counts"]
+    got = {name: [(r["id"], r["text"]) for r in pq.read_table(os.path.join(out, name)).to_pylist()]
+           for name in sorted(n for n in os.listdir(out) if n.startswith("part-"))}
+    want = {name.replace(".jsonl", ".parquet"): [(r["id"], r["text"]) for r in map(json.loads, data_.decode().splitlines())]
+            for name, data_ in sorted(shards(base["files"]).items())}
+    assert got == want
+
+
 CELL = {"resume": cell_resume, "skip": cell_skip, "s3": cell_s3, "groupby": cell_groupby,
-        "report": cell_report, "ray": cell_ray}
+        "report": cell_report, "ray": cell_ray, "arrow": cell_arrow}
 CELLS = [pytest.param(config, option, id=f"{config}-{option}") for config in CONFIGS for option in OPTIONS]
 
 

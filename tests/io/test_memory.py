@@ -207,3 +207,24 @@ def test_text_columns_of_every_string_type(files, expected, tmp_path, column):
                          str(out), "--seed", "3")
     assert result.exit_code == 0, result.output
     assert pq.read_table(out / "part-00000.parquet").column("n").to_pylist() == expected
+
+
+def test_the_target_text_field_can_differ_from_the_raw_one(tmp_path, expected):
+    pool = tmp_path / "content.jsonl"
+    pool.write_text("".join(json.dumps({"content": t, "n": i}) + "\n" for i, t in enumerate(TEXTS)))
+    target = tmp_path / "body.jsonl"
+    target.write_text("".join(json.dumps({"body": t}) + "\n" for t in TARGET))
+    out = tmp_path / "out"
+    result = _select_cli("--raw", str(pool), "--target", str(target), "--text-field", "content",
+                         "--target-text-field", "body", "-k", str(K), "-o", str(out), "--seed", "3")
+    assert result.exit_code == 0, result.output
+    picked = [json.loads(line)["n"] for line in (out / "part-00000.jsonl").read_text().splitlines()]
+    assert picked == expected  # the rows the "text" fields select
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parameters"]["target_text_field"] == "body"
+    wrong = _select_cli("--raw", str(pool), "--target", str(target), "--text-field", "content", "-k", "2", "-o",
+                        str(tmp_path / "o2"))
+    assert wrong.exit_code == 2 and f"{target}:1: missing text field 'content'" in wrong.stderr
+    in_memory = DSIR(seed=3, text_field="content", target_text_field="body").select(
+        [{"content": t, "n": i} for i, t in enumerate(TEXTS)], k=K, target=list(TARGET))
+    assert [r["n"] for r in in_memory] == expected

@@ -45,6 +45,7 @@ def common_options(fn):
         click.option("--raw", "raw", multiple=True, required=True, metavar="PATH",
                      help="Raw pool: a file, directory, glob or URL (repeatable). jsonl, jsonl.gz, jsonl.zst, parquet or Arrow IPC (.arrow, as datasets.save_to_disk writes)."),
         click.option("--text-field", default=DEFAULTS["text_field"], **_SHOW, help="Field (or column) that holds the document text."),
+        click.option("--target-text-field", default=None, metavar="FIELD", help="Field (or column) of the text in the target files, when it is not --text-field's."),
         click.option("--seed", type=int, default=DEFAULTS["seed"], **_SHOW, help="Seed of the raw sample and of the Gumbel noise."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Workers (threads, processes or Ray CPUs, per --engine). [default: number of CPUs]"),
@@ -79,12 +80,13 @@ def selection_options(fn):
 
 
 def _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-              engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target, model) -> DSIR:
+              engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target, model,
+              target_text_field=None) -> DSIR:
     """The DSIR that select and score run with (a saved --model loaded)."""
     _check_selection(target, model, method, emit, chunk_words)
     d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
               engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
-              chunk_words=chunk_words, emit=emit)
+              chunk_words=chunk_words, emit=emit, target_text_field=target_text_field)
     return d.load_model(model) if model else d
 
 
@@ -137,7 +139,7 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @feature_options
-def select(raw, text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
+def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, output, output_format, overwrite,
            no_report, group_by, resume, ngrams, buckets, smoothing, raw_sample) -> None:
     """Select k raw units by importance resampling and write them, with all their fields, to DIR.
@@ -150,7 +152,7 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, min_lengt
             raise click.UsageError("give exactly one of -k and --fraction")
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
-                      model)
+                      model, target_text_field)
         with d.engine:
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
@@ -171,12 +173,12 @@ def select(raw, text_field, seed, workers, quiet, engine, ray_address, min_lengt
 @click.option("--target", multiple=True, required=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
 @feature_options
-def fit(raw, text_field, seed, workers, quiet, engine, ray_address, target, output, ngrams, buckets, smoothing,
+def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, target, output, ngrams, buckets, smoothing,
         raw_sample) -> None:
     """Fit the target and raw bag-of-n-grams models and save them for later 'select --model'."""
     def run():
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet, engine,
-                  ray_address)
+                  ray_address, target_text_field=target_text_field)
         with d.engine:
             d.fit(Paths(raw), Paths(target))
         d.save(output)
@@ -190,7 +192,7 @@ def fit(raw, text_field, seed, workers, quiet, engine, ray_address, target, outp
 @selection_options
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, weight, key, tokens, eligible; id with --id-field).")
 @feature_options
-def score(raw, text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
+def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
           weighting, temperature, chunk_words, emit, target, model, output, ngrams, buckets, smoothing,
           raw_sample) -> None:
     """Write every raw unit's log-weight and the key 'select' ranks it by, with its file and row, as parquet.
@@ -201,7 +203,7 @@ def score(raw, text_field, seed, workers, quiet, engine, ray_address, min_length
     def run():
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
-                      model)
+                      model, target_text_field)
         with d.engine:
             table = d.score(Paths(raw), output, target=Paths(target) or None)
         click.echo(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)

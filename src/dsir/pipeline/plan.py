@@ -65,6 +65,12 @@ class Run:
         s = self.settings
         return ReadSpec(s.text_field, s.id_field, self.block_bytes, s.on_error)
 
+    @property
+    def target_read(self) -> ReadSpec:
+        """How target files are read: their own text field when ``target_text_field`` is set."""
+        s = self.settings
+        return ReadSpec(s.target_text_field or s.text_field, s.id_field, self.block_bytes, s.on_error)
+
     def phase(self, name: str, fn, tasks: list, desc: str, files: list[InputFile],
               owned: list[tuple[str, ...]] | None = None) -> list:
         return run_phase(self.engine, self.state, name, fn, tasks, desc, [f.size for f in files], owned)
@@ -147,7 +153,7 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
     target_tasks, owners = [], []
     for t, target in enumerate(targets):
         for file in target.files:
-            target_tasks.append(FitTask(file, run.read, f, counts=True, id_sample=needs.target_ids,
+            target_tasks.append(FitTask(file, run.target_read, f, counts=True, id_sample=needs.target_ids,
                                         report_sample=REPORT_TARGET_LENGTHS if run.report_samples else 0,
                                         names_sample=REPORT_NAMES_DOCUMENTS if run.report_samples else 0,
                                         rejects_path=run.rejects_path("target", len(owners))))

@@ -39,6 +39,7 @@ class Settings:
     min_length: int
     top_k: bool
     text_field: str
+    target_text_field: str | None  # the targets' text field, when not ``text_field``
     id_field: str | None
     on_error: str
     method: str
@@ -82,8 +83,8 @@ class Settings:
         not), or a ``UsageError`` naming the parameter."""
         kinds = {"ngrams": int, "buckets": int, "raw_sample": int, "seed": int, "min_length": int,
                  "chunk_words": int, "smoothing": float, "temperature": float, "top_k": bool,
-                 "text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str}
-        optional = {"chunk_words", "id_field"}
+                 "text_field": str, "target_text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str}
+        optional = {"chunk_words", "id_field", "target_text_field"}
         for name, kind in kinds.items():
             value = getattr(self, name)
             if value is None and name in optional:
@@ -101,7 +102,7 @@ class Settings:
                     if not isinstance(value, (bool, np.bool_)):
                         raise TypeError
                     value = bool(value)
-                elif not isinstance(value, str) or (name in ("text_field", "id_field") and not value):
+                elif not isinstance(value, str) or (name in ("text_field", "target_text_field", "id_field") and not value):
                     raise TypeError
             except (TypeError, ValueError):
                 what = {int: "an integer", float: "a number", bool: "True or False", str: "a non-empty string"}[kind]
