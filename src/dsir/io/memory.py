@@ -106,7 +106,9 @@ def _batches(value: Any, text_field: str, role: str) -> tuple[str, Iterator[pa.R
             tables = value.with_format("arrow").iter(batch_size=_BATCH)
             kind = "hf-dataset" if name == "Dataset" else "hf-iterable"
             return kind, (b for t in tables for b in t.to_batches())
-        raise UsageError(f"{role}: a datasets.{name} holds several splits; give one (for example ds['train'])")
+        if name in ("DatasetDict", "IterableDatasetDict"):
+            raise UsageError(f"{role}: a datasets.{name} holds several splits; give one (for example ds['train'])")
+        # anything else (a Column of texts): a Python iterable, below
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise UsageError(f"{role}: expected paths or in-memory data (a list of texts or of dicts, a pyarrow "
                          f"Table, a pandas DataFrame, a datasets.Dataset), got {type(value).__name__}")
