@@ -81,3 +81,52 @@ def test_load_rejects_other_files(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not a dsir model file"):
         ImportanceEstimator.load(str(bad))
+
+
+def _model_with_featurizer(tmp_path, edit) -> str:
+    """A saved model whose header's featurizer entry was changed by ``edit(dict)``."""
+    import json
+
+    f = HashedNgramFeaturizer(2, 64)
+    est = ImportanceEstimator(f).fit(f.count(pa.array(["a b c"]))[0], f.count(pa.array(["d e"]))[0])
+    path = tmp_path / "model.npz"
+    est.save(str(path))
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(arrays["header"].tobytes())
+    edit(header["featurizer"])
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.mark.parametrize("edit,theirs", [
+    (lambda feat: feat.update(unicode_version="15.0.0"), "featurizer 'hashed-ngrams-v1' (Unicode 15.0.0)"),
+    (lambda feat: feat.pop("unicode_version"), "featurizer 'hashed-ngrams-v1' (Unicode not recorded)"),
+    (lambda feat: feat.update(name="hashed-ngrams-v9"), "featurizer 'hashed-ngrams-v9' (Unicode 14.0.0)"),
+])
+def test_load_refuses_a_model_of_another_featurizer(tmp_path, edit, theirs):
+    """A model made on a Python of another Unicode version by an older dsir (which derived its
+    tables from the interpreter), one that recorded no version, or another featurizer."""
+    path = _model_with_featurizer(tmp_path, edit)
+    with pytest.raises(InputError) as info:
+        ImportanceEstimator.load(path)
+    assert str(info.value) == (f"{path}: model was made with {theirs}, but this dsir computes featurizer "
+                               "'hashed-ngrams-v1' (Unicode 14.0.0), which gives other buckets; "
+                               "refit the model with this dsir")
+
+
+def test_load_names_any_other_featurizer_parameter_that_differs(tmp_path):
+    path = _model_with_featurizer(tmp_path, lambda feat: feat.update(lowercase=False))
+    with pytest.raises(InputError, match=r'"lowercase": false.*, but this dsir computes \{"buckets": 64'):
+        ImportanceEstimator.load(path)
+    path = _model_with_featurizer(tmp_path, lambda feat: feat.pop("buckets"))
+    with pytest.raises(InputError, match=r"not a dsir model file \(bad featurizer in its header: 'buckets'\)"):
+        ImportanceEstimator.load(path)
+
+
+def test_a_model_made_on_python_3_11_before_the_tables_shipped_still_loads(tmp_path):
+    """Older dsir recorded the interpreter's Unicode version; on Python 3.11 that is 14.0.0,
+    the pinned version, and those buckets are exactly this dsir's."""
+    path = _model_with_featurizer(tmp_path, lambda feat: feat.update(unicode_version="14.0.0"))
+    assert ImportanceEstimator.load(path).featurizer == HashedNgramFeaturizer(2, 64)

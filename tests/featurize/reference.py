@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 
 import numpy as np
 
+from dsir.featurize.unicode_tables import UNICODE_VERSION
+
 TOKEN = re.compile(r"\w+|[^\w\s]+")
 MASK64 = (1 << 64) - 1
+
+#: Whether this Python's ``re`` and ``str.lower`` are the featurizer's definition (Unicode
+#: 14.0.0: Python 3.11). On another Python this reference agrees with the featurizer on every
+#: code point but the ``divergent()`` ones, which generated test texts leave out there.
+IS_REFERENCE_PYTHON = unicodedata.unidata_version == UNICODE_VERSION
+
+
+@functools.cache
+def divergent() -> frozenset[int]:
+    """Code points this Python classifies or lowercases otherwise than the featurizer's
+    Unicode version: none on 3.11; those encoded in 14.0 on 3.10, after it on 3.12+."""
+    if IS_REFERENCE_PYTHON:
+        return frozenset()
+    from dsir.featurize.make_unicode_tables import derive
+    from dsir.featurize.unicode_tables import unicode_tables
+
+    mine, pinned = derive(), unicode_tables()
+    differs = (mine.flags != pinned.flags) | (mine.lower != pinned.lower)
+    if not np.array_equal(mine.expansions, pinned.expansions):
+        differs |= (mine.lower < -1) | (pinned.lower < -1)
+    return frozenset(np.flatnonzero(differs).tolist())
+
+
+def comparable(text: str) -> bool:
+    """Whether this Python's definition of ``text``'s tokens is the featurizer's."""
+    return IS_REFERENCE_PYTHON or not any(ord(c) in divergent() for c in text)
+
+
+def comparable_cp(cp: int) -> int:
+    """``cp``, or U+FFFD where this Python treats ``cp`` otherwise than the featurizer."""
+    return 0xFFFD if cp in divergent() else cp
 
 
 def tokens(text: str) -> list[str]:

@@ -19,6 +19,8 @@ texts = st.one_of(
     st.text(alphabet=st.sampled_from(TRICKY), max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=200),
 )
+if not reference.IS_REFERENCE_PYTHON:  # leave out what this Python's Unicode version treats otherwise
+    texts = texts.filter(reference.comparable)
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

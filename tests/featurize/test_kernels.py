@@ -71,7 +71,7 @@ def _random_text(rng: random.Random) -> str:
     out = []
     for _ in range(rng.randint(0, 40)):
         if rng.random() < 0.2:
-            out.append(chr(rng.randint(0x20, 0x10FFFF)))
+            out.append(chr(R.comparable_cp(rng.randint(0x20, 0x10FFFF))))
         else:
             pool = rng.choice(pools)
             out.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 6))))
@@ -86,7 +86,10 @@ def test_kernel_matches_reference_on_generated_unicode():
 
 def test_every_code_point_tokenizes_like_python():
     # Each code point between two letters, so every class and lowercase mapping is exercised.
-    texts = ["a" + chr(cp) + "b" for cp in range(0x110000) if not 0xD800 <= cp < 0xE000]
+    # On a Python of another Unicode version, its newly (un)encoded code points are left out:
+    # test_unicode_version pins those.
+    skip = R.divergent()
+    texts = ["a" + chr(cp) + "b" for cp in range(0x110000) if not 0xD800 <= cp < 0xE000 and cp not in skip]
     step = 512  # one Arrow array per slice keeps memory small
     for i in range(0, len(texts), 50_000):
         chunk = texts[i:i + 50_000]

@@ -10,7 +10,7 @@ import numpy as np
 
 from dsir import __version__
 from dsir.errors import InputError
-from dsir.featurize import FEATURIZER_NAME, HashedNgramFeaturizer
+from dsir.featurize import HashedNgramFeaturizer
 from dsir.io.storage import open_npz, save_npz
 
 MODEL_FORMAT = "dsir-model"
@@ -103,11 +103,34 @@ class ImportanceEstimator:
         if header.get("format_version", 0) > MODEL_FORMAT_VERSION:
             raise InputError(f"model format version {header['format_version']} is newer than this dsir reads "
                              f"({MODEL_FORMAT_VERSION}); upgrade dsir", path=path)
-        feat = header["featurizer"]
-        if feat["name"] != FEATURIZER_NAME:
-            raise InputError(f"model uses featurizer {feat['name']!r}; this dsir has {FEATURIZER_NAME!r}", path=path)
-        est = cls(HashedNgramFeaturizer(feat["ngrams"], feat["buckets"]), header["smoothing"])
+        featurizer = _featurizer_of(header.get("featurizer"), path)
+        est = cls(featurizer, header["smoothing"])
         est.fit(arrays["target_counts"], arrays["raw_counts"], FitStats(**header.get("fit_stats", {})))
         if not np.array_equal(est.log_ratio_, arrays["log_ratio"]):
             raise InputError("model file is inconsistent: stored log-ratio does not match its counts", path=path)
         return est
+
+
+def _describe_featurizer(params: dict) -> str:
+    unicode = params.get("unicode_version") or "not recorded"
+    return f"featurizer {params.get('name')!r} (Unicode {unicode})"
+
+
+def _featurizer_of(feat, path: str) -> HashedNgramFeaturizer:
+    """The featurizer a model header records, if it is exactly the one this dsir computes.
+
+    Name and Unicode version must both match (a model from an older dsir that recorded no
+    Unicode version is refused too: its buckets cannot be known to be these).
+    """
+    try:
+        featurizer = HashedNgramFeaturizer(int(feat["ngrams"]), int(feat["buckets"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"not a dsir model file (bad featurizer in its header: {exc})", path=path) from None
+    mine = featurizer.params
+    if feat != mine:
+        theirs_text, mine_text = _describe_featurizer(feat), _describe_featurizer(mine)
+        if theirs_text == mine_text:  # some other parameter differs: show them all
+            theirs_text, mine_text = json.dumps(feat, sort_keys=True), json.dumps(mine, sort_keys=True)
+        raise InputError(f"model was made with {theirs_text}, but this dsir computes {mine_text}, which gives "
+                         f"other buckets; refit the model with this dsir", path=path)
+    return featurizer

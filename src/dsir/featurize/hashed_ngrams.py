@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from dsir.featurize import kernels
-from dsir.featurize.unicode_tables import unicode_tables
+from dsir.featurize.unicode_tables import UNICODE_VERSION, unicode_tables
 
-#: Versioned name of the feature definition: change it whenever a bucket could change.
+#: Versioned name of the feature definition: change it whenever a bucket could change. With
+#: ``UNICODE_VERSION`` (the tables' Unicode version, recorded as ``unicode_version`` in
+#: ``params``, the same on every Python) it names the buckets exactly.
 FEATURIZER_NAME = "hashed-ngrams-v1"
 
 
@@ -62,7 +63,7 @@ class HashedNgramFeaturizer:
             "name": FEATURIZER_NAME,
             "ngrams": self.ngrams,
             "buckets": self.buckets,
-            "unicode_version": unicodedata.unidata_version,
+            "unicode_version": UNICODE_VERSION,
         }
 
     def _tables(self):

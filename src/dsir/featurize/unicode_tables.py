@@ -1,9 +1,13 @@
 """Per-code-point lookup tables that let the compiled tokenizer reproduce Python exactly.
 
-The featurizer is defined by Python itself: ``re.findall(r"\\w+|[^\\w\\s]+", text.lower())``.
-To match it bit for bit without calling Python per document, the tables below are derived
-from the running interpreter's own ``str`` methods (so they follow its Unicode version),
-then cached on disk because deriving them takes a couple of seconds.
+The featurizer is defined as Python 3.11's ``re.findall(r"\\w+|[^\\w\\s]+", text.lower())``,
+whose character classes and case mappings are those of Unicode ``UNICODE_VERSION``
+(14.0.0), whatever interpreter runs dsir. Each Python release brings its own Unicode version
+(13.0 in 3.10, 15.0 in 3.12, 15.1 in 3.13), under which newly encoded characters tokenize
+differently; so the tables are not derived from the running interpreter but were derived
+once, from Python 3.11, by ``make_unicode_tables`` and ship with dsir as
+``unicode-14.0.0.npz`` (about 9 KB, loaded in a few milliseconds). Nothing at run time
+consults ``unicodedata`` or ``str.lower``.
 
 Tables (index = code point, 0..0x10FFFF):
 
@@ -18,15 +22,15 @@ Tables (index = code point, 0..0x10FFFF):
 
 from __future__ import annotations
 
-import os
-import tempfile
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-TABLES_VERSION = 1
+#: The Unicode version of the feature definition (recorded in the featurizer's params).
+UNICODE_VERSION = "14.0.0"
+TABLES_FILE = Path(__file__).with_name(f"unicode-{UNICODE_VERSION}.npz")
+TABLES_FORMAT = 1
 N_CODE_POINTS = 0x110000
 WORD, SPACE, CASED, CASE_IGNORABLE = 1, 2, 4, 8
 LOWER_SIGMA = -1
@@ -40,79 +44,37 @@ class UnicodeTables:
     lower: np.ndarray  # int32[N_CODE_POINTS]
     flags: np.ndarray  # uint8[N_CODE_POINTS]
     expansions: np.ndarray  # int32[n_expansions, MAX_EXPANSION + 1]: length, then code points
-    unidata_version: str
+    unicode_version: str
 
 
-def _derive() -> UnicodeTables:
-    lower = np.arange(N_CODE_POINTS, dtype=np.int32)
-    flags = np.zeros(N_CODE_POINTS, dtype=np.uint8)
-    expansions: list[list[int]] = []
-    for cp in range(N_CODE_POINTS):
-        ch = chr(cp)
-        f = 0
-        if ch.isalnum() or ch == "_":
-            f |= WORD
-        if ch.isspace():
-            f |= SPACE
-        # Python exposes Cased and Case_Ignorable only through the Final_Sigma rule of
-        # str.lower(), so read them off it: a sigma right after a cased, non-ignorable
-        # character is final; an ignorable character is skipped while looking back.
-        after_ch = (ch + "\u03a3").lower()[-1] == "\u03c2"
-        after_a_ch = ("A" + ch + "\u03a3").lower()[-1] == "\u03c2"
-        if after_ch:
-            f |= CASED
-        elif after_a_ch:
-            f |= CASE_IGNORABLE
-        flags[cp] = f
-        if cp == 0x03A3:
-            lower[cp] = LOWER_SIGMA
-            continue
-        low = ch.lower()
-        if len(low) != 1:
-            if len(low) > MAX_EXPANSION:
-                raise RuntimeError(f"lowercase of U+{cp:04X} has {len(low)} code points")
-            lower[cp] = -(2 + len(expansions))
-            expansions.append([len(low)] + [ord(c) for c in low] + [0] * (MAX_EXPANSION - len(low)))
-        else:
-            lower[cp] = ord(low)
-    # Code points that are both cased and case-ignorable (some modifier letters) are
-    # skipped by the look-back, exactly like purely ignorable ones; the derivation above
-    # already files them under CASE_IGNORABLE because "ch + sigma" does not make it final.
-    exp = np.array(expansions, dtype=np.int32).reshape(-1, MAX_EXPANSION + 1)
-    return UnicodeTables(lower, flags, exp, unicodedata.unidata_version)
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("DSIR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "dsir"
-    )
-    return Path(root)
+def load_tables(path: Path = TABLES_FILE) -> UnicodeTables:
+    """Decode a tables file (format: ``make_unicode_tables``)."""
+    with np.load(path, allow_pickle=False) as z:
+        fmt = int(z["format"][0])
+        version = z["unicode_version"].tobytes().decode("ascii")
+        if fmt != TABLES_FORMAT:
+            raise RuntimeError(f"{path}: Unicode tables format {fmt}, expected {TABLES_FORMAT}; reinstall dsir")
+        lower = np.arange(N_CODE_POINTS, dtype=np.int32)
+        lower[z["lower_cp"]] = z["lower_value"]
+        starts = z["flag_starts"]
+        lengths = np.diff(starts, append=np.int32(N_CODE_POINTS))
+        flags = np.repeat(z["flag_values"], lengths)
+        expansions = np.ascontiguousarray(z["expansions"], dtype=np.int32)
+    if len(flags) != N_CODE_POINTS:
+        raise RuntimeError(f"{path}: damaged Unicode tables (flags cover {len(flags)} code points); reinstall dsir")
+    return UnicodeTables(lower, flags, expansions, version)
 
 
 _TABLES: UnicodeTables | None = None
 
 
 def unicode_tables() -> UnicodeTables:
-    """Return the tables for this interpreter's Unicode version, deriving and caching once."""
+    """The featurizer's tables (Unicode ``UNICODE_VERSION``), read from the shipped file once."""
     global _TABLES
-    if _TABLES is not None:
-        return _TABLES
-    name = f"unicode-{unicodedata.unidata_version}-v{TABLES_VERSION}.npz"
-    path = _cache_dir() / name
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            _TABLES = UnicodeTables(z["lower"], z["flags"], z["expansions"], unicodedata.unidata_version)
-            return _TABLES
-    except (OSError, KeyError, ValueError):
-        pass
-    tables = _derive()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, lower=tables.lower, flags=tables.flags, expansions=tables.expansions)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home only costs the derivation again next time
-    _TABLES = tables
-    return tables
+    if _TABLES is None:
+        tables = load_tables()
+        if tables.unicode_version != UNICODE_VERSION:
+            raise RuntimeError(f"{TABLES_FILE}: holds Unicode {tables.unicode_version} tables, "
+                               f"expected {UNICODE_VERSION}; reinstall dsir")
+        _TABLES = tables
+    return _TABLES
