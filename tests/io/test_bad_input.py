@@ -190,8 +190,8 @@ def test_paths_that_match_nothing(tmp_path, target):
         (str(tmp_path / "nope.jsonl"), "nope.jsonl: raw path does not exist"),
         (str(tmp_path / "*.jsonl.gz"), ".jsonl.gz: raw glob matches no readable file"),
         (str(tmp_path / "*.txt"), "raw glob matches no readable file (1 files matched but none is jsonl"),
-        (str(tmp_path / "notes.txt"), "notes.txt: unsupported file type: expected .jsonl, .jsonl.gz, .jsonl.zst or "
-                                      ".parquet"),
+        (str(tmp_path / "notes.txt"), "notes.txt: unsupported file type: expected .jsonl, .jsonl.gz, .jsonl.zst, "
+                                      ".parquet or .arrow"),
     ]
     for raw, fragment in cases:
         assert_refused(dsir_select("--raw", raw, "--target", target, "-k", "3", "-o", out), out, fragment)

@@ -54,7 +54,7 @@ def fmix64(h):
     return h
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _decode(data, i, end):
     """Decode one UTF-8 code point at ``data[i]``; invalid bytes decode to U+FFFD alone."""
     b0 = np.int64(data[i])
@@ -117,7 +117,7 @@ def _sigma_is_final(data, start, end, i, i_next, flags):
     return True
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _lowercase(data, start, end, i, i_next, cp, lower, flags, expansions):
     """How the code point ``cp`` at ``data[i:i_next]`` lowercases: ``(count, first, low)``;
     code point ``q`` of its lowercase is ``_lowercase_at(q, first, low, expansions)``."""
@@ -129,7 +129,7 @@ def _lowercase(data, start, end, i, i_next, cp, lower, flags, expansions):
     return 1, low, low
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _lowercase_at(q, first, low, expansions):
     return first if low >= 0 or low == _LOWER_SIGMA else np.int64(expansions[-low - 2, q + 1])
 
@@ -151,7 +151,7 @@ def _lowercase_at(q, first, low, expansions):
 _CLASS_SPACE, _CLASS_WORD, _CLASS_PUNCT = 0, 1, 2
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _class_of(f):
     """Class of a code point with Unicode flags ``f``: whitespace, word character or other."""
     return _CLASS_SPACE if (f & _SPACE) else (_CLASS_WORD if (f & _WORD) else _CLASS_PUNCT)
@@ -563,8 +563,8 @@ def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansio
     """
     a_low, a_cls = ascii_tables(lower, flags)
     more = states[2:] if len(states) > 2 else np.empty(0, dtype=np.uint64)
-    return _featurize(data, start, end, ngrams, np.uint64(buckets), lower, flags, expansions, a_low, a_cls,
-                      more, mode, counts, log_ratio, out, out_pos)
+    return _featurize(data, np.int64(start), np.int64(end), np.int64(ngrams), np.uint64(buckets), lower, flags,
+                      expansions, a_low, a_cls, more, np.int64(mode), counts, log_ratio, out, np.int64(out_pos))
 
 
 @njit(cache=True, nogil=True)
@@ -596,8 +596,9 @@ def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts
     dummy_f = np.empty(0, dtype=np.float64)
     dummy_i = np.empty(0, dtype=np.int64)
     for d in range(len(offsets) - 1):
-        nt, _, _, _ = _featurize_any(data, offsets[d], offsets[d + 1], ngrams, nb, m, lower, flags, expansions,
-                                     a_low, a_cls, t_close, t_open, uni, bi, more, 0, counts, dummy_f, dummy_i, 0)
+        nt, _, _, _ = _featurize_any(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, m, lower,
+                                     flags, expansions, a_low, a_cls, t_close, t_open, uni, bi, more,
+                                     np.int64(MODE_COUNT), counts, dummy_f, dummy_i, np.int64(0))
         n_tokens[d] = nt
 
 
@@ -608,9 +609,9 @@ def score_batch(data, offsets, ngrams, buckets, lower, flags, expansions, log_ra
     a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
     dummy_i = np.empty(0, dtype=np.int64)
     for d in range(len(offsets) - 1):
-        nt, ng, s, _ = _featurize_any(data, offsets[d], offsets[d + 1], ngrams, nb, m, lower, flags, expansions,
-                                      a_low, a_cls, t_close, t_open, uni, bi, more, 1, dummy_i, log_ratio,
-                                      dummy_i, 0)
+        nt, ng, s, _ = _featurize_any(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, m, lower,
+                                      flags, expansions, a_low, a_cls, t_close, t_open, uni, bi, more,
+                                      np.int64(MODE_SCORE), dummy_i, log_ratio, dummy_i, np.int64(0))
         log_weight[d] = s
         n_tokens[d] = nt
         n_ngrams[d] = ng
@@ -625,11 +626,12 @@ def emit_batch(data, offsets, ngrams, buckets, lower, flags, expansions, indptr,
     """
     a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
     dummy_f = np.empty(0, dtype=np.float64)
-    pos = 0
+    pos = np.int64(0)
     indptr[0] = 0
     for d in range(len(offsets) - 1):
-        _, _, _, pos = _featurize_any(data, offsets[d], offsets[d + 1], ngrams, nb, m, lower, flags, expansions,
-                                      a_low, a_cls, t_close, t_open, uni, bi, more, 2, out, dummy_f, out, pos)
+        _, _, _, pos = _featurize_any(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, m, lower,
+                                      flags, expansions, a_low, a_cls, t_close, t_open, uni, bi, more,
+                                      np.int64(MODE_EMIT), out, dummy_f, out, pos)
         indptr[d + 1] = pos
 
 
@@ -725,7 +727,7 @@ def newline_positions(buf, n):
     operations (about 2.5 GB/s, like memchr, and without holding the interpreter lock).
     """
     out = np.empty(max(n // 256, 64), dtype=np.int64)
-    m = 0
+    m = np.int64(0)
     i = 0
     while i + 8 <= n:
         w = load_u64(buf, i) ^ _NEWLINES
@@ -752,7 +754,8 @@ def newline_positions(buf, n):
 @njit(cache=True, nogil=True)
 def _grown(out, m):
     bigger = np.empty(2 * len(out), dtype=out.dtype)
-    bigger[:m] = out[:m]
+    for q in range(m):  # a loop, not a slice assignment: that one compiles a shape check's error message (~3 s)
+        bigger[q] = out[q]
     return bigger
 
 

@@ -109,6 +109,11 @@ def _put_code_point(out, o, cp):
     return o + 4
 
 
+# Whether _string copies the string out, as int64 values rather than True/False literals, which
+# numba would compile _string for once each.
+_NO_COPY, _COPY = np.int64(0), np.int64(1)
+
+
 @njit(cache=True, nogil=True)
 def _string(buf, i, end, classes, out, o, copy):
     """Read the JSON string whose opening quote is at ``buf[i - 1]``.
@@ -263,7 +268,7 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
                 if b != 34:
                     return -1
                 k0 = i + 1
-                i, _, escaped = _string(buf, k0, end, classes, out, o, False)
+                i, _, escaped = _string(buf, k0, end, classes, out, o, _NO_COPY)
                 if i < 0 or (escaped and depth == 1):  # an escaped top-level key might spell the field
                     return -1
                 if depth == 1 and i - 1 - k0 == len(key):
@@ -283,11 +288,11 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
                 if found or b != 34:  # repeated, or not a string: pyarrow decides
                     return -1
                 found = True
-                i, o, _ = _string(buf, i + 1, end, classes, out, o, True)
+                i, o, _ = _string(buf, i + 1, end, classes, out, o, _COPY)
                 if i < 0:
                     return -1
             elif b == 34:
-                i, _, _ = _string(buf, i + 1, end, classes, out, o, False)
+                i, _, _ = _string(buf, i + 1, end, classes, out, o, _NO_COPY)
                 if i < 0:
                     return -1
             elif b == 123 or b == 91:
@@ -334,7 +339,7 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
 @njit(cache=True, nogil=True)
 def _extract(buf, starts, ends, key, classes, out, offsets, true_, false_, null_):
     stack = np.empty(_MAX_DEPTH, dtype=np.uint8)
-    o = 0
+    o = np.int64(0)  # one type for every call: each distinct argument type is another compile
     offsets[0] = 0
     for r in range(len(starts)):
         o = _line(buf, starts[r], ends[r], key, classes, out, o, stack, true_, false_, null_)
