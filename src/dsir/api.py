@@ -126,7 +126,7 @@ class DSIR:
         """Fit every target's estimator (the method's), on all of ``target`` and a sample of ``raw``.
 
         ``raw`` and ``target`` are paths (see ``select``) or in-memory data."""
-        with _Inputs(self.text_field, self.target_text_field or self.text_field) as inputs:
+        with _Inputs(self.text_field, self.target_text_field) as inputs:
             method = METHODS[self.method]
             run = self._run()
             run.report_samples = False
@@ -181,7 +181,7 @@ class DSIR:
         it as parquet to ``output`` (a local path or URL) when given. For in-memory ``raw`` the
         rows are those of the input, in its order, and ``file`` is ``"<memory>"``.
         """
-        with _Inputs(self.text_field, self.target_text_field or self.text_field) as inputs:
+        with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
             table = self._score(raw_paths, output, target_paths)
@@ -269,7 +269,7 @@ class DSIR:
         only) nothing is kept on disk and the selected rows come back in ``raw``'s own type,
         in its order (a dict by target name for named targets); with it, the manifest.
         """
-        with _Inputs(self.text_field, self.target_text_field or self.text_field) as inputs:
+        with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
             if output_dir is not None:
@@ -306,8 +306,8 @@ class _Inputs:
     """The inputs of one call: paths as given, in-memory data spooled (``dsir.io.memory``);
     the spooled files are removed when the call succeeds, kept for a resume if not."""
 
-    def __init__(self, text_field: str, target_text_field: str):
-        self.text_field, self.target_text_field, self.spooled = text_field, target_text_field, []
+    def __init__(self, text_field: str, target_text_field: str | None):
+        self.text_field, self.target_text_field, self.spooled = text_field, target_text_field or text_field, []
 
     def paths(self, value: Any, role: str) -> list[str]:
         given = path_or_memory(value, role)
@@ -331,8 +331,8 @@ def _selected_rows(work: str, manifest: dict, raw: Spooled, text_field: str) -> 
         tables = [pq.read_table(os.path.join(work, n)) for n in names]
         if tables:
             return pa.concat_tables(tables)
-        schema = pa.ipc.open_stream(raw.path).schema
-        return schema.empty_table()
+        with pa.memory_map(raw.path) as source:
+            return pa.ipc.open_stream(source).schema.empty_table()
 
     shards = [o["path"] for o in manifest["outputs"]]
     named = [t["name"] for t in manifest["per_target"] if t["name"]]

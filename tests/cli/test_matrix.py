@@ -5,7 +5,8 @@ Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 6
 ``--method random``. Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray`` and the pool as
-Arrow IPC files (as ``datasets.save_to_disk`` writes them). Each cell is one
+Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
+(``--text-field``, ``--target-text-field``). Each cell is one
 test with the id ``CONFIG-OPTION`` (``default-resume``, ``chunks-s3``, ...), so that
 ``-k`` selects cells. Every cell is a real ``python -m dsir`` subprocess with ``--quiet
 --workers 2`` on a small pool of 6 jsonl files of 60 documents.
@@ -118,8 +119,9 @@ def data(tmp_path_factory) -> dict:
     tb = write_jsonl(str(root / "target-b.jsonl"), documents(25, 202, sea_share=0.05, words=60), extra=False)
     arrow = root / "pool-arrow"
     arrow.mkdir()
-    for f in range(FILES):
-        table = pa.Table.from_pylist(_pool_records(f))
+    for f in range(FILES):  # the text under another name: the arrow cells also take --text-field
+        table = pa.Table.from_pylist([{("body" if k == "text" else k): v for k, v in r.items()}
+                                      for r in _pool_records(f)])
         with pa.ipc.new_stream(str(arrow / f"pool-{f:03d}.arrow"), table.schema) as writer:
             writer.write_table(table, max_chunksize=17)
     return {"root": str(root), "pool": str(pool), "bad_pool": str(bad), "arrow_pool": str(arrow),
@@ -423,17 +425,19 @@ def cell_ray(config, data, baselines, tmp_path, request):
 
 
 def cell_arrow(config, data, baselines, tmp_path, request):
-    """The pool as Arrow IPC stream files: the same documents are selected from each file (as
-    parquet shards, Arrow's output format), with the same counts as the jsonl baseline."""
+    """The pool as Arrow IPC stream files whose text is in ``body`` (``--text-field body
+    --target-text-field text``): the same documents are selected from each file (as parquet
+    shards, Arrow's output format), with the same counts as the jsonl baseline."""
     out = str(tmp_path / "out")
-    args = select_args(data, config, out, pool=data["arrow_pool"])
+    args = select_args(data, config, out, "--text-field", "body", "--target-text-field", "text",
+                       pool=data["arrow_pool"])
     if check_refused(config, "arrow", args):
         return
     base = baselines.get(config)
     ok(args)
     manifest = manifest_of(out)
     assert manifest["counts"] == base["manifest"]["counts"]
-    got = {name: [(r["id"], r["text"]) for r in pq.read_table(os.path.join(out, name)).to_pylist()]
+    got = {name: [(r["id"], r["body"]) for r in pq.read_table(os.path.join(out, name)).to_pylist()]
            for name in sorted(n for n in os.listdir(out) if n.startswith("part-"))}
     want = {name.replace(".jsonl", ".parquet"): [(r["id"], r["text"]) for r in map(json.loads, data_.decode().splitlines())]
             for name, data_ in sorted(shards(base["files"]).items())}

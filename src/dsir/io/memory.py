@@ -23,10 +23,9 @@ from typing import Any
 import pyarrow as pa
 
 from dsir.errors import UsageError
-from dsir.io.paths import ARROW_EXTENSIONS, JSONL_EXTENSIONS, PARQUET_EXTENSIONS
+from dsir.io.paths import detect_format
 
 _BATCH = 10_000  # Python objects converted per batch
-_PATH_SUFFIXES = JSONL_EXTENSIONS + PARQUET_EXTENSIONS + ARROW_EXTENSIONS + (".gz", ".zst", ".zstd")
 
 
 class Paths(list):
@@ -39,7 +38,6 @@ class Spooled:
 
     path: str
     kind: str
-    made: bool  # whether this call wrote the file (False: an earlier, failed call left it)
     like: Any = None  # the input itself, to give the selection back in its type
 
 
@@ -51,7 +49,7 @@ def _looks_like_path(item: str) -> bool:
         return True
     if any(c.isspace() for c in item):
         return False
-    return item.lower().endswith(_PATH_SUFFIXES) or "/" in item or any(c in item for c in "*?[")
+    return detect_format(item) is not None or "/" in item or any(c in item for c in "*?[")
 
 
 def path_or_memory(value: Any, role: str) -> list[str] | None:
@@ -188,9 +186,9 @@ def spool(value: Any, role: str, text_field: str) -> Spooled:
         path = os.path.join(folder, f"{role}-{digest.hexdigest()[:32]}.arrow")
         if os.path.exists(path):  # the same content, spooled before: reuse it (and its fingerprint)
             os.unlink(tmp)
-            return Spooled(path, kind, made=False, like=value)
+            return Spooled(path, kind, like=value)
         os.replace(tmp, path)
-        return Spooled(path, kind, made=True, like=value)
+        return Spooled(path, kind, like=value)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

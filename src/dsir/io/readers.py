@@ -346,6 +346,11 @@ class ArrowSource:
             raise InputError(f"not a readable Arrow IPC file: the file is truncated or corrupt ({exc})",
                              path=self.path) from exc
 
+    def first_batch_size(self) -> tuple[int, int]:
+        """``(rows, bytes)`` of the first record batch, to size read blocks; ``(0, 0)`` if none."""
+        first = next(self._batches(), None)
+        return (first.num_rows, first.nbytes) if first is not None else (0, 0)
+
     def iter_batches(self, batch_size: int, columns: list[str] | None = None,
                      use_threads: bool = False) -> Iterator[pa.RecordBatch]:
         for batch in self._batches():
@@ -383,10 +388,9 @@ class TextBatch:
     rejects: list | None = None  # with on_error="skip": the rejected records (rows read as "")
 
 
-def _parquet_batch_rows(pf: pq.ParquetFile | ArrowSource, block_bytes: int, file: InputFile | None = None) -> int:
+def _parquet_batch_rows(pf: pq.ParquetFile | ArrowSource, block_bytes: int) -> int:
     if isinstance(pf, ArrowSource):
-        rows = pf.num_rows
-        total = file.size if file is not None else 0
+        rows, total = pf.first_batch_size()  # not the whole file: a stream has no footer to ask
     else:
         md = pf.metadata
         rows = md.num_rows
@@ -445,7 +449,7 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
             _check_parquet_field(file, pf, f, must_be_text=f == text_field)
         row = 0
         try:
-            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes, file), columns=fields,
+            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=fields,
                                       use_threads=False):
                 cancel.check()
                 rb = plain_strings(rb)
@@ -481,7 +485,7 @@ def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) 
     pf = open_table_file(file)
     row = 0
     try:
-        for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes, file), use_threads=False):
+        for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
             cancel.check()
             yield row, pa.Table.from_batches([plain_strings(rb, dictionaries=False)])
             row += rb.num_rows
