@@ -74,8 +74,8 @@ def saved_dataset_files(fs, folder: str, role: str) -> list[str] | None:
     refused: which of its splits to read is the user's choice."""
     import json
 
-    sep = "/" if "://" in folder or fs.protocol not in ("file", "local") else os.sep
-    state, splits = f"{folder.rstrip('/')}{sep}state.json", f"{folder.rstrip('/')}{sep}dataset_dict.json"
+    base = folder.rstrip("/")  # fsspec paths, local ones too, are joined with "/"
+    state, splits = f"{base}/state.json", f"{base}/dataset_dict.json"
     if fs.exists(splits):
         try:
             with fs.open(splits, "rb") as fh:
@@ -83,8 +83,7 @@ def saved_dataset_files(fs, folder: str, role: str) -> list[str] | None:
         except (OSError, ValueError, AttributeError):
             names = []
         raise InputError(f"{role} directory holds a saved datasets.DatasetDict; give one split's folder "
-                         f"({', '.join(f'{folder.rstrip(sep)}{sep}{n}' for n in names) or 'one of its splits'})",
-                         path=folder)
+                         f"({', '.join(f'{base}/{n}' for n in names) or 'one of its splits'})", path=folder)
     if not fs.exists(state):
         return None
     try:
@@ -93,7 +92,7 @@ def saved_dataset_files(fs, folder: str, role: str) -> list[str] | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{role} directory looks saved by datasets, but its state.json cannot be read ({exc})",
                          path=folder) from None
-    return [f"{folder.rstrip(sep)}{sep}{name}" for name in files]
+    return [f"{base}/{name}" for name in files]
 
 
 def _walk_local(root: str, role: str, skipped: list[str]) -> list[str]:
