@@ -83,3 +83,17 @@ def test_a_read_only_install_and_home_still_start(tmp_path):
     assert run.stdout.strip() == f"dsir, version {dsir.__version__}"
     assert run.stderr.count("KernelCacheWarning") == 1
     assert f"neither {PACKAGE} nor {home}" in run.stderr
+
+
+COMPILING = "compiling the kernels (first run after an install only"
+
+
+def test_compiling_is_announced_once_and_only_when_kernels_compile(tmp_path):
+    """Issue 13, item 4: a cold cache says once that the kernels compile; a warm one is silent."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    script = "import logging; logging.basicConfig(level=logging.INFO); " + USE_ONE_KERNEL
+    cold = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stderr.count(COMPILING) == 1  # the kernel and its helpers compile: said once
+    warm = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert warm.returncode == 0 and COMPILING not in warm.stderr, warm.stderr

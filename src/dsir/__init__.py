@@ -6,9 +6,10 @@
 
 __version__ = "0.1.0"
 
-from dsir.kernel_cache import ensure_kernel_cache  # noqa: E402
+from dsir.kernel_cache import announce_compiling, ensure_kernel_cache  # noqa: E402
 
 ensure_kernel_cache()  # before any kernel module is imported
+announce_compiling()
 
 from dsir.api import DSIR  # noqa: E402
 

@@ -10,6 +10,7 @@ temporary directory and says so once.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import sys
@@ -101,3 +102,27 @@ def ensure_kernel_cache() -> str | None:
         stacklevel=2,
     )
     return folder
+
+
+def announce_compiling() -> None:
+    """Log once per process, at the first dsir kernel that numba compiles instead of loading
+    it from its cache, that the kernels are being compiled.
+
+    A first run after an install spends most of its time there with nothing else to show.
+    """
+    from numba.core import event
+
+    class _FirstCompile(event.Listener):
+        said = False
+
+        def on_start(self, ev) -> None:
+            if self.said or not getattr(ev.data["dispatcher"].py_func, "__module__", "").startswith("dsir."):
+                return
+            self.said = True
+            logging.getLogger("dsir").info(
+                "compiling the kernels (first run after an install only: they are cached for the next runs)")
+
+        def on_end(self, ev) -> None:
+            pass
+
+    event.register("numba:compile", _FirstCompile())

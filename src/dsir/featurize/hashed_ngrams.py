@@ -19,7 +19,8 @@ FEATURIZER_NAME = "hashed-ngrams-v1"
 def arrow_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Zero-copy views of a string array's ``(data, offsets)``, offsets rebased for slices.
 
-    Raises ``ValueError`` on nulls: callers turn them into errors that name file and row.
+    Offsets are int64 (copied from 32-bit ones). Raises ``ValueError`` on nulls: callers turn
+    them into errors that name file and row.
     """
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
@@ -36,7 +37,12 @@ def arrow_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     bufs = texts.buffers()
     n = len(texts)
     offsets = np.frombuffer(bufs[1], dtype=off_type, count=texts.offset + n + 1)[texts.offset:]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    data = np.frombuffer(bufs[2] if bufs[2] is not None else b"\0", dtype=np.uint8)
+    # Always read-only uint8 data and int64 offsets: each other array type would compile
+    # every kernel once more (seconds each), for an all-empty or a small-offset batch.
+    if off_type is np.int32:
+        offsets = offsets.astype(np.int64)
+        offsets.flags.writeable = False
     return data, offsets
 
 

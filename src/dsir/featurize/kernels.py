@@ -361,7 +361,6 @@ _U1 = np.uint64(1)
 _U2 = np.uint64(2)
 
 
-@njit(cache=True, nogil=True)
 def transition_tables():
     """Tables indexed by ``4 * previous class + class``: whether that step closes a token
     (``close``), and whether it opens one (``open_``)."""
@@ -466,7 +465,7 @@ def _ubucket(h, nb, m):
     return fast_mod(fmix64(h), nb, m)  # unsigned, so indexing needs no negative-index fix-up
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)  # once per block: a call costs nothing, inlining it twice costs compile time
 def _bucket_block(uni, bi, k, first, ngrams, nb, m, mode, counts, log_ratio, out, out_pos, score):
     """Hand the n-grams of the ``k`` tokens stored in ``uni``/``bi`` to ``mode``, in the order
     of ``_close_token`` (per token: unigram, then bigram). ``first``: these are the document's
@@ -542,7 +541,7 @@ def _featurize_blocks(data, start, end, ngrams, nb, m, lower, flags, expansions,
     if p4 != _U0:  # the end of the document closes the last token
         uni[0] = s0
         bi[0] = s1
-        out_pos, score = _bucket_block(uni, bi, 1, n_tokens == 0, ngrams, nb, m, mode, counts, log_ratio,
+        out_pos, score = _bucket_block(uni, bi, np.int64(1), n_tokens == 0, ngrams, nb, m, mode, counts, log_ratio,
                                        out, out_pos, score)
         n_tokens += 1
     n_ngrams = n_tokens if ngrams == 1 else max(2 * n_tokens - 1, 0)
@@ -568,71 +567,95 @@ def featurize_document(data, start, end, ngrams, buckets, lower, flags, expansio
 
 
 @njit(cache=True, nogil=True)
-def _featurize_any(data, start, end, ngrams, nb, m, lower, flags, expansions, a_low, a_cls, t_close, t_open,
-                   uni, bi, more, mode, counts, log_ratio, out, out_pos):
-    """The block path for ``ngrams <= 2``, the byte loop otherwise."""
-    if ngrams <= 2:
-        return _featurize_blocks(data, start, end, ngrams, nb, m, lower, flags, expansions, a_low, a_cls,
-                                 t_close, t_open, uni, bi, mode, counts, log_ratio, out, out_pos)
-    return _featurize(data, start, end, ngrams, nb, lower, flags, expansions, a_low, a_cls, more,
-                      mode, counts, log_ratio, out, out_pos)
+def _block_batch(data, offsets, ngrams, nb, m, lower, flags, expansions, a_low, a_cls, t_close, t_open, uni, bi,
+                 mode, counts, log_ratio, out, indptr, log_weight, n_tokens, n_ngrams):
+    """``_featurize_blocks`` over every document ``data[offsets[d]:offsets[d + 1]]`` of a batch."""
+    pos = np.int64(0)
+    indptr[0] = 0
+    for d in range(len(offsets) - 1):
+        nt, ng, s, pos = _featurize_blocks(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, m,
+                                           lower, flags, expansions, a_low, a_cls, t_close, t_open, uni, bi,
+                                           mode, counts, log_ratio, out, pos)
+        n_tokens[d] = nt
+        n_ngrams[d] = ng
+        log_weight[d] = s
+        indptr[d + 1] = pos
 
 
 @njit(cache=True, nogil=True)
-def _batch_scratch(lower, flags, ngrams, buckets):
+def _byte_loop_batch(data, offsets, ngrams, nb, lower, flags, expansions, a_low, a_cls, more,
+                     mode, counts, log_ratio, out, indptr, log_weight, n_tokens, n_ngrams):
+    """``_featurize`` over every document ``data[offsets[d]:offsets[d + 1]]`` of a batch."""
+    pos = np.int64(0)
+    indptr[0] = 0
+    for d in range(len(offsets) - 1):
+        nt, ng, s, pos = _featurize(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, lower, flags,
+                                    expansions, a_low, a_cls, more, mode, counts, log_ratio, out, pos)
+        n_tokens[d] = nt
+        n_ngrams[d] = ng
+        log_weight[d] = s
+        indptr[d + 1] = pos
+
+
+_NO_INTS = np.empty(0, dtype=np.int64)
+_NO_FLOATS = np.empty(0, dtype=np.float64)
+_TRANSITIONS = None  # (close, open_), made on first use
+
+
+def featurize_batch(data, offsets, ngrams, buckets, lower, flags, expansions, mode,
+                    counts=_NO_INTS, log_ratio=_NO_FLOATS, out=_NO_INTS):
+    """Featurize every document of a batch and hand each n-gram's bucket to ``mode``.
+
+    Returns ``(indptr, log_weight, n_tokens, n_ngrams)`` per document: ``log_weight`` is the
+    sum of ``log_ratio[bucket]`` (MODE_SCORE), document ``d``'s bucket ids are
+    ``out[indptr[d]:indptr[d + 1]]`` (MODE_EMIT); MODE_COUNT adds 1 to ``counts[bucket]``.
+
+    Python picks the path, the block kernel for ``ngrams <= 2`` and the byte loop otherwise,
+    so that a run compiles only the one it uses (compiling is most of a first run's time).
+    """
+    global _TRANSITIONS
+    if _TRANSITIONS is None:
+        _TRANSITIONS = transition_tables()
+    n = len(offsets) - 1
+    indptr = np.empty(n + 1, dtype=np.int64)
+    log_weight = np.empty(n, dtype=np.float64)
+    n_tokens = np.empty(n, dtype=np.int64)
+    n_ngrams = np.empty(n, dtype=np.int64)
     a_low, a_cls = ascii_tables(lower, flags)
-    t_close, t_open = transition_tables()
-    uni = np.empty(_SCRATCH, dtype=np.uint64)
-    bi = np.empty(_SCRATCH, dtype=np.uint64)
-    more = np.empty(max(ngrams - 2, 0), dtype=np.uint64)
     nb = np.uint64(buckets)
-    return a_low, a_cls, t_close, t_open, uni, bi, more, nb, reciprocal(nb)
+    if ngrams <= 2:
+        uni = np.empty(_SCRATCH, dtype=np.uint64)
+        bi = np.empty(_SCRATCH, dtype=np.uint64)
+        _block_batch(data, offsets, np.int64(ngrams), nb, np.uint64(0xFFFFFFFFFFFFFFFF) // nb, lower, flags,
+                     expansions, a_low, a_cls, *_TRANSITIONS, uni, bi, np.int64(mode), counts, log_ratio, out,
+                     indptr, log_weight, n_tokens, n_ngrams)
+    else:
+        more = np.empty(ngrams - 2, dtype=np.uint64)
+        _byte_loop_batch(data, offsets, np.int64(ngrams), nb, lower, flags, expansions, a_low, a_cls, more,
+                         np.int64(mode), counts, log_ratio, out, indptr, log_weight, n_tokens, n_ngrams)
+    return indptr, log_weight, n_tokens, n_ngrams
 
 
-@njit(cache=True, nogil=True)
 def count_batch(data, offsets, ngrams, buckets, lower, flags, expansions, counts, n_tokens):
     """Add every document's n-gram buckets to ``counts``; store token counts per document."""
-    a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
-    dummy_f = np.empty(0, dtype=np.float64)
-    dummy_i = np.empty(0, dtype=np.int64)
-    for d in range(len(offsets) - 1):
-        nt, _, _, _ = _featurize_any(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, m, lower,
-                                     flags, expansions, a_low, a_cls, t_close, t_open, uni, bi, more,
-                                     np.int64(MODE_COUNT), counts, dummy_f, dummy_i, np.int64(0))
-        n_tokens[d] = nt
+    n_tokens[:] = featurize_batch(data, offsets, ngrams, buckets, lower, flags, expansions, MODE_COUNT,
+                                  counts=counts)[2]
 
 
-@njit(cache=True, nogil=True)
 def score_batch(data, offsets, ngrams, buckets, lower, flags, expansions, log_ratio,
                 log_weight, n_tokens, n_ngrams):
     """Per document: sum of ``log_ratio`` over its n-gram buckets, token and n-gram counts."""
-    a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
-    dummy_i = np.empty(0, dtype=np.int64)
-    for d in range(len(offsets) - 1):
-        nt, ng, s, _ = _featurize_any(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, m, lower,
-                                      flags, expansions, a_low, a_cls, t_close, t_open, uni, bi, more,
-                                      np.int64(MODE_SCORE), dummy_i, log_ratio, dummy_i, np.int64(0))
-        log_weight[d] = s
-        n_tokens[d] = nt
-        n_ngrams[d] = ng
+    _, log_weight[:], n_tokens[:], n_ngrams[:] = featurize_batch(data, offsets, ngrams, buckets, lower, flags,
+                                                                 expansions, MODE_SCORE, log_ratio=log_ratio)
 
 
-@njit(cache=True, nogil=True)
 def emit_batch(data, offsets, ngrams, buckets, lower, flags, expansions, indptr, out):
     """Write every document's bucket ids to ``out``, document ``d`` at ``out[indptr[d]:indptr[d+1]]``.
 
     ``out`` must hold ``ngrams * 3 * len(data)`` ids (a bound no text can exceed); the
     caller trims it to ``indptr[-1]``.
     """
-    a_low, a_cls, t_close, t_open, uni, bi, more, nb, m = _batch_scratch(lower, flags, ngrams, buckets)
-    dummy_f = np.empty(0, dtype=np.float64)
-    pos = np.int64(0)
-    indptr[0] = 0
-    for d in range(len(offsets) - 1):
-        _, _, _, pos = _featurize_any(data, np.int64(offsets[d]), np.int64(offsets[d + 1]), ngrams, nb, m, lower,
-                                      flags, expansions, a_low, a_cls, t_close, t_open, uni, bi, more,
-                                      np.int64(MODE_EMIT), out, dummy_f, out, pos)
-        indptr[d + 1] = pos
+    indptr[:] = featurize_batch(data, offsets, ngrams, buckets, lower, flags, expansions, MODE_EMIT, out=out)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -690,16 +713,22 @@ def _fnv_spans(data, starts, ends, out):
             out[doc[lane]] = fmix64(x)
 
 
-@njit(cache=True, nogil=True)
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a``: kernels see one array type, so they compile once."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 def content_hash_batch(data, offsets, out):
     """``fmix64(fnv1a64(bytes))`` of each document's bytes, as uint64."""
-    _fnv_spans(data, offsets[:-1], offsets[1:], out)
+    span_hash_batch(data, offsets[:-1], offsets[1:], out)
 
 
-@njit(cache=True, nogil=True)
 def span_hash_batch(data, starts, ends, out):
     """``fmix64(fnv1a64(data[starts[d]:ends[d]]))`` for each span."""
-    _fnv_spans(data, starts, ends, out)
+    _fnv_spans(_read_only(data), _read_only(np.ascontiguousarray(starts, dtype=np.int64)),
+               _read_only(np.ascontiguousarray(ends, dtype=np.int64)), out)
 
 
 def line_spans(buf, n, final):
