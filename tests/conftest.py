@@ -56,3 +56,22 @@ def example_records() -> list[dict]:
 @pytest.fixture(scope="session")
 def example_target() -> Path:
     return EXAMPLES / "target" / "austen.jsonl"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_temporary_directory(tmp_path_factory):
+    """The session's own ``TMPDIR`` (inherited by the CLI subprocesses): in-memory inputs
+    spool to ``$TMPDIR/dsir-inputs-UID``, which every run on the machine shares otherwise, so
+    a test that checks that folder is left empty would see other runs' files."""
+    import os
+    import tempfile
+
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmpdir"))
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    yield
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
+    tempfile.tempdir = None

@@ -28,9 +28,9 @@ from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
 from dsir.io.paths import expand_paths, open_binary
 from dsir.io.readers import DEFAULT_BLOCK_BYTES
 from dsir.io.storage import is_remote, local_path, score_work_dir, spool_path, upload_file
-from dsir.io.writers import atomic_file, join_path
+from dsir.io.writers import ShardLimits, atomic_file, join_path
 from dsir.pipeline import plan
-from dsir.pipeline.output_dir import MANIFEST, WORK_DIR, OutputDir
+from dsir.pipeline.output_dir import MANIFEST, WORK_DIR, OutputDir, is_target_shard
 from dsir.pipeline.plan import Run, Settings, resolve_k
 from dsir.pipeline.tasks import ReadSpec, load_arrays
 from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING
@@ -250,7 +250,8 @@ class DSIR:
     def select(self, raw: Any, output_dir: str | None = None, k: int | None = None, fraction: float | None = None,
                target: Any = None, output_format: str | None = None,
                overwrite: bool = False, report: bool = True, group_by: str | None = None,
-               resume: bool = False) -> Any:
+               resume: bool = False, max_shard_docs: int | None = None,
+               max_shard_bytes: int | str | None = None, dry_run: bool = False) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``.
 
         Fits first when ``target`` is given (else uses this object's fit). Writes one shard
@@ -260,7 +261,10 @@ class DSIR:
         unless ``report`` is false writes the report (``report.json``, ``report.html``,
         ``report/*.png``); both from the passes the selection makes anyway. With ``resume``,
         units an earlier (killed) run over the same inputs and parameters finished are
-        reused from ``output_dir/_dsir``.
+        reused from ``output_dir/_dsir``. A shard that would hold more than ``max_shard_docs``
+        records or ``max_shard_bytes`` bytes (an integer, or a size such as ``"500MB"`` or
+        ``"1GiB"``) is cut, in order, into pieces ``part-NNNNN.MMMMM.<format>``
+        (``pipeline.output_dir``).
 
         ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
         directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
@@ -268,18 +272,26 @@ class DSIR:
         ``datasets.Dataset`` or ``IterableDataset``. Without ``output_dir`` (in-memory ``raw``
         only) nothing is kept on disk and the selected rows come back in ``raw``'s own type,
         in its order (a dict by target name for named targets); with it, the manifest.
+
+        ``dry_run=True`` reads no document and writes nothing: it checks the options, the
+        inputs and the output directory as the run would, and returns the plan (the files,
+        each pass with the bytes it reads, what becomes of ``output_dir``).
         """
+        limits = ShardLimits.of(max_shard_docs, max_shard_bytes)
         with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
             if output_dir is not None:
                 return self._select(raw_paths, os.fspath(output_dir), k, fraction, target_paths, output_format,
-                                    overwrite, report, group_by, resume)
+                                    overwrite, report, group_by, resume, limits, dry_run)
+            if dry_run:
+                raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
                 raise UsageError("select() of files needs an output_dir (only in-memory raw data can be selected "
                                  "into memory)")
-            if output_format is not None or overwrite or resume or group_by is not None:
-                raise UsageError("output_format, overwrite, resume and group_by need an output_dir")
+            if output_format is not None or overwrite or resume or group_by is not None or limits:
+                raise UsageError("output_format, overwrite, resume, group_by, max_shard_docs and max_shard_bytes "
+                                 "need an output_dir")
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
                 manifest = self._select(raw_paths, work, k, fraction, target_paths, "parquet", False, False, None,
@@ -289,13 +301,15 @@ class DSIR:
                 shutil.rmtree(work, ignore_errors=True)
 
     def _select(self, raw: list[str], output_dir: str, k, fraction, target: list[str] | None, output_format,
-                overwrite: bool, report: bool, group_by, resume: bool) -> dict:
+                overwrite: bool, report: bool, group_by, resume: bool,
+                limits: ShardLimits = ShardLimits(), dry_run: bool = False) -> dict:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
         return plan.select(self.settings, self.engine, raw, output_dir, k, fraction, target, output_format,
                            overwrite, report, group_by, resume, fit=fit, model_path=getattr(self, "model_path_", None),
-                           block_bytes=self.block_bytes, on_fit=self._keep_fit)
+                           block_bytes=self.block_bytes, on_fit=self._keep_fit, shard_limits=limits,
+                           dry_run=dry_run)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""
@@ -338,7 +352,7 @@ def _selected_rows(work: str, manifest: dict, raw: Spooled, text_field: str) -> 
     named = [t["name"] for t in manifest["per_target"] if t["name"]]
     if not named:
         return give_back(rows(shards), raw, text_field)
-    return {name: give_back(rows([s for s in shards if s.startswith(f"part-{name}-")]), raw, text_field)
+    return {name: give_back(rows([s for s in shards if is_target_shard(s, name)]), raw, text_field)
             for name in named}
 
 

@@ -106,7 +106,8 @@ def ensure_kernel_cache() -> str | None:
 
 def announce_compiling() -> None:
     """Log once per process, at the first dsir kernel that numba compiles instead of loading
-    it from its cache, that the kernels are being compiled.
+    it from its cache, that the kernels are being compiled, and let ``featurize.warmup``
+    compile the featurizer in parallel.
 
     A first run after an install spends most of its time there with nothing else to show.
     """
@@ -121,6 +122,9 @@ def announce_compiling() -> None:
             self.said = True
             logging.getLogger("dsir").info(
                 "compiling the kernels (first run after an install only: they are cached for the next runs)")
+            from dsir.featurize import warmup
+
+            warmup.on_compile(ev.data["dispatcher"].py_func.__name__)
 
         def on_end(self, ev) -> None:
             pass

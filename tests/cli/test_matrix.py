@@ -4,16 +4,18 @@ Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 6
 ``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier`` and
 ``--method random``. Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
-``--group-by source``, a later ``dsir report OUT``, ``--engine ray`` and the pool as
+``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
-(``--text-field``, ``--target-text-field``). Each cell is one
+(``--text-field``, ``--target-text-field``) and ``--max-shard-docs 3`` (``maxshard``: shards
+cut into pieces ``part-[NAME-]NNNNN.MMMMM.jsonl``). Each cell is one
 test with the id ``CONFIG-OPTION`` (``default-resume``, ``chunks-s3``, ...), so that
 ``-k`` selects cells. Every cell is a real ``python -m dsir`` subprocess with ``--quiet
 --workers 2`` on a small pool of 6 jsonl files of 60 documents.
 
 Where the option must not change the selection, the cell's shards are compared byte for
 byte with the uninterrupted local run of the same configuration (``baselines``, computed
-once per configuration, with ``--no-report``).
+once per configuration, with ``--no-report``); a ``maxshard`` cell compares each baseline
+shard with its pieces concatenated.
 
 A cell that is meant to be refused is listed in ``REFUSED`` with the substring of its
 one-line error: it must then exit with status 2 and that message on stderr, and no
@@ -29,6 +31,7 @@ import glob
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -60,7 +63,7 @@ CONFIGS: dict[str, list[str]] = {
     "random": ["--method", "random"],
 }
 #: Run options (columns).
-OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow"]
+OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshard"]
 
 #: (config, option) -> substring of the one-line error of a cell that is refused (exit 2).
 #: Empty: the goal is that every option works with every configuration.
@@ -444,8 +447,41 @@ def cell_arrow(config, data, baselines, tmp_path, request):
     assert got == want
 
 
+MAX_SHARD_DOCS = 3
+PIECE = re.compile(r"^(part-(?:.*-)?\d{5})\.(\d{5})(\.jsonl)$")
+
+
+def cell_maxshard(config, data, baselines, tmp_path, request):
+    """--max-shard-docs 3: every baseline shard of more than 3 records is cut into pieces
+    part-...-NNNNN.MMMMM.jsonl of 3 (the last fewer), the others keep their names, and the
+    pieces concatenated are the baseline shard byte for byte; the manifest lists them all."""
+    out = str(tmp_path / "out")
+    args = select_args(data, config, out, "--max-shard-docs", str(MAX_SHARD_DOCS))
+    if check_refused(config, "maxshard", args):
+        return
+    base = baselines.get(config)
+    ok(args)
+    files, manifest = output_bytes(out), manifest_of(out)
+    pieces: dict[str, list[str]] = {}
+    for name in sorted(shards(files)):
+        m = PIECE.match(name)
+        pieces.setdefault(m[1] + m[3] if m else name, []).append(name)
+    assert sorted(pieces) == sorted(shards(base["files"]))
+    assert len(shards(files)) > len(shards(base["files"])), "no shard was cut"
+    for name, data_ in shards(base["files"]).items():
+        assert b"".join(files[p] for p in pieces[name]) == data_, f"the pieces of {name} differ from it"
+        lines = [len(files[p].splitlines()) for p in pieces[name]]
+        n = len(data_.splitlines())
+        assert lines == ([n] if n <= MAX_SHARD_DOCS else [MAX_SHARD_DOCS] * (n // MAX_SHARD_DOCS)
+                         + ([n % MAX_SHARD_DOCS] if n % MAX_SHARD_DOCS else []))
+    want = [p for o in base["manifest"]["outputs"] for p in pieces[o["path"]]]
+    assert [o["path"] for o in manifest["outputs"]] == want
+    assert manifest["counts"] == base["manifest"]["counts"]
+    assert manifest["parameters"]["max_shard_docs"] == MAX_SHARD_DOCS
+
+
 CELL = {"resume": cell_resume, "skip": cell_skip, "s3": cell_s3, "groupby": cell_groupby,
-        "report": cell_report, "ray": cell_ray, "arrow": cell_arrow}
+        "report": cell_report, "ray": cell_ray, "arrow": cell_arrow, "maxshard": cell_maxshard}
 CELLS = [pytest.param(config, option, id=f"{config}-{option}") for config in CONFIGS for option in OPTIONS]
 
 

@@ -55,3 +55,41 @@ def test_engine_prints_plain_lines_when_stderr_is_not_a_terminal(capsys):
 def test_engine_is_silent_without_progress(capsys):
     assert LocalEngine(1, progress=False).map(abs, [-1], "demo") == [1]
     assert capsys.readouterr().err == ""
+
+
+def _progress_lines(tmp_path, capsys, fmt: str, workers: int) -> list[str]:
+    """Plain progress lines of a select of one file read in many small blocks."""
+    import json
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dsir import DSIR
+
+    texts = [f"doc {i} " + " ".join(f"w{(i * j) % 101}" for j in range(60)) for i in range(3000)]
+    path = tmp_path / f"pool.{fmt}"
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    else:
+        pq.write_table(pa.table({"text": texts}), path, row_group_size=100)
+    target = tmp_path / "t.jsonl"
+    target.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[:50]))
+    engine = LocalEngine(workers, progress=True)
+    engine.log_interval = 0.0  # a line at every advance
+    DSIR(engine=engine, workers=workers, block_bytes=64 << 10, progress=True).select(
+        str(path), str(tmp_path / f"out-{fmt}-{workers}"), k=10, target=str(target), report=False)
+    score = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dsir: score: ")]
+    return [int(m.group(1)) for line in score if (m := re.search(r"\((\d+)%\)", line))]
+
+
+def test_progress_advances_with_the_bytes_read_within_a_file(tmp_path, capsys, monkeypatch):
+    """Issue 13, item 7: one file's pass moves the bar many times, not once at its end
+    (jsonl by the bytes read from disk, parquet by its rows), with threads and in-line."""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    for fmt in ("jsonl", "parquet"):
+        for workers in (1, 2):
+            percents = _progress_lines(tmp_path, capsys, fmt, workers)
+            inside = [p for p in percents if 0 < p < 100]
+            assert len(set(inside)) >= 3, (fmt, workers, percents)
+            assert percents == sorted(percents)

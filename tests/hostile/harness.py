@@ -3,7 +3,7 @@
 A case builds its own inputs in a fresh folder and names the command to run. Its expected
 outcome is one of:
 
-- ``Refused``: exit status 2, a last line ``dsir: error: ...`` holding the expected text
+- ``Refused``: the exit status of the error's kind (2 usage, 3 bad input, 4 output failure), a last line ``dsir: error: ...`` holding the expected text
   (file and line where there is one), no traceback, and nothing under OUT that could pass
   for output (only ``_dsir/``, the finished units kept for ``--resume``).
 - ``Selected``: exit status 0, a manifest, the expected number of selected documents, every
@@ -29,12 +29,14 @@ import pyarrow.parquet as pq
 import zstandard
 from click.testing import CliRunner, Result
 
-from dsir.cli.main import main
+from dsir.cli.main import EXIT_USAGE, exit_status, main
+from dsir.errors import DsirError
 
 
 @dataclass(frozen=True)
 class Refused:
-    """Exit 2 with one ``dsir: error:`` line containing ``message`` ({d} is the case's folder)."""
+    """Exit with the status of the error's kind and one ``dsir: error:`` line containing
+    ``message`` ({d} is the case's folder)."""
 
     message: str
 
@@ -174,7 +176,10 @@ def check_outcome(case: Case, ran: Ran, folder: Path) -> None:
     out = _output_dir(ran.argv)
     expect = case.expect
     if isinstance(expect, Refused):
-        assert res.exit_code == 2, said
+        # the status of the error's kind: usage 2, bad input 3, output failure 4 (cli.main.exit_status);
+        # sys.exit() inside the handler keeps the dsir error as the SystemExit's context
+        cause = res.exception.__context__ if res.exception is not None else None
+        assert res.exit_code == (exit_status(cause) if isinstance(cause, DsirError) else EXIT_USAGE), said
         line = ran.error_line
         assert line.startswith("dsir: error: ") or line.startswith("Error: "), said
         wanted = expect.message.format(d=folder)

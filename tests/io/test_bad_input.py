@@ -16,7 +16,7 @@ import zstandard
 from click.testing import CliRunner
 
 from dsir import DSIR
-from dsir.cli.main import main
+from dsir.cli.main import EXIT_INPUT, EXIT_USAGE, main
 from dsir.errors import InputError
 from dsir.pipeline.tasks import ReadSpec
 from tests.pipeline.make_data import documents
@@ -39,8 +39,9 @@ def dsir_select(*args: str):
     return CliRunner().invoke(main, ["select", "--quiet", "--no-report", "--workers", "1", *args])
 
 
-def assert_refused(result, out: str, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+def assert_refused(result, out: str, *fragments: str, status: int = EXIT_INPUT) -> None:
+    """Refused with ``status`` (bad input unless told), one error line holding every fragment."""
+    assert result.exit_code == status, (result.exit_code, result.output, result.exception)
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     message = result.stderr.strip().splitlines()[-1]
@@ -225,7 +226,7 @@ def test_the_same_file_twice(tmp_path, target):
 def test_k_and_fraction_out_of_range(tmp_path, target, args, fragment):
     raw = lines_file(tmp_path / "raw.jsonl", GOOD)
     out = str(tmp_path / "out")
-    assert_refused(dsir_select("--raw", raw, "--target", target, *args, "-o", out), out, fragment)
+    assert_refused(dsir_select("--raw", raw, "--target", target, *args, "-o", out), out, fragment, status=EXIT_USAGE)
     assert not os.path.exists(out)
 
 
@@ -266,7 +267,7 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path, target):
     out = str(tmp_path / "out")
     proc = subprocess.run([sys.executable, "-m", "dsir", "select", "--quiet", "--no-report", "--workers", "1", "--raw", raw,
                            "--target", target, "-k", "1", "-o", out], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
+    assert proc.returncode == EXIT_INPUT
     assert "Traceback" not in proc.stderr
     assert f"dsir: error: {raw}:2: malformed JSON" in proc.stderr
     assert not [n for n in os.listdir(out) if n != "_dsir"]

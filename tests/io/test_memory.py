@@ -195,7 +195,7 @@ def test_a_saved_dataset_dict_names_its_splits(files, tmp_path):
     datasets.DatasetDict({"train": ds, "test": ds}).save_to_disk(str(tmp_path / "dd"))
     result = _select_cli("--raw", str(tmp_path / "dd"), "--target", str(files[1]), "-k", "2", "-o",
                          str(tmp_path / "out"))
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # bad input
     assert result.stderr.strip().endswith(f"{tmp_path}/dd: raw directory holds a saved datasets.DatasetDict; give "
                                           f"one split's folder ({tmp_path}/dd/train, {tmp_path}/dd/test)")
 
@@ -227,7 +227,7 @@ def test_the_target_text_field_can_differ_from_the_raw_one(tmp_path, expected):
     assert manifest["parameters"]["target_text_field"] == "body"
     wrong = _select_cli("--raw", str(pool), "--target", str(target), "--text-field", "content", "-k", "2", "-o",
                         str(tmp_path / "o2"))
-    assert wrong.exit_code == 2 and f"{target}:1: missing text field 'content'" in wrong.stderr
+    assert wrong.exit_code == 3 and f"{target}:1: missing text field 'content'" in wrong.stderr
     in_memory = DSIR(seed=3, text_field="content", target_text_field="body").select(
         [{"content": t, "n": i} for i, t in enumerate(TEXTS)], k=K, target=list(TARGET))
     assert [r["n"] for r in in_memory] == expected

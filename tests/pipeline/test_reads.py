@@ -65,3 +65,18 @@ def test_chunks_and_named_targets_read_no_more(tmp_path, monkeypatch, corpus):
     pool, target = corpus
     opens = _opens(tmp_path, monkeypatch, (pool, target), chunk_words=4, emit="chunks")
     assert set(_per_file(opens, ".jsonl").values()) <= {1, 4}
+
+
+@pytest.mark.parametrize("method", ["dsir", "classifier", "random"])
+def test_a_dry_run_lists_the_passes_a_run_makes(tmp_path, monkeypatch, corpus, method):
+    """``dry_run`` names exactly the phases, in order and with the files, that the run opens."""
+    opens = _opens(tmp_path, monkeypatch, corpus, method=method)
+    pool, target = corpus
+    dry = tmp_path / "dry"
+    plan = DSIR(method=method, workers=2, raw_sample=60).select(
+        pool, str(dry), k=20, target=target if method != "random" else None, group_by="source", dry_run=True)
+    assert [s["phase"] for s in plan["passes"]] == [p for p in opens if p]
+    for step in plan["passes"]:
+        assert step["files"] == len(opens[step["phase"]])
+    assert plan["bytes_read"] == sum(s["bytes"] for s in plan["passes"])
+    assert not dry.exists()  # nothing written, not even the directory

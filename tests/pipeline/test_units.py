@@ -12,6 +12,7 @@ import pytest
 
 from dsir.featurize import HashedNgramFeaturizer
 from dsir.io.paths import InputFile
+from dsir.io.writers import ShardLimits
 from dsir.pipeline.tasks import CountTask, FitResult, FitTask, ReadSpec, ScoreTask, WriteTask
 from dsir.pipeline.units import (
     DurableUnit, RunState, array_digest, excluded_fields, file_identity, fingerprint, load_record, run_unit,
@@ -119,6 +120,7 @@ EXCLUDED = {
     SampleSpec: [],
     KeyRule: [],
     HashedNgramFeaturizer: [],
+    ShardLimits: [],
 }
 
 

@@ -208,7 +208,7 @@ def test_report_command_rebuilds_the_same_report(toy, tmp_path):
     out = tmp_path / "out"
     _select(toy, out, report=False, group_by=None)
     assert not (out / "report.json").exists() and not (out / "report.html").exists()
-    res = CliRunner().invoke(main, ["report", str(out), "--group-by", "domain", "--workers", "1", "--quiet"])
+    res = CliRunner().invoke(main, ["report", str(out), "--group-by", "domain", "--workers", "1"])
     assert res.exit_code == 0, res.output
     assert "reduction" in res.output
     first = _report(out)
@@ -234,7 +234,7 @@ def test_unknown_group_by_field_is_an_error_after_a_complete_selection(toy, tmp_
         _select(toy, out, group_by="nope")
     assert (out / "manifest.json").exists()
     res = CliRunner().invoke(main, ["report", str(tmp_path), "--quiet"])
-    assert res.exit_code == 2 and "not the output directory of a finished" in res.output
+    assert res.exit_code == 3 and "not the output directory of a finished" in res.output  # bad input
 
 
 def test_report_of_a_run_with_a_saved_model(toy, tmp_path):

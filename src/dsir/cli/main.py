@@ -9,9 +9,11 @@ import click
 
 from dsir import __version__
 from dsir.api import DSIR
+from dsir.cli.params import BYTE_SIZE
 from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
-from dsir.errors import DsirError
+from dsir.errors import DsirError, InputError, OutputError
+from dsir.cli.config import config_option
 from dsir.estimate.methods import METHODS
 from dsir.io.memory import Paths
 from dsir.io.writers import OUTPUT_FORMATS
@@ -39,17 +41,34 @@ def feature_options(fn):
     return fn
 
 
+def _set_log_level(ctx: click.Context, param: click.Parameter, value):
+    """``-q`` shows warnings and errors only, ``-v`` adds debug lines; the last one given wins."""
+    if value:
+        logging.getLogger("dsir").setLevel(logging.WARNING if param.name == "quiet" else logging.DEBUG)
+    return value
+
+
+def verbosity_options() -> list:
+    """``-q/--quiet`` and ``-v/--verbose``, for every command."""
+    return [
+        click.option("-q", "--quiet", is_flag=True, callback=_set_log_level,
+                     help="No progress, and no log lines but warnings and errors."),
+        click.option("-v", "--verbose", is_flag=True, callback=_set_log_level, expose_value=False,
+                     help="Also log what each stage does (debug lines)."),
+    ]
+
+
 def common_options(fn):
     """Options every command that reads documents takes."""
     for opt in reversed([
         click.option("--raw", "raw", multiple=True, required=True, metavar="PATH",
                      help="Raw pool: a file, directory, glob or URL (repeatable). jsonl, jsonl.gz, jsonl.zst, parquet or Arrow IPC (.arrow, as datasets.save_to_disk writes)."),
-        click.option("--text-field", default=DEFAULTS["text_field"], **_SHOW, help="Field (or column) that holds the document text."),
-        click.option("--target-text-field", default=None, metavar="FIELD", help="Field (or column) of the text in the target files, when it is not --text-field's."),
+        click.option("--text-field", default=DEFAULTS["text_field"], **_SHOW, help="Field (or column) that holds the document text. A dotted name (meta.text) is a nested field (text of the object or struct meta), except in a record whose top-level field of exactly that name is there and not null."),
+        click.option("--target-text-field", default=None, metavar="FIELD", help="Field (or column) of the text in the target files, when it is not --text-field's (dotted names as there)."),
         click.option("--seed", type=int, default=DEFAULTS["seed"], **_SHOW, help="Seed of the raw sample and of the Gumbel noise."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Workers (threads, processes or Ray CPUs, per --engine). [default: number of CPUs]"),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
+        *verbosity_options(),
         click.option("--engine", type=click.Choice(ENGINES), default="local", **_SHOW,
                      help="Where the work runs: threads of this process (local), worker processes on this "
                           "machine (processes), or Ray (pip install 'dsir[ray]')."),
@@ -99,12 +118,67 @@ def _check_selection(target, model, method, emit, chunk_words) -> None:
         raise click.UsageError("--emit chunks needs --chunk-words N")
 
 
+#: Exit status of each way a command can end (the README's "Exit status" table).
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INPUT, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status for an error: usage 2, bad input 3, output failure 4, interrupted 130."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, InputError):
+        return EXIT_INPUT
+    if isinstance(exc, OutputError):
+        return EXIT_OUTPUT
+    return EXIT_USAGE if isinstance(exc, DsirError) else EXIT_BUG
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def format_plan(plan: dict) -> str:
+    """``select --dry-run``'s plan (``pipeline.plan.describe_plan``) as lines of text."""
+    def files(fs: list[dict]) -> list[str]:
+        return [f"    {f['path']}  ({f['format']}, {_size(f['bytes'])})" for f in fs]
+
+    raw = plan["raw"]
+    lines = [f"dry run: nothing was read but file sizes, nothing was written ({plan['method']})",
+             f"raw: {len(raw)} file{'s' * (len(raw) != 1)}, {_size(sum(f['bytes'] for f in raw))}", *files(raw)]
+    for t in plan["targets"]:
+        fs = t["files"]
+        lines += [f"target{' ' + t['name'] if t['name'] else ''}: {len(fs)} file{'s' * (len(fs) != 1)}, "
+                  f"{_size(sum(f['bytes'] for f in fs))}", *files(fs)]
+    lines.append(f"output {plan['output']['path']}: would {plan['output']['action']}")
+    lines.append("passes over the inputs, in order:")
+    for step in plan["passes"]:
+        note = f"; {step['note']}" if "note" in step else ""
+        lines.append(f"    {step['phase']:<11} {step['files']} {step['reads']} file{'s' * (step['files'] != 1)}, "
+                     f"{_size(step['bytes'])}{note}")
+    lines += [f"    ({x['what']}: no pass of its own, {x['how']})" for x in plan["no_extra_reads"]]
+    lines.append(f"bytes read in all: {_size(plan['bytes_read'])}")
+    return "\n".join(lines)
+
+
+def _say(message: str, err: bool = True) -> None:
+    """A command's summary line, on stderr; ``-q`` silences it with the info lines."""
+    if logging.getLogger("dsir").isEnabledFor(logging.INFO):
+        click.echo(message, err=err)
+
+
 def _run(fn):
     try:
         return fn()
     except DsirError as exc:
         click.echo(f"dsir: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exit_status(exc))
+    except KeyboardInterrupt as exc:
+        click.echo("dsir: interrupted (a select continues where it stopped with --resume)", err=True)
+        sys.exit(exit_status(exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -112,7 +186,8 @@ def _run(fn):
 def main() -> None:
     """Select the documents of a large raw pool that look most like a small target sample
     (DSIR: importance resampling over hashed n-gram features)."""
-    logging.basicConfig(format="dsir: %(levelname)s: %(message)s", level=logging.INFO)
+    logging.basicConfig(format="dsir: %(levelname)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("dsir").setLevel(logging.INFO)  # dsir's own lines; other libraries' only from warnings
 
 
 def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
@@ -128,20 +203,25 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 
 
 @main.command()
+@config_option
 @common_options
 @selection_options
 @click.option("-k", "k", type=int, default=None, help="Number of units (documents, or chunks with --emit chunks) to select.")
 @click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible units instead of -k.")
 @click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory, local or an object-store URL (must be empty unless --overwrite).")
 @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default=None, help="Format of the output shards. [default: that of each input file]")
+@click.option("--max-shard-docs", type=click.IntRange(min=1), default=None, metavar="N", help="Cut a shard that would hold more than N records, in order, into pieces part-NNNNN.MMMMM.<format>.")
+@click.option("--max-shard-bytes", type=BYTE_SIZE, default=None, metavar="SIZE", help="Cut a shard that would be larger than SIZE (bytes, or 500MB, 1GiB...) into pieces part-NNNNN.MMMMM.<format>; jsonl counts the lines before compression, parquet the rows' values before encoding; a larger record goes alone in its piece.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
 @click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
+@click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
-           weighting, temperature, chunk_words, emit, target, model, k, fraction, output, output_format, overwrite,
-           no_report, group_by, resume, ngrams, buckets, smoothing, raw_sample) -> None:
+           weighting, temperature, chunk_words, emit, target, model, k, fraction, output, output_format, max_shard_docs,
+           max_shard_bytes, overwrite, no_report, group_by, resume, dry_run, ngrams, buckets, smoothing,
+           raw_sample) -> None:
     """Select k raw units by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file (and named target) that has selected units
@@ -156,19 +236,24 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
         with d.engine:
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
-                         resume=resume)
+                         resume=resume, max_shard_docs=max_shard_docs, max_shard_bytes=max_shard_bytes,
+                         dry_run=dry_run)
+        if dry_run:
+            click.echo(format_plan(m))
+            return
         c = m["counts"]
-        click.echo(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')} "
+        _say(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')} "
                    f"({c['documents']} documents in the pool) into {output}", err=True)
         for t in m.get("per_target", []):
             if t["name"]:
-                click.echo(f"  target {t['name']}: {t['selected']} of {t['requested']}", err=True)
+                _say(f"  target {t['name']}: {t['selected']} of {t['requested']}", err=True)
         if not no_report:
-            click.echo(f"report: {output.rstrip('/')}/report.html", err=True)
+            _say(f"report: {output.rstrip('/')}/report.html", err=True)
     _run(run)
 
 
 @main.command()
+@config_option
 @common_options
 @click.option("--target", multiple=True, required=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
@@ -183,11 +268,12 @@ def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_ad
             d.fit(Paths(raw), Paths(target))
         d.save(output)
         s = d.estimator_.stats_
-        click.echo(f"fit on {s.target_documents} target and {s.raw_documents} raw documents; saved {output}", err=True)
+        _say(f"fit on {s.target_documents} target and {s.raw_documents} raw documents; saved {output}", err=True)
     _run(run)
 
 
 @main.command()
+@config_option
 @common_options
 @selection_options
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, weight, key, tokens, eligible; id with --id-field).")
@@ -206,7 +292,7 @@ def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_
                       model, target_text_field)
         with d.engine:
             table = d.score(Paths(raw), output, target=Paths(target) or None)
-        click.echo(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)
+        _say(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)
     _run(run)
 
 
@@ -215,7 +301,8 @@ def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_
 @click.option("--group-by", default=None, metavar="FIELD", help="Also compare the pool and the selection by this metadata field (stored for later runs).")
 @click.option("--sample-documents", type=click.IntRange(min=1), default=20_000, **_SHOW, help="Documents of the pool and of the selection sampled for the KL numbers.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker threads. [default: number of CPUs]")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@verbosity_options()[0]
+@verbosity_options()[1]
 def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
     """Write report.json, report.html and report/*.png for the selection in OUTPUT_DIR.
 
@@ -231,10 +318,10 @@ def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
             r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents), group_by)
         kl = r["kl"]
         if kl["reduction"] is not None:
-            click.echo(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "
+            _say(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "
                        f"{kl['kl_target_selected']:.4f}: reduction {kl['reduction']:.4f} nats", err=True)
-        click.echo(r["headline"], err=True)
-        click.echo(f"report: {output_dir.rstrip('/')}/report.html", err=True)
+        _say(r["headline"])
+        _say(f"report: {output_dir.rstrip('/')}/report.html", err=True)
     _run(run)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from dsir.cancel import CANCELLED, Cancelled
-from dsir.engines.progress import progress_bar
+from dsir.engines.progress import TaskProgress, progress_bar
 from dsir.io.trace import in_phase
 
 T = TypeVar("T")
@@ -115,15 +116,19 @@ class LocalEngine:
         weights = list(weights) if weights is not None else [1] * len(tasks)
         bar = progress_bar(sum(weights), desc, bool(weights) and max(weights) > 1, self.progress and bool(tasks),
                            self.log_interval)
+        lock = threading.Lock()
+        shares = [TaskProgress(bar, w, lock) for w in weights]
         try:
             if self.workers == 1 or len(tasks) <= 1:
                 out = []
-                for t, w in zip(tasks, weights):
-                    out.append(fn(t))
-                    bar.update(w)
+                for t, share in zip(tasks, shares):
+                    out.append(share(fn, t))
+                    share.finish()
                 return out
             pool = self._executor()
-            futures = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
+            # threads advance the bar as they read; worker processes cannot reach it
+            futures = {pool.submit(fn, t) if self.processes else pool.submit(share, fn, t): i
+                       for i, (t, share) in enumerate(zip(tasks, shares))}
             results: list[Any] = [None] * len(tasks)
             pending = set(futures)
             try:
@@ -136,7 +141,7 @@ class LocalEngine:
                     for f in done:
                         i = futures[f]
                         results[i] = f.result()
-                        bar.update(weights[i])
+                        shares[i].finish()
             except BaseException:
                 if not self.processes:
                     _stop_threads(list(futures))

@@ -7,6 +7,7 @@ phase prints one plain line every ``interval`` seconds and one when it ends.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -70,3 +71,42 @@ def progress_bar(total: float, desc: str, bytes_: bool, enabled: bool, interval:
         return LogProgress(total, desc, bytes_, interval)
     return tqdm(total=total, desc=desc, unit="B" if bytes_ else "it", unit_scale=True, disable=not enabled,
                 file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+
+
+_task = threading.local()
+
+
+class TaskProgress:
+    """The share of a progress bar one task advances as it reads: at most its ``weight``
+    (its input's bytes), the rest when it ends, so the bar's total stays exact."""
+
+    def __init__(self, bar, weight: int, lock: threading.Lock):
+        self.bar, self.weight, self.lock = bar, weight, lock
+        self.done = 0
+
+    def advance(self, n: int) -> None:
+        n = min(n, self.weight - self.done)
+        if n > 0:
+            self.done += n
+            with self.lock:
+                self.bar.update(n)
+
+    def finish(self) -> None:
+        self.advance(self.weight - self.done)
+
+    def __call__(self, fn, task):
+        """``fn(task)`` with this object as the running thread's progress (see ``advance``)."""
+        previous = getattr(_task, "progress", None)
+        _task.progress = self
+        try:
+            return fn(task)
+        finally:
+            _task.progress = previous
+
+
+def advance(n: int) -> None:
+    """Move the progress bar of the task this thread runs on by ``n`` bytes read (no-op
+    outside an engine's task, and in worker processes, whose bars advance a file at a time)."""
+    progress = getattr(_task, "progress", None)
+    if progress is not None:
+        progress.advance(n)

@@ -154,6 +154,9 @@ class RayEngine:
             address = self.address or os.environ.get("RAY_ADDRESS") or None
             if address is None:
                 # "local" always starts a fresh instance: never a stray `ray start` cluster by accident.
+                # Its notice that token authentication is on concerns clusters others can reach;
+                # this one lives and dies with the run, so the notice would only be noise.
+                logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
                 ray.init(address="local", num_cpus=self.workers, runtime_env=self.runtime_env, **common)
             else:
                 env = self.runtime_env if self.runtime_env is not None else dsir_runtime_env()

@@ -25,6 +25,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from dsir.featurize import warmup
 from dsir.featurize.unicode_tables import MAX_EXPANSION
 from dsir.native import load_u64, trailing_zeros
 
@@ -614,6 +615,7 @@ def featurize_batch(data, offsets, ngrams, buckets, lower, flags, expansions, mo
     so that a run compiles only the one it uses (compiling is most of a first run's time).
     """
     global _TRANSITIONS
+    warmup.wait_for_child()  # on a cold cache, a child process may be compiling these kernels
     if _TRANSITIONS is None:
         _TRANSITIONS = transition_tables()
     n = len(offsets) - 1

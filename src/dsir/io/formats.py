@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from dsir.errors import InputError
+from dsir.io import fields as fl
 from dsir.io.paths import InputFile
 from dsir.io.json_text import extract_text_field
 from dsir.io.readers import _is_utf8, iter_line_blocks, iter_record_tables, parse_text_spans, table_rows
-from dsir.io.writers import ShardWriter
+from dsir.io.writers import SplitShardWriter
 
 MISSING = "(missing)"
 REJECTED = "(rejected record)"  # a record --on-error skip rejected: never selected
@@ -62,7 +63,7 @@ class Format(Protocol):
 
     def texts_of(self, file: InputFile, read: Any, block: Any, rows: np.ndarray) -> tuple[pa.Array, list]: ...
 
-    def write_rows(self, writer: ShardWriter, block: Any, rows: np.ndarray) -> None: ...
+    def write_rows(self, writer: SplitShardWriter, block: Any, rows: np.ndarray) -> None: ...
 
     def write_chunks(self, file: InputFile, read: Any, block: Any, writers: list, targets: np.ndarray,
                      rows: np.ndarray, index: np.ndarray, start: np.ndarray, end: np.ndarray,
@@ -122,13 +123,12 @@ class JsonlFormat:
             data, offsets = got
             return pa.LargeStringArray.from_buffers(len(block), pa.py_buffer(offsets),
                                                     pa.py_buffer(data)).cast(pa.string())
-        schema = pa.schema([(field, pa.string())])
-        opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        opts = pj.ParseOptions(explicit_schema=fl.json_schema(field), unexpected_field_behavior="ignore")
         data = block.buf[: block.ends[-1]].tobytes()
         try:
             table = pj.read_json(pa.BufferReader(data), parse_options=opts,
                                  read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1))
-            return table.column(0).combine_chunks().fill_null(MISSING)
+            return fl.column(table, field).fill_null(MISSING)
         except pa.ArrowException:
             pass  # a non-string value (or a bad line): read this block record by record
         values = []
@@ -141,7 +141,7 @@ class JsonlFormat:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 record = None
             # The selection read this file, so a record that is no object is one it rejected.
-            values.append(as_label(record.get(field)) if isinstance(record, dict) else REJECTED)
+            values.append(as_label(fl.json_field(record, field, "")[0]) if isinstance(record, dict) else REJECTED)
         return pa.array(values, pa.string())
 
 
@@ -160,9 +160,10 @@ class ParquetFormat:
             yield TableBlock(table, first_row)
 
     def texts_of(self, file, read, block, rows):
-        if read.text_field not in block.table.column_names:
+        texts = fl.column(block.table, read.text_field, text=True)
+        if texts is None:
             raise InputError(f"no column named {read.text_field!r}", path=file.path)
-        texts = block.table.column(read.text_field).combine_chunks().take(pa.array(rows))
+        texts = texts.take(pa.array(rows))
         if pa.types.is_dictionary(texts.type):
             texts = texts.cast(pa.large_string())
         return texts.fill_null("") if texts.null_count else texts, []  # nulls: rejected by the score pass
@@ -176,21 +177,20 @@ class ParquetFormat:
         table = block.table
         if index_field in table.column_names:
             raise InputError(f"column {index_field!r} already exists, which --emit chunks adds", path=file.path)
-        col = table.schema.get_field_index(read.text_field)
         for t, w in enumerate(writers):
             js = np.flatnonzero(targets == t)
             if w is None or not len(js):
                 continue
             sub = table.take(pa.array(rows[js]))
-            texts = sub.column(col).to_pylist()
+            texts = fl.column(sub, read.text_field, text=True).to_pylist()
             chunk_texts = [chunk_text(s or "", int(start[j]), int(end[j])) for s, j in zip(texts, js)]
-            sub = sub.set_column(col, sub.schema.field(col), pa.array(chunk_texts, sub.schema.field(col).type))
+            sub = fl.replace_column(sub, read.text_field, chunk_texts)
             w.write_table(sub.append_column(index_field, pa.array(index[js].astype(np.int64))))
 
     def field_labels(self, file, block, field):
-        if field not in block.table.column_names:  # like a jsonl record without the key
+        column = fl.column(block.table, field)
+        if column is None:  # like a jsonl record without the key
             return pa.array([MISSING] * len(block), pa.string())
-        column = block.table.column(field).combine_chunks()
         try:
             return column.cast(pa.string()).fill_null(MISSING)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested values: label them as JSON

@@ -6,14 +6,21 @@ line against the JSON grammar (RFC 8259) and copies the unescaped value of the t
 field into an Arrow-layout buffer, eight bytes at a time between escapes. UTF-8 is checked
 before, by the caller (``dsir.io.readers.parse_text_spans``, with Arrow's validator).
 
+A dotted field (``meta.text``) is read by the rule of ``dsir.io.fields``: the top-level key
+``meta.text`` when it holds a string, else (no such key, or null there) key ``text`` of the
+object under the top-level key ``meta``. The walk keeps the depth of the innermost open object
+that is on that path, so following it costs one comparison per key.
+
 It is deliberately narrower than JSON readers in general: anything it is not certain about
 makes it give up on the batch, and the caller then parses those lines with pyarrow, which
 either reads them or raises the error that names the bad line. So it never accepts a line
 pyarrow would refuse, and never reads a different text. It gives up on a line that is not a
-valid JSON object, whose text field is missing, repeated or not a string, a top-level key
-written with escapes, a string escape for a lone surrogate, a number with an exponent or of
-more than 15 characters (pyarrow refuses numbers too big for a double), or nesting deeper
-than 512.
+valid JSON object, whose text field is missing, repeated or not a string, whose path holds
+something else than an object (unless the exact key holds a string) or a key of it twice, a
+key written with escapes where it
+might spell a part of the field (top level, or an object on the path), a string escape for a
+lone surrogate, a number with an exponent or of more than 15 characters (pyarrow refuses
+numbers too big for a double), or nesting deeper than 512.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from dsir.io.fields import path_of
 from dsir.native import load_u64, store_u64, trailing_zeros
 
 _MAX_DEPTH = 512
@@ -241,16 +249,42 @@ _FALSE = np.frombuffer(b"false", dtype=np.uint8)
 _NULL = np.frombuffer(b"null", dtype=np.uint8)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _key_is(buf, k0, k1, key, a, b):
+    """Whether ``buf[k0:k1]`` spells ``key[a:b]``."""
+    if k1 - k0 != b - a:
+        return False
+    for j in range(b - a):
+        if buf[k0 + j] != key[a + j]:
+            return False
+    return True
+
+
+# What a key is to the field being read (see _line).
+_OTHER, _STEP, _LEAF, _EXACT = 0, 1, 2, 3
+
+
 @njit(cache=True, nogil=True)
-def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
-    """Validate one line and copy its text field; returns the next free slot of ``out``, or -1."""
+def _line(buf, i, end, key, parts, classes, out, o, stack, true_, false_, null_):
+    """Validate one line and copy its text field; returns the next free slot of ``out``, or -1.
+
+    The field is ``key``; its path's part ``j`` is ``key[parts[j]:parts[j + 1] - 1]`` (one part
+    for a flat field, which is then also the exact key).
+    """
     i = _skip_ws(buf, i, end)
     if i >= end or buf[i] != 123:  # the record must be an object
         return -1
     i += 1
     depth = 1
     stack[0] = 123
-    found = False
+    n = len(parts) - 1
+    on = 1  # depth of the innermost open object on the path (the record itself is)
+    left = False  # a key of the path was read and left: a later one is a repeat
+    broken = False  # the path holds something else than an object, or a non-string at its end
+    found = False  # the path's string was read
+    exact = False  # a string under the top-level key spelled like the whole dotted field was read
+    exact_seen = False
+    o0 = o
     first = True  # nothing read yet in the innermost container
     while True:
         i = _skip_ws(buf, i, end)
@@ -261,22 +295,27 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
         if first and ((top == 123 and b == 125) or (top == 91 and b == 93)):  # {} or []
             i += 1
             depth -= 1
+            if depth < on:
+                on, left = depth, True
             first = False
         else:
-            is_text = False
+            role = _OTHER
             if top == 123:  # a member: "key": value
                 if b != 34:
                     return -1
                 k0 = i + 1
                 i, _, escaped = _string(buf, k0, end, classes, out, o, _NO_COPY)
-                if i < 0 or (escaped and depth == 1):  # an escaped top-level key might spell the field
+                if i < 0 or (escaped and depth == on):  # an escaped key here might spell a part of the field
                     return -1
-                if depth == 1 and i - 1 - k0 == len(key):
-                    is_text = True
-                    for j in range(len(key)):
-                        if buf[k0 + j] != key[j]:
-                            is_text = False
-                            break
+                if depth == on and depth <= n and _key_is(buf, k0, i - 1, key, parts[depth - 1], parts[depth] - 1):
+                    if left or found:  # a repeated key of the path: pyarrow decides
+                        return -1
+                    role = _LEAF if depth == n else _STEP
+                elif n > 1 and depth == 1 and _key_is(buf, k0, i - 1, key, 0, len(key)):
+                    if exact_seen:
+                        return -1
+                    exact_seen = True
+                    role = _EXACT
                 i = _skip_ws(buf, i, end)
                 if i >= end or buf[i] != 58:  # :
                     return -1
@@ -284,13 +323,20 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
                 if i >= end:
                     return -1
                 b = buf[i]
-            if is_text:
-                if found or b != 34:  # repeated, or not a string: pyarrow decides
-                    return -1
-                found = True
-                i, o, _ = _string(buf, i + 1, end, classes, out, o, _COPY)
+            if (role == _LEAF and b != 34) or (role == _STEP and b != 123):
+                # the rule ignores the path when the exact key holds a string; else pyarrow decides
+                broken, left, role = True, True, _OTHER
+            if role == _LEAF or (role == _EXACT and b == 34):
+                if role == _LEAF:
+                    found = True
+                    copy = _NO_COPY if exact else _COPY  # the exact key's string wins
+                else:
+                    exact, o, copy = True, o0, _COPY  # over a path's string read before it, too
+                i, o, _ = _string(buf, i + 1, end, classes, out, o, copy)
                 if i < 0:
                     return -1
+            elif role == _EXACT and b != 110:
+                return -1  # neither a string nor null: pyarrow decides
             elif b == 34:
                 i, _, _ = _string(buf, i + 1, end, classes, out, o, _NO_COPY)
                 if i < 0:
@@ -300,6 +346,8 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
                     return -1
                 stack[depth] = b
                 depth += 1
+                if role == _STEP:
+                    on = depth
                 i += 1
                 first = True
                 continue
@@ -327,22 +375,24 @@ def _line(buf, i, end, key, classes, out, o, stack, true_, false_, null_):
             if (top == 123 and b == 125) or (top == 91 and b == 93):
                 i += 1
                 depth -= 1
+                if depth < on:
+                    on, left = depth, True
                 continue
             return -1
         if depth == 0:
             break
-    if _skip_ws(buf, i, end) != end or not found:
+    if _skip_ws(buf, i, end) != end or not (exact or (found and not broken)):
         return -1
     return o
 
 
 @njit(cache=True, nogil=True)
-def _extract(buf, starts, ends, key, classes, out, offsets, true_, false_, null_):
+def _extract(buf, starts, ends, key, parts, classes, out, offsets, true_, false_, null_):
     stack = np.empty(_MAX_DEPTH, dtype=np.uint8)
     o = np.int64(0)  # one type for every call: each distinct argument type is another compile
     offsets[0] = 0
     for r in range(len(starts)):
-        o = _line(buf, starts[r], ends[r], key, classes, out, o, stack, true_, false_, null_)
+        o = _line(buf, starts[r], ends[r], key, parts, classes, out, o, stack, true_, false_, null_)
         if o < 0:
             return r
         offsets[r + 1] = o
@@ -351,16 +401,20 @@ def _extract(buf, starts, ends, key, classes, out, offsets, true_, false_, null_
 
 def extract_text_field(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                        field: str) -> tuple[np.ndarray, np.ndarray] | int:
-    """The unescaped UTF-8 of string ``field`` of each line ``buf[starts[r]:ends[r]]``.
+    """The unescaped UTF-8 of string ``field`` (flat or dotted) of each line ``buf[starts[r]:ends[r]]``.
 
     Returns ``(data, offsets)`` in Arrow's string layout (int64 offsets), or the index of the
     first line this reader leaves to pyarrow (see the module docstring).
     """
-    key = np.frombuffer(field.encode("utf-8"), dtype=np.uint8)
+    encoded = field.encode("utf-8")
+    key = np.frombuffer(encoded, dtype=np.uint8)
+    # where each part of the path starts, and one past the end: a "." is one byte in UTF-8
+    cuts = [0] + [j + 1 for j, c in enumerate(encoded) if c == 0x2E] if path_of(field) else [0]
+    parts = np.array(cuts + [len(encoded) + 1], dtype=np.int64)
     total = int((ends - starts).sum()) if len(starts) else 0
     out = np.empty(total + 8, dtype=np.uint8)  # unescaping never lengthens a string; 8 bytes of slack
     offsets = np.empty(len(starts) + 1, dtype=np.int64)
-    bad = _extract(buf, starts, ends, key, _STRING_CLASSES, out, offsets, _TRUE, _FALSE, _NULL)
+    bad = _extract(buf, starts, ends, key, parts, _STRING_CLASSES, out, offsets, _TRUE, _FALSE, _NULL)
     if bad >= 0:
         return int(bad)
     return out, offsets

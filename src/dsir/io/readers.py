@@ -15,12 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from dsir import cancel
+from dsir.engines import progress
 from dsir.errors import InputError
 from dsir.featurize.kernels import line_spans
+from dsir.io import fields as fl
 from dsir.io import trace
 from dsir.io.json_text import extract_text_field
 from dsir.io.paths import InputFile, open_binary
@@ -30,15 +33,42 @@ DEFAULT_BLOCK_BYTES = 16 << 20
 
 def open_input_stream(file: InputFile) -> pa.NativeFile:
     """A decompressing Arrow input stream over a local path or fsspec URL."""
+    return _decompressed(file, _open_raw(file))
+
+
+def _open_raw(file: InputFile) -> pa.NativeFile:
+    """The file's bytes as stored (compressed or not), as an Arrow file."""
     trace.record_open(file.path)
     if file.is_local:
         path = file.path[len("file://"):] if file.path.startswith("file://") else file.path
-        raw = pa.OSFile(path, "rb")
-    else:
-        raw = pa.PythonFile(open_binary(file.path), mode="r")
-    if file.compression:
-        return pa.CompressedInputStream(raw, file.compression)
-    return raw
+        return pa.OSFile(path, "rb")
+    return pa.PythonFile(open_binary(file.path), mode="r")
+
+
+def _decompressed(file: InputFile, raw: pa.NativeFile) -> pa.NativeFile:
+    return pa.CompressedInputStream(raw, file.compression) if file.compression else raw
+
+
+def _stored_rows(pf) -> int:
+    """Rows of a parquet file from its footer; 0 (no progress within the file) for Arrow IPC,
+    whose streams would have to be scanned to count them."""
+    return pf.metadata.num_rows if isinstance(pf, pq.ParquetFile) else 0
+
+
+class _RowProgress:
+    """Advances the running task's progress by a table file's share of bytes per batch of rows
+    (a row group's bytes on disk are not known batch by batch)."""
+
+    def __init__(self, file: InputFile, rows: int):
+        self.per_row = file.size / rows if rows else 0.0
+        self.rows = 0
+        self.sent = 0
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        now = int(self.rows * self.per_row)
+        progress.advance(now - self.sent)
+        self.sent = now
 
 
 @dataclass
@@ -74,13 +104,18 @@ def iter_line_blocks(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) ->
     copied to its front and the stream is read straight into the rest (no bytes objects,
     no concatenation, little time holding the interpreter lock).
     """
-    stream = open_input_stream(file)
+    raw = _open_raw(file)
+    stream = _decompressed(file, raw)
+    read_before = 0
     row = 0
     line_base = 0
     carry = np.empty(0, dtype=np.uint8)
     try:
         while True:
             cancel.check()
+            read_now = raw.tell()  # of the file as stored: what the progress bar counts
+            progress.advance(read_now - read_before)
+            read_before = read_now
             buf = np.empty(len(carry) + block_bytes, dtype=np.uint8)
             buf[: len(carry)] = carry
             n = len(carry)
@@ -120,17 +155,9 @@ def count_rows(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
     return format_of(file).count_rows(file, block_bytes)
 
 
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(
-        type(value), type(value).__name__
-    )
-
-
 def check_jsonl_line(raw: bytes, text_field: str) -> str | None:
-    """Why this line is not a usable record, or ``None`` if it is."""
+    """Why this line is not a usable record, or ``None`` if it is (``text_field`` may be dotted:
+    ``dsir.io.fields``)."""
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -144,12 +171,12 @@ def check_jsonl_line(raw: bytes, text_field: str) -> str | None:
             return f"more than one JSON value on the line (a missing newline?) from column {exc.colno}"
         return f"malformed JSON: {exc.msg} (column {exc.colno})"
     if not isinstance(record, dict):
-        return f"expected a JSON object, got {_describe(record)}"
-    if text_field not in record:
-        return f"missing text field {text_field!r}"
-    value = record[text_field]
+        return f"expected a JSON object, got {fl.describe(record)}"
+    value, why = fl.json_field(record, text_field, "text field")
+    if why:
+        return why
     if not isinstance(value, str):
-        return f"text field {text_field!r} is {_describe(value)}, expected a string"
+        return f"text field {text_field!r} is {fl.describe(value)}, expected a string"
     return None
 
 
@@ -158,7 +185,9 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
     """Parse a block's lines (or the ``data`` gathered from some of them) into ``fields``.
 
     ``fields[0]`` is the text field and must be a string in every record; other fields are
-    kept with the types pyarrow infers. A bad record raises ``InputError`` naming its line.
+    kept with the types pyarrow infers. Each field may be dotted (``dsir.io.fields``): the
+    table has one column per field, named as in ``fields``, with the value it picks. A bad
+    record raises ``InputError`` naming its line.
     """
     if data is None and len(fields) == 1 and len(block):
         texts = parse_text_spans(file, block.buf, block.starts, block.ends, block.line_numbers, fields[0])
@@ -167,36 +196,67 @@ def parse_block(file: InputFile, block: LineBlock, fields: list[str], data: byte
         data = block.buf[: block.ends[-1]].tobytes() if len(block) else b""
         line_numbers = block.line_numbers
     text_field = fields[0]
-    schema = pa.schema([(text_field, pa.string())])
-    opts = pj.ParseOptions(
-        explicit_schema=schema,
-        unexpected_field_behavior="infer" if len(fields) > 1 else "ignore",
-    )
-    read_opts = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
+    infer = len(fields) > 1
     try:
         _check_utf8(data)  # pyarrow's JSON reader would pass invalid bytes through
-        table = pj.read_json(pa.BufferReader(data), read_options=read_opts, parse_options=opts)
+        table = read_json_text(data, text_field, infer)
     except pa.ArrowException as exc:
-        raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
+        raise _locate_bad_line(file, data, line_numbers, text_field, exc, infer) from exc
     if table.num_rows != len(line_numbers):
         # pyarrow reads "{...}{...}" on one line, or records split by bare CRs, as several rows:
         # rows would drift from lines, and the write pass copies lines
         raise _record_count_error(file, data, line_numbers, text_field)
-    text = table.column(text_field)
+    text = fl.column(table, text_field)
     try:
         text.validate(full=True)  # pyarrow's JSON reader does not check UTF-8 by itself
     except pa.ArrowException as exc:
-        raise _locate_bad_line(file, data, line_numbers, text_field, exc) from exc
+        raise _locate_bad_line(file, data, line_numbers, text_field, exc, infer) from exc
     if text.null_count:
-        bad = int(np.flatnonzero(text.is_null().to_numpy(zero_copy_only=False))[0])
+        bad = int(fl.null_rows(text)[0])
         line = _nth_nonblank_line(data, bad)
         why = check_jsonl_line(line, text_field) or f"text field {text_field!r} is null"
         raise InputError(why, path=file.path, line=int(line_numbers[bad]))
-    missing = [f for f in fields[1:] if f not in table.column_names]
+    columns = [text] + [fl.column(table, f) for f in fields[1:]]
+    missing = [f for f, c in zip(fields, columns) if c is None]
     if missing:
         raise InputError(f"field {missing[0]!r} is missing from every record of this block", path=file.path,
                          line=int(line_numbers[0]))
-    return table.select(fields)
+    return pa.Table.from_arrays(columns, names=fields)
+
+
+def _read_json(data: bytes, schema: pa.Schema, infer: bool) -> pa.Table:
+    opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer" if infer else "ignore")
+    read_opts = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
+    return pj.read_json(pa.BufferReader(data), read_options=read_opts, parse_options=opts)
+
+
+def read_json_text(data: bytes, text_field: str, infer: bool) -> pa.Table:
+    """pyarrow's reading of jsonl ``data`` with both candidates of ``text_field`` as strings
+    (``dsir.io.fields``); the other fields inferred if ``infer``, else ignored.
+
+    pyarrow refuses a record that holds something else than an object on a dotted field's path,
+    although the rule ignores the path where the exact key holds a string: without ``infer``,
+    the exact key is then read from every record, and the path from those without it. Raises
+    ``pa.ArrowException`` when that fails too.
+    """
+    schema = fl.json_schema(text_field)
+    try:
+        return _read_json(data, schema, infer)
+    except pa.ArrowException:
+        if infer or fl.path_of(text_field) is None:
+            raise
+    exact = _read_json(data, pa.schema([schema.field(0)]), False).column(0).combine_chunks()
+    if exact.null_count:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        starts, ends, _, _, _ = line_spans(buf, len(buf), True)
+        rows = fl.null_rows(exact)
+        if len(starts) != len(exact):
+            raise pa.ArrowInvalid("lines and records differ")  # the caller names the line
+        nested = fl.column(_read_json(gather_lines(buf, starts[rows], ends[rows]), schema, False), text_field)
+        if len(nested) != len(rows):
+            raise pa.ArrowInvalid("lines and records differ")
+        exact = pc.replace_with_mask(exact, exact.is_null(), nested)
+    return pa.table({text_field: exact})
 
 
 def parse_text_spans(file: InputFile, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
@@ -260,8 +320,10 @@ def _record_count_error(file: InputFile, data: bytes, line_numbers, text_field: 
         f"lines {first}-{last} do not hold one JSON record each", path=file.path, line=first)
 
 
-def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str, exc: Exception) -> InputError:
-    """The error naming the line that made pyarrow fail with ``exc`` on ``data``."""
+def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str, exc: Exception,
+                     infer: bool = True) -> InputError:
+    """The error naming the line that made pyarrow fail with ``exc`` on ``data`` (read as
+    ``read_json_text`` reads it)."""
     bad = _first_bad_line(file, data, line_numbers, text_field)
     if bad is not None:
         return bad
@@ -269,12 +331,10 @@ def _locate_bad_line(file: InputFile, data: bytes, line_numbers, text_field: str
     starts, ends, _, _, _ = line_spans(buf, len(buf), True)
     # Python's json accepts what pyarrow refuses (a lone surrogate escape, a duplicated key,
     # 1e400): find the line by parsing each alone with pyarrow (this is the error path only)
-    opts = pj.ParseOptions(explicit_schema=pa.schema([(text_field, pa.string())]), unexpected_field_behavior="infer")
     for i in range(len(starts)):
         line = data[starts[i]:ends[i]] + b"\n"
         try:
-            pj.read_json(pa.BufferReader(line), parse_options=opts,
-                         read_options=pj.ReadOptions(use_threads=False, block_size=max(len(line) + 1, 1 << 16)))
+            read_json_text(line, text_field, infer)
         except pa.ArrowException as alone:
             return InputError(f"cannot parse the record: {_arrow_message(alone)}", path=file.path,
                               line=int(line_numbers[i]))
@@ -400,19 +460,24 @@ def _parquet_batch_rows(pf: pq.ParquetFile | ArrowSource, block_bytes: int) -> i
     return int(max(64, min(1 << 20, block_bytes // max(1, total // rows))))
 
 
-def _is_text_type(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        return _is_text_type(t.value_type)
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-
-
 def _check_parquet_field(file: InputFile, pf: pq.ParquetFile | ArrowSource, field: str, must_be_text: bool) -> None:
+    """Raise ``InputError`` unless the table file has a column (or struct path) for ``field``,
+    of a string type if ``must_be_text``."""
     schema = pf.schema_arrow
-    if field not in schema.names:
-        raise InputError(f"no column named {field!r} (columns: {', '.join(schema.names)})", path=file.path)
-    t = schema.field(field).type
-    if must_be_text and not _is_text_type(t):
+    why = fl.schema_problem(schema, field)
+    if why:
+        raise InputError(why, path=file.path)
+    t = fl.field_type(schema, field)[0]  # the top-level column's, which then picks alone if the path's is no text
+    if must_be_text and not fl.is_text_type(t):
         raise InputError(f"column {field!r} has type {t}, expected a string column", path=file.path)
+
+
+def plain_text(values: pa.Array) -> pa.Array:
+    """A text column as the featurizer reads it: string-view and dictionary-encoded strings as large strings."""
+    t = values.type
+    if pa.types.is_string_view(t) or pa.types.is_dictionary(t) and fl.is_text_type(t.value_type):
+        return values.cast(pa.large_string())
+    return values
 
 
 def plain_strings(batch: pa.RecordBatch, dictionaries: bool = True) -> pa.RecordBatch:
@@ -427,7 +492,7 @@ def plain_strings(batch: pa.RecordBatch, dictionaries: bool = True) -> pa.Record
     columns, changed = [], False
     for column in batch.columns:
         t = column.type
-        if pa.types.is_string_view(t) or (dictionaries and pa.types.is_dictionary(t) and _is_text_type(t.value_type)):
+        if pa.types.is_string_view(t) or (dictionaries and pa.types.is_dictionary(t) and fl.is_text_type(t.value_type)):
             column, changed = column.cast(pa.large_string()), True
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
@@ -447,23 +512,27 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
         pf = open_table_file(file)
         for f in fields:
             _check_parquet_field(file, pf, f, must_be_text=f == text_field)
+        columns = fl.read_columns(pf.schema_arrow, fields, dotted=not isinstance(pf, ArrowSource))
         row = 0
         try:
-            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=fields,
+            rows = _RowProgress(file, _stored_rows(pf))
+            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=columns,
                                       use_threads=False):
                 cancel.check()
-                rb = plain_strings(rb)
-                texts = rb.column(0)
+                rows.add(rb.num_rows)
+                texts = plain_text(fl.column(rb, text_field, text=True))
+                ids = plain_text(fl.column(rb, id_field)) if id_field else None
                 if skip:
-                    texts, ids, rejected = rj.reject_null_texts(file, texts, row, text_field,
-                                                                rb.column(1) if id_field else None)
+                    texts, ids, rejected = rj.reject_null_texts(file, texts, row, text_field, ids,
+                                                                lambda r, rb=rb: fl.null_detail(rb, text_field, r))
                     yield TextBatch(file, texts, row, ids, rejects=rejected)
                     row += rb.num_rows
                     continue
                 if texts.null_count:
-                    bad = int(np.flatnonzero(texts.is_null().to_numpy(zero_copy_only=False))[0])
-                    raise InputError(f"text column {text_field!r} is null", path=file.path, row=row + bad)
-                yield TextBatch(file, texts, row, rb.column(1) if id_field else None)
+                    bad = int(fl.null_rows(texts)[0])
+                    raise InputError(f"text column {text_field!r} is null{fl.null_detail(rb, text_field, bad)}",
+                                     path=file.path, row=row + bad)
+                yield TextBatch(file, texts, row, ids)
                 row += rb.num_rows
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"corrupt {file.format} data near row {row} ({exc})", path=file.path) from exc
@@ -485,8 +554,10 @@ def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) 
     pf = open_table_file(file)
     row = 0
     try:
+        rows = _RowProgress(file, _stored_rows(pf))
         for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
             cancel.check()
+            rows.add(rb.num_rows)
             yield row, pa.Table.from_batches([plain_strings(rb, dictionaries=False)])
             row += rb.num_rows
     except (pa.ArrowException, OSError) as exc:

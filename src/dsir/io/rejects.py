@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
 from dsir.errors import InputError
 from dsir.featurize.kernels import line_spans
+from dsir.io import fields as fl
 from dsir.io.paths import InputFile
 
 ON_ERROR = ("stop", "skip")
@@ -63,8 +64,9 @@ def record_problem(raw: bytes, text_field: str, id_field: str | None = None) -> 
     if why or id_field is None:
         return why
     record = json.loads(raw)  # check_jsonl_line parsed it already
-    if record.get(id_field) is None:
-        return f"id field {id_field!r} is missing or null"
+    value, why = fl.json_field(record, id_field, "id field")
+    if value is None:
+        return why if why and fl.path_of(id_field) else f"id field {id_field!r} is missing or null"
     return None
 
 
@@ -76,9 +78,10 @@ def _lines(data: bytes) -> list[bytes]:
 
 def _parse_alone(line: bytes, fields: list[str]) -> str | None:
     """pyarrow's complaint about a single line, if it has one."""
+    from dsir.io.readers import read_json_text
+
     try:
-        pj.read_json(pa.BufferReader(line + b"\n"), read_options=pj.ReadOptions(use_threads=False),
-                     parse_options=pj.ParseOptions(explicit_schema=pa.schema([(fields[0], pa.string())])))
+        read_json_text(line + b"\n", fields[0], infer=True)
     except pa.ArrowException as exc:
         return f"cannot parse: {exc}"
     return None
@@ -165,8 +168,10 @@ class _DataBlock:
 
 
 def reject_null_texts(file: InputFile, texts: pa.Array, first_row: int, text_field: str,
-                      ids: pa.Array | None = None) -> tuple[pa.Array, pa.Array | None, list[Reject]]:
-    """Parquet: reject rows whose text (or id) is null; they read as ``""``."""
+                      ids: pa.Array | None = None, detail: Callable[[int], str] = lambda row: ""
+                      ) -> tuple[pa.Array, pa.Array | None, list[Reject]]:
+    """Parquet: reject rows whose text (or id) is null; they read as ``""``. ``detail(row)``
+    (block-relative) completes the reason of a null text (which struct of its path is null)."""
     bad = texts.is_null()
     if ids is not None:
         bad = pc.or_(bad, ids.is_null())
@@ -175,7 +180,7 @@ def reject_null_texts(file: InputFile, texts: pa.Array, first_row: int, text_fie
         return texts, ids, []
     rejects = []
     for r in rows.tolist():
-        why = f"text column {text_field!r} is null" if not texts[r].is_valid else "id column is null"
+        why = f"text column {text_field!r} is null{detail(r)}" if not texts[r].is_valid else "id column is null"
         values = {text_field: texts[r].as_py()}
         if ids is not None:
             values["id"] = ids[r].as_py()

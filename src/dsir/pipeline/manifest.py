@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import fields
 
 from dsir import __version__
 from dsir.estimate.methods import METHODS
+from dsir.io.memory import spool_folder
 from dsir.io.rejects import gather_rejects
-from dsir.pipeline.output_dir import REJECTS_FILE
+from dsir.io.writers import ShardLimits
+from dsir.pipeline.output_dir import REJECTS_FILE, is_target_shard
 from dsir.pipeline.targets import target_proportions
 
 log = logging.getLogger("dsir")
 
 
 def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, k,
-                   fraction, output_format, warnings, model_path) -> dict:
-    """What was done, with the parameters that did it (``Settings``, every field)."""
+                   fraction, output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
+                   group_by: str | None = None, report: bool = True) -> dict:
+    """What was done, with the parameters that did it (``Settings``, every field), and the
+    ``replay`` options that do it again."""
     s = run.settings
     selected_by_unit = {w.unit: sum(w.selected) for w in writes}
     per_target = [sum(w.selected[t] for w in writes) for t in range(len(targets))]
@@ -39,6 +44,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "method": s.method,
         "method_version": METHODS[s.method].version,
         "parameters": {"k": k, "fraction": fraction, "output_format": output_format,
+                       "max_shard_docs": shard_limits.max_documents, "max_shard_bytes": shard_limits.max_bytes,
                        **{f.name: getattr(s, f.name) for f in fields(s)},
                        "featurizer": s.featurizer.params},
         "eligibility": (f"{s.unit_name} with at least {max(1, s.min_length)} tokens are eligible; "
@@ -76,9 +82,12 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "outputs": [
             {"path": sh["path"].rstrip("/").rsplit("/", 1)[-1], "documents": sh["documents"], "bytes": sh["bytes"],
              "sha256": sh["sha256"]}
-            for w in writes for sh in w.shards if sh is not None
+            for w in writes for per_target in w.shards for sh in per_target
         ],
         "warnings": warnings,
+        "replay": replay_options(s, raw_files, targets, model_path, k=k, fraction=fraction,
+                                 output_format=output_format, max_shard_docs=shard_limits.max_documents,
+                                 max_shard_bytes=shard_limits.max_bytes, group_by=group_by, no_report=not report),
     }
     if s.on_error == "skip":
         paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
@@ -92,6 +101,31 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
             log.warning(msg.format(run.out.path(REJECTS_FILE)))
             manifest["warnings"].append(msg.format(REJECTS_FILE))
     return manifest
+
+
+def replay_options(settings, raw_files, targets: list, model_path: str | None, **select_options) -> dict:
+    """The ``dsir select`` options that run this selection again (``--config OUT/manifest.json``):
+    every ``Settings`` field, the select options given, and the exact files read, so that a
+    glob or a folder that has gained files since does not change the replay.
+
+    Named targets are ``NAME=FILE:PROPORTION`` (the proportion as given, 1.0 when none was).
+    Data handed over in memory cannot be read again: ``raw`` (or ``target``) is then null,
+    and a replay needs it on the command line."""
+    spooled = spool_folder()
+
+    def files(fs) -> list[str] | None:
+        paths = [f.path for f in fs]
+        return None if any(os.path.dirname(p) == spooled for p in paths) else paths
+
+    target: list[str] | None = []
+    for t in targets:
+        paths = files(t.files)
+        if paths is None:
+            target = None
+            break
+        target += [f"{t.name}={p}:{t.spec.proportion or 1.0}" if t.name else p for p in paths]
+    return {"raw": files(raw_files), "target": target, "model": model_path,
+            **{f.name: getattr(settings, f.name) for f in fields(settings)}, **select_options}
 
 
 def empty_file_warnings(raw_files, summaries, targets: list, fit) -> list[str]:
@@ -138,7 +172,7 @@ def dataset_card(manifest: dict) -> str:
             lines.append(f'datasets.load_dataset("{f}", data_files=[{files}])')
         return "\n".join(lines + ["```", ""])
     configs = [("default", shards)]
-    configs += [(t["name"], [p for p in shards if p.startswith(f"part-{t['name']}-")])
+    configs += [(t["name"], [p for p in shards if is_target_shard(p, t["name"])])
                 for t in manifest["per_target"] if t["name"]]
     lines = ["---", "configs:"]
     for name, paths in configs:

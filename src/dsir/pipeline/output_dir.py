@@ -5,10 +5,20 @@ Layout::
 
     OUT/part-NNNNN.<format>         selected records of input file NNNNN (one target)
     OUT/part-NAME-NNNNN.<format>    ... of named target NAME
+    OUT/part-NNNNN.MMMMM.<format>   piece MMMMM (from 00000) of a shard cut by --max-shard-docs
+    OUT/part-NAME-NNNNN.MMMMM.<format>  or --max-shard-bytes (``writers.piece_path``)
     OUT/manifest.json               written last: the selection is complete
     OUT/rejects.jsonl               --on-error skip: every skipped record
     OUT/report.json, report.html, report/*.png
     OUT/_dsir/                      work directory: unit records, scores, fit, samples, groups
+
+A shard that fits its limits (or has none) keeps its own name; one that does not is written
+as pieces 00000, 00001, ... instead, each holding the next records in order, so the pieces
+concatenated are the shard. A shard name ends in ``-NNNNN.<format>`` and a piece name in
+``-NNNNN.MMMMM.<format>``: target names may hold ``-`` and digits, and still no piece takes
+another shard's name. The manifest lists every shard and piece, in order; the write unit's
+record owns them (``--resume`` checks them, ``--overwrite`` and ``remove_stale_shards`` know
+them by that record or the manifest, like any shard).
 """
 
 from __future__ import annotations
@@ -45,6 +55,13 @@ LOCK_FILE = ".dsir.lock"
 _HELD: set[str] = set()  # output directories this process holds the lock of (re-entrant)
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def is_target_shard(name: str, target: str) -> bool:
+    """Whether the shard or piece ``name`` holds records of the named target ``target``
+    (``part-a-00001.00002.jsonl`` is target ``a``'s; ``part-a-1-00000.jsonl`` is not: it is
+    target ``a-1``'s)."""
+    return re.fullmatch(rf"{SHARD_PREFIX}{re.escape(target)}-\d+(\.\d+)?\.[a-z.]+", name) is not None
 
 
 def _is_temporary(name: str) -> bool:
@@ -269,6 +286,30 @@ class OutputDir:
         return (name in (WORK_DIR, MANIFEST, DATASET_CARD, REJECTS_FILE, *REPORT_NAMES) or name in shards
                 or (name.startswith("." + SHARD_PREFIX) and _is_temporary(name)))
 
+    def check_prepare(self, overwrite: bool = False, resume: bool = False) -> str:
+        """What ``prepare`` would do, in words, without changing anything; raises the
+        ``UsageError`` it would raise."""
+        if resume and overwrite:
+            raise UsageError("give --resume (continue the run in the output directory) or --overwrite "
+                             "(start it again), not both")
+        names = self.names()
+        if resume:
+            if names and WORK_DIR not in names:
+                raise UsageError(f"{self.root}: cannot resume: the directory is not empty and holds no dsir run "
+                                 f"(no {WORK_DIR}/ inside); use another directory or --overwrite")
+            return ("resume the earlier run: units whose inputs and parameters are unchanged are reused"
+                    if WORK_DIR in names else "start a new run (there is no earlier run to resume)")
+        if names:
+            if WORK_DIR not in names and MANIFEST not in names:
+                raise UsageError(f"{self.root}: output directory is not empty and holds no dsir run: nothing in it "
+                                 "is dsir's to replace; use an empty or new directory")
+            if not overwrite:
+                raise UsageError(f"{self.root}: output directory is not empty: it holds an earlier dsir run; "
+                                 "add --resume to continue it (same inputs and options) or --overwrite to "
+                                 "start again")
+            return "replace the earlier run's output (what dsir wrote there, nothing else)"
+        return "write a new selection (the directory is empty or does not exist)"
+
     def prepare(self, overwrite: bool = False, resume: bool = False) -> bool:
         """Get ``OUT`` ready for a run; return whether an earlier run is being resumed.
 
@@ -280,15 +321,10 @@ class OutputDir:
         unit records and removes what certifies or derives from a complete output (manifest,
         rejects, report) and temporary files of killed writers.
         """
-        if resume and overwrite:
-            raise UsageError("give --resume (continue the run in the output directory) or --overwrite "
-                             "(start it again), not both")
+        self.check_prepare(overwrite, resume)
         names = self.names()
         self.earlier_shards = self.dsir_shards() if WORK_DIR in names or MANIFEST in names else set()
         if resume:
-            if names and WORK_DIR not in names:
-                raise UsageError(f"{self.root}: cannot resume: the directory is not empty and holds no dsir run "
-                                 f"(no {WORK_DIR}/ inside); use another directory or --overwrite")
             for name in names:
                 if name in (MANIFEST, DATASET_CARD, REJECTS_FILE, *REPORT_NAMES) or _is_temporary(name):
                     self.remove(name)
@@ -298,13 +334,6 @@ class OutputDir:
             self.makedirs()
             return WORK_DIR in names
         if names:
-            if WORK_DIR not in names and MANIFEST not in names:
-                raise UsageError(f"{self.root}: output directory is not empty and holds no dsir run: nothing in it "
-                                 "is dsir's to replace; use an empty or new directory")
-            if not overwrite:
-                raise UsageError(f"{self.root}: output directory is not empty: it holds an earlier dsir run; "
-                                 "add --resume to continue it (same inputs and options) or --overwrite to "
-                                 "start again")
             for name in names:
                 if self._written_by_dsir(name, self.earlier_shards):
                     self.remove(name)
@@ -315,7 +344,7 @@ class OutputDir:
         """Remove the shards dsir wrote that this run did not (left by a run over other inputs)."""
         ours = getattr(self, "earlier_shards", set()) | self.dsir_shards()
         stale = [n for n in self.names() if n in ours and n not in keep]
-        for name in stale:
+        for name in reversed(stale):  # a shard's last piece first: an interruption leaves pieces 0..m
             self.remove(name)
         return stale
 

@@ -26,11 +26,12 @@ import numpy as np
 
 from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate.importance import FitStats, ImportanceEstimator
+from dsir.featurize import warmup
 from dsir.estimate.methods import METHODS, FitData, Method
 from dsir.io.paths import InputFile, expand_paths
 from dsir.io.storage import write_bytes
 from dsir.io.readers import DEFAULT_BLOCK_BYTES
-from dsir.io.writers import OUTPUT_FORMATS, output_format_of, write_json_atomic
+from dsir.io.writers import OUTPUT_FORMATS, ShardLimits, output_format_of, write_json_atomic
 from dsir.pipeline.checks import check_apart, targets_in_pool
 from dsir.pipeline.manifest import build_manifest, dataset_card
 from dsir.pipeline.output_dir import DATASET_CARD, OutputDir
@@ -38,7 +39,7 @@ from dsir.pipeline.settings import Settings
 from dsir.pipeline.targets import TargetSpec, group_targets, target_proportions
 from dsir.pipeline.tasks import (
     CountTask, FitResult, FitTask, ReadSpec, ScoreSummary, ScoreTask, WriteResult, WriteTask, count_task, fit_task,
-    load_arrays, save_arrays, score_task, write_task,
+    load_arrays, save_arrays, score_task, write_task, written_shards,
 )
 from dsir.pipeline.units import RunState, run_phase, task_fingerprint
 from dsir.sample.allocate import Allocation, allocate_targets
@@ -60,6 +61,9 @@ class Run:
     block_bytes: int = DEFAULT_BLOCK_BYTES
     warnings: list[str] = field(default_factory=list)  # found before the stages (skipped files)
 
+    def __post_init__(self) -> None:
+        warmup.start_on_first_compile(self.settings.ngrams)  # a cold cache compiles in two processes
+
     @property
     def read(self) -> ReadSpec:
         s = self.settings
@@ -72,8 +76,9 @@ class Run:
         return ReadSpec(s.target_text_field or s.text_field, s.id_field, self.block_bytes, s.on_error)
 
     def phase(self, name: str, fn, tasks: list, desc: str, files: list[InputFile],
-              owned: list[tuple[str, ...]] | None = None) -> list:
-        return run_phase(self.engine, self.state, name, fn, tasks, desc, [f.size for f in files], owned)
+              owned: list[tuple[str, ...]] | None = None, result_files=None) -> list:
+        return run_phase(self.engine, self.state, name, fn, tasks, desc, [f.size for f in files], owned,
+                         result_files)
 
     def rejects_path(self, kind: str, unit: int) -> str | None:
         return self.out.rejects(kind, unit) if self.settings.on_error == "skip" and self.out else None
@@ -291,8 +296,9 @@ def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target
 
 def write_stage(run: Run, raw_files: list[InputFile], targets: list[Target], score_fps: list[str],
                 allocation: Allocation, output_format: str | None, samples: list | None,
-                group_by: str | None) -> list[WriteResult]:
-    """Write each file's selected units (and take the report's samples and group counts)."""
+                group_by: str | None, limits: ShardLimits = ShardLimits()) -> list[WriteResult]:
+    """Write each file's selected units, cut into pieces by ``limits`` (and take the report's
+    samples and group counts)."""
     s = run.settings
     named = targets[0].name is not None
     tasks = []
@@ -300,8 +306,8 @@ def write_stage(run: Run, raw_files: list[InputFile], targets: list[Target], sco
         fmt = output_format or output_format_of(file.format, file.compression)
         outputs = tuple(run.out.path(run.out.shard_name(i, fmt, t.name if named else None)) for t in targets)
         tasks.append(WriteTask(i, file, run.read, s.featurizer, score_fps[i], allocation.assigned[i], outputs, fmt,
-                               s.emit, samples[i] if samples else None, group_by, run.out.scores(i)))
-    return run.phase("write", write_task, tasks, "write", raw_files, [t.outputs for t in tasks])
+                               s.emit, samples[i] if samples else None, group_by, run.out.scores(i), limits))
+    return run.phase("write", write_task, tasks, "write", raw_files, [t.outputs for t in tasks], written_shards)
 
 
 # -- the whole run ------------------------------------------------------------------------
@@ -311,10 +317,12 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            fraction: float | None = None, target: list[str] | None = None, output_format: str | None = None,
            overwrite: bool = False, report: bool = True, group_by: str | None = None, resume: bool = False,
            fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES,
-           on_fit=None) -> dict:
+           on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False) -> dict:
     """Select ``k`` (or ``fraction`` of the eligible) units of ``raw`` into ``output_dir``; return
     the manifest (written last, after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
-    called with what the fit learned (so the API can keep it)."""
+    called with what the fit learned (so the API can keep it); ``shard_limits`` cut shards
+    that would exceed them into pieces. ``dry_run``: check everything that can be checked
+    without reading a document, and return ``describe_plan``'s plan; nothing is written."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     try:
@@ -326,10 +334,23 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         resolve_k(k, fraction, 0)  # the usage error, before any work
     if group_by == "":
         raise UsageError("--group-by needs a field name")
+    started = time.time()
+    method, raw_files, targets, out, path_warnings = _resolve(settings, raw, output_dir, target, fit)
+    log.debug("plan: %s; raw: %d files, %d bytes", ", ".join(p for p, _ in passes(method, fit is not None)),
+              len(raw_files), sum(f.size for f in raw_files))
+    if dry_run:
+        return describe_plan(method, raw_files, targets, out, fit is not None, overwrite, resume, report, group_by)
+    run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
+    with out.locked():
+        return _select_locked(run, method, raw_files, targets, fit, k, fraction, output_format, overwrite, resume,
+                              report, group_by, model_path, started, on_fit, shard_limits)
+
+
+def _resolve(settings: Settings, raw: list[str], output_dir: str, target: list[str] | None, fit: Fit | None):
+    """The method, input files, targets and output directory of a select, checked."""
     method = METHODS[settings.method]
     if fit is not None and target:
         raise UsageError("give a target (to fit) or a fitted model, not both")
-    started = time.time()
     path_warnings: list[str] = []
     raw_files = expand_paths(raw, "raw", path_warnings)
     targets = resolve_targets(target, method, fitted=fit is not None, warnings=path_warnings)
@@ -338,14 +359,49 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     out = OutputDir(output_dir)
     check_apart(out, raw + list(target or []), raw_files + [f for t in targets for f in t.files])
     path_warnings += targets_in_pool(raw_files, targets)
-    run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
-    with out.locked():
-        return _select_locked(run, method, raw_files, targets, fit, k, fraction, output_format, overwrite, resume,
-                              report, group_by, model_path, started, on_fit)
+    return method, raw_files, targets, out, path_warnings
+
+
+def passes(method: Method, fitted: bool) -> list[tuple[str, str]]:
+    """The passes a select makes over its inputs, in order, as ``(phase, role)``: the phases
+    ``_select_locked`` runs, named as ``dsir.io.trace`` records them."""
+    needs_raw = (method.needs.raw_counts or method.needs.raw_ids) and not fitted
+    return ([("count raw", "raw")] if needs_raw else []) + ([("fit target", "target")] if not fitted else []) + (
+        [("fit raw", "raw")] if needs_raw else []) + [("score", "raw"), ("write", "raw")]
+
+
+def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Target], out: OutputDir, fitted: bool,
+                  overwrite: bool, resume: bool, report: bool, group_by: str | None) -> dict:
+    """What a select would do, from file sizes alone: the files, each pass and what it reads,
+    and what becomes of the output directory. Refuses what the run would refuse up front."""
+    output = out.check_prepare(overwrite=overwrite, resume=resume)
+    target_files = [f for t in targets for f in t.files]
+
+    def files(fs: list[InputFile]) -> list[dict]:
+        return [{"path": f.path, "format": f.format + (f".{f.compression}" if f.compression else ""),
+                 "bytes": f.size} for f in fs]
+
+    steps = []
+    for phase, role in passes(method, fitted):
+        fs = raw_files if role == "raw" else target_files
+        if not fs:
+            continue
+        step = {"phase": phase, "reads": role, "files": len(fs), "bytes": sum(f.size for f in fs)}
+        if phase == "count raw" and all(f.format != "jsonl" for f in fs):
+            step["note"] = "row counts from the files' metadata, not their data"
+        steps.append(step)
+    extras = [("report", "from samples the fit and write passes take")] if report else []
+    extras += [("group-by " + group_by, "counted in the fit and write passes")] if group_by else []
+    return {"dry_run": True, "method": method.name, "raw": files(raw_files),
+            "targets": [{"name": t.name, "files": files(t.files)} for t in targets if t.files],
+            "output": {"path": out.root, "action": output}, "passes": steps,
+            "no_extra_reads": [{"what": what, "how": how} for what, how in extras],
+            "bytes_read": sum(step["bytes"] for step in steps)}
 
 
 def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fraction, output_format, overwrite,
-                   resume, report, group_by, model_path, started, on_fit=None) -> dict:
+                   resume, report, group_by, model_path, started, on_fit=None,
+                   shard_limits: ShardLimits = ShardLimits()) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -368,11 +424,12 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
         summaries, score_fps = score_stage(run, raw_files, fit)
         want, shares, allocation, warnings = allocate_stage(run, summaries, targets, k, fraction)
         samples = plan_samples(run, fit, summaries, allocation) if report else None
-        writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by)
+        writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by,
+                             shard_limits)
         out.remove_stale_shards({o.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] for w in writes
-                                 for o in (x["path"] for x in w.shards if x)})
+                                 for o in written_shards(vars(w))})
         manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, k, fraction,
-                                  output_format, warnings, model_path)
+                                  output_format, warnings, model_path, shard_limits, group_by, report)
         if samples:
             from dsir.reports.collect import save_samples
 

@@ -16,12 +16,13 @@ from dsir.featurize import HashedNgramFeaturizer, content_hashes
 from dsir.featurize.chunking import chunk_documents, chunk_hashes, score_chunks
 from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
+from dsir.io.fields import json_field, set_json_field
 from dsir.io.formats import format_of
 from dsir.io.paths import InputFile
 from dsir.io.readers import DEFAULT_BLOCK_BYTES, TextBatch, iter_text_batches
 from dsir.io.rejects import write_rejects
 from dsir.io.storage import open_npz, save_npz
-from dsir.io.writers import ShardWriter
+from dsir.io.writers import ShardLimits, SplitShardWriter, remove_pieces
 from dsir.pipeline.units import NOT_FINGERPRINTED
 from dsir.reports.groups import GroupCounter
 from dsir.reports.samples import NAMES_SAMPLE_STREAM, TARGET_SAMPLE_STREAM, FileSample, SampleSpec, span_texts
@@ -380,8 +381,9 @@ def score_task(task: ScoreTask) -> ScoreSummary:
 @dataclass(frozen=True)
 class WriteTask:
     """One pass over a raw file after the allocation: write each target's selected units
-    to its shard in ``outputs`` (none when ``outputs`` is empty: a report-only pass), take
-    the report's ``sample`` and count the units by the ``group_by`` field."""
+    to its shard in ``outputs`` (none when ``outputs`` is empty: a report-only pass), cut
+    into pieces where it would exceed ``limits``, take the report's ``sample`` and count the
+    units by the ``group_by`` field."""
 
     unit: int
     file: InputFile
@@ -395,13 +397,14 @@ class WriteTask:
     sample: SampleSpec | None = None
     group_by: str | None = None
     scores_path: str = field(default="", metadata=NOT_FINGERPRINTED)
+    limits: ShardLimits = ShardLimits()
 
 
 @dataclass
 class WriteResult:
     unit: int
     selected: list  # per target
-    shards: list  # per target: the WrittenShard as a dict, or None
+    shards: list  # per target: its WrittenShards as dicts, in order (one, its pieces, or none)
     sample: dict  # FileSample.summary(), {} without a sample
     pool_counts: np.ndarray
     selected_counts: np.ndarray
@@ -421,7 +424,10 @@ def write_task(task: WriteTask) -> WriteResult:
                          f"{len(assigned)}: the work directory is inconsistent", path=task.scores_path)
     unit_row = scores["row"] if chunks else None
     counts = [int((assigned == t).sum()) for t in range(len(task.outputs))]
-    writers = [ShardWriter(p, task.output_format) if n else None for p, n in zip(task.outputs, counts)]
+    for p in task.outputs:  # pieces an interrupted attempt published (a rename cut short)
+        remove_pieces(p, task.output_format)
+    writers = [SplitShardWriter(p, task.output_format, task.limits) if n else None
+               for p, n in zip(task.outputs, counts)]
     sample = FileSample(task.sample, task.featurizer, scores["hash"], assigned) if task.sample else None
     eligible = np.isfinite(scores["keys"][0]) if len(scores["keys"]) else np.zeros(len(assigned), bool)
     groups = GroupCounter(task.group_by, max(1, len(task.outputs))) if task.group_by else None
@@ -473,7 +479,7 @@ def write_task(task: WriteTask) -> WriteResult:
             if w is not None and w.documents != n:
                 raise InputError(f"file changed while dsir was reading it: expected {n} selected records",
                                  path=task.file.path)
-            shards.append(asdict(w.commit()) if w is not None else None)
+            shards.append([asdict(x) for x in w.commit()] if w is not None else [])
     except BaseException:
         for w in writers:
             if w is not None:
@@ -487,6 +493,12 @@ def write_task(task: WriteTask) -> WriteResult:
     )
 
 
+def written_shards(meta: dict) -> tuple[str, ...]:
+    """The paths of the shards a write unit's result (its record's ``meta``) names, in order:
+    the files it owns besides its outputs' own names (``units.DurableUnit.result_files``)."""
+    return tuple(shard["path"] for per_target in meta["shards"] for shard in per_target)
+
+
 def chunk_record(line: bytes, text_field: str, start: int, end: int, index: int, path: str,
                  line_number: int | None) -> dict:
     """The record of one selected chunk: its document's fields, the chunk's text, its index."""
@@ -498,7 +510,7 @@ def chunk_record(line: bytes, text_field: str, start: int, end: int, index: int,
     if CHUNK_INDEX_FIELD in record:
         raise InputError(f"record already has a field {CHUNK_INDEX_FIELD!r}, which --emit chunks adds",
                          path=path, line=line_number)
-    record[text_field] = chunk_text(record[text_field], start, end)
+    set_json_field(record, text_field, chunk_text(json_field(record, text_field, "text field")[0], start, end))
     record[CHUNK_INDEX_FIELD] = index
     return record
 

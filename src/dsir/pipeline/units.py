@@ -219,7 +219,11 @@ class DurableUnit:
     ``fn(task)`` computes the result, of dataclass type ``result_type`` (None: a JSON value).
     ``owned`` are files the unit writes besides its record (score arrays, output shards):
     they are removed before the unit is recomputed, and a record whose owned files are
-    missing or changed is not reused.
+    missing or changed is not reused. ``result_files(meta)`` names more owned files from the
+    JSON part of a result (the pieces of a shard cut by a limit, known only once written):
+    they are recorded and checked as ``owned`` are, so the record lists them to
+    ``--overwrite``; the unit itself removes those an earlier attempt left before it writes
+    again (``writers.remove_pieces``), since no record may name them.
     """
 
     fn: Callable[[Any], Any]
@@ -229,6 +233,12 @@ class DurableUnit:
     result_type: type | None = None
     owned: tuple[str, ...] = ()
     reuse: bool = True
+    result_files: Callable[[dict], tuple[str, ...]] | None = None
+
+    def owned_with(self, meta: dict | None) -> tuple[str, ...]:
+        """``owned`` and the files the result ``meta`` names."""
+        extra = tuple(self.result_files(meta)) if self.result_files is not None and meta is not None else ()
+        return self.owned + extra
 
 
 def run_unit(unit: DurableUnit) -> Any:
@@ -237,7 +247,7 @@ def run_unit(unit: DurableUnit) -> Any:
         found = load_record(unit.record_path, unit.fingerprint)
         if found is not None:
             header, arrays = found
-            if header.get("owned", {}) == _owned_state(unit.owned):
+            if header.get("owned", {}) == _owned_state(unit.owned_with(header.get("meta"))):
                 return decode_result(unit.result_type, header["meta"], arrays)
             log.debug("%s: files of this unit changed since it was recorded; computing it again",
                       os.path.basename(unit.record_path))
@@ -247,7 +257,7 @@ def run_unit(unit: DurableUnit) -> Any:
         remove_file(p)
     result = unit.fn(unit.task)
     meta, arrays = encode_result(result)
-    save_record(unit.record_path, unit.fingerprint, meta, arrays, _owned_state(unit.owned))
+    save_record(unit.record_path, unit.fingerprint, meta, arrays, _owned_state(unit.owned_with(meta)))
     return result
 
 
@@ -268,15 +278,16 @@ class RunState:
         return f"{self.work_dir.rstrip('/')}/{phase}-{unit:05d}.rec"
 
     def map(self, engine, phase: str, fn: Callable, tasks: list, desc: str, weights: list[int],
-            owned: list[tuple[str, ...]] | None = None) -> list:
+            owned: list[tuple[str, ...]] | None = None,
+            result_files: Callable[[dict], tuple[str, ...]] | None = None) -> list:
         """``engine.map(fn, tasks)`` where each task is a durable unit of ``phase``."""
         result_type = _result_type(fn)
         units = [DurableUnit(fn, t, self.record_path(phase, i), task_fingerprint(phase, t), result_type,
-                             owned[i] if owned else (), self.resume)
+                             owned[i] if owned else (), self.resume, result_files)
                  for i, t in enumerate(tasks)]
         if self.resume:
             valid = sum(1 for u in units if (r := load_record(u.record_path, u.fingerprint, header_only=True))
-                        is not None and r[0].get("owned", {}) == _owned_state(u.owned))
+                        is not None and r[0].get("owned", {}) == _owned_state(u.owned_with(r[0].get("meta"))))
             recorded = sum(1 for u in units if _size(u.record_path) is not None)
             if valid:
                 log.info("resume: %s: %d of %d units already done", desc, valid, len(units))
@@ -288,11 +299,13 @@ class RunState:
 
 
 def run_phase(engine, state: RunState | None, phase: str, fn: Callable, tasks: list, desc: str,
-              weights: list[int], owned: list[tuple[str, ...]] | None = None) -> list:
+              weights: list[int], owned: list[tuple[str, ...]] | None = None,
+              result_files: Callable[[dict], tuple[str, ...]] | None = None) -> list:
     """Run one phase: durable units when the run keeps a ``state``, plain tasks otherwise."""
+    log.debug("%s: %d units, %d bytes of input, on %s", desc, len(tasks), sum(weights), type(engine).__name__)
     if state is None:
         return engine.map(fn, tasks, desc, weights)
-    return state.map(engine, phase, fn, tasks, desc, weights, owned)
+    return state.map(engine, phase, fn, tasks, desc, weights, owned, result_files)
 
 
 __all__ = ["DurableUnit", "NOT_FINGERPRINTED", "RunState", "array_digest", "describe", "excluded_fields",
