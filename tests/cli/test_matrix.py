@@ -6,8 +6,9 @@ Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 6
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
-(``--text-field``, ``--target-text-field``) and ``--max-shard-docs 3`` (``maxshard``: shards
-cut into pieces ``part-[NAME-]NNNNN.MMMMM.jsonl``). Each cell is one
+(``--text-field``, ``--target-text-field``), ``--max-shard-docs 3`` (``maxshard``: shards
+cut into pieces ``part-[NAME-]NNNNN.MMMMM.jsonl``), a replay of the baseline's manifest
+(``--config OUT/manifest.json``, ``replay``) and ``--dry-run``. Each cell is one
 test with the id ``CONFIG-OPTION`` (``default-resume``, ``chunks-s3``, ...), so that
 ``-k`` selects cells. Every cell is a real ``python -m dsir`` subprocess with ``--quiet
 --workers 2`` on a small pool of 6 jsonl files of 60 documents.
@@ -63,7 +64,7 @@ CONFIGS: dict[str, list[str]] = {
     "random": ["--method", "random"],
 }
 #: Run options (columns).
-OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshard"]
+OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshard", "replay", "dryrun"]
 
 #: (config, option) -> substring of the one-line error of a cell that is refused (exit 2).
 #: Empty: the goal is that every option works with every configuration.
@@ -480,8 +481,35 @@ def cell_maxshard(config, data, baselines, tmp_path, request):
     assert manifest["parameters"]["max_shard_docs"] == MAX_SHARD_DOCS
 
 
+def cell_replay(config, data, baselines, tmp_path, request):
+    """``--config BASELINE/manifest.json`` (and nothing else but -o) runs the baseline again:
+    the same shards byte for byte and the same manifest outputs."""
+    base = baselines.get(config)
+    out = str(tmp_path / "out")
+    args = [sys.executable, "-m", "dsir", "select", "--quiet", "--config", os.path.join(base["out"], "manifest.json"),
+            "-o", out]
+    if check_refused(config, "replay", args):
+        return
+    ok(args)
+    assert_same_selection(output_bytes(out), manifest_of(out), base)
+    assert manifest_of(out)["replay"] == base["manifest"]["replay"]
+
+
+def cell_dryrun(config, data, baselines, tmp_path, request):
+    """--dry-run: exit 0, the plan on stdout, nothing written (not even OUT)."""
+    out = str(tmp_path / "out")
+    args = select_args(data, config, out, "--dry-run")
+    if check_refused(config, "dryrun", args):
+        return
+    done = ok(args)
+    assert not os.path.exists(out)
+    assert "passes over the inputs, in order:" in done.stdout and f"raw: {FILES} files" in done.stdout
+    assert ("fit target" in done.stdout) == (config != "random")
+
+
 CELL = {"resume": cell_resume, "skip": cell_skip, "s3": cell_s3, "groupby": cell_groupby,
-        "report": cell_report, "ray": cell_ray, "arrow": cell_arrow, "maxshard": cell_maxshard}
+        "report": cell_report, "ray": cell_ray, "arrow": cell_arrow, "maxshard": cell_maxshard,
+        "replay": cell_replay, "dryrun": cell_dryrun}
 CELLS = [pytest.param(config, option, id=f"{config}-{option}") for config in CONFIGS for option in OPTIONS]
 
 
