@@ -223,7 +223,7 @@ def test_a_bad_jsonl_record_is_named_by_line_or_rejected(tmp_path, flat_selectio
     target = write_target(tmp_path / "target.jsonl", True)
     args = ("--raw", pool, "--target", target, "--text-field", "meta.text")
     stopped = cli(*args, "-o", tmp_path / "stop", ok=False)
-    assert stopped.exit_code != 0 and stopped.stderr.strip() == f"dsir: error: {pool}:4: {why}"
+    assert stopped.exit_code == 3 and stopped.stderr.strip() == f"dsir: error: {pool}:4: {why}"
     cli(*args, "-o", tmp_path / "skip", "--on-error", "skip")
     rejects = [json.loads(line) for line in (tmp_path / "skip" / "rejects.jsonl").read_text().splitlines()]
     assert rejects == [{"file": str(pool), "line": 4, "row": 2, "reason": why, "record": bad}]
@@ -269,7 +269,7 @@ def test_a_null_in_a_struct_column_is_named_by_row_or_rejected(tmp_path, fmt, wh
     target = write_target(tmp_path / "target.jsonl", True)
     args = ("--raw", pool, "--target", target, "--text-field", "meta.text")
     stopped = cli(*args, "-o", tmp_path / "stop", ok=False)
-    assert stopped.exit_code != 0 and stopped.stderr.strip() == f"dsir: error: {pool} (row 2): {why}"
+    assert stopped.exit_code == 3 and stopped.stderr.strip() == f"dsir: error: {pool} (row 2): {why}"
     cli(*args, "-o", tmp_path / "skip", "--on-error", "skip")
     rejects = [json.loads(line) for line in (tmp_path / "skip" / "rejects.jsonl").read_text().splitlines()]
     assert [(r["file"], r["line"], r["row"], r["reason"]) for r in rejects] == [(str(pool), None, 2, why)]

@@ -12,6 +12,7 @@ from dsir.api import DSIR
 from dsir.cli.params import BYTE_SIZE
 from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
+from dsir.engines.progress import format_bytes
 from dsir.errors import DsirError, InputError, OutputError
 from dsir.cli.config import config_option
 from dsir.estimate.methods import METHODS
@@ -133,34 +134,26 @@ def exit_status(exc: BaseException) -> int:
     return EXIT_USAGE if isinstance(exc, DsirError) else EXIT_BUG
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
 def format_plan(plan: dict) -> str:
     """``select --dry-run``'s plan (``pipeline.plan.describe_plan``) as lines of text."""
     def files(fs: list[dict]) -> list[str]:
-        return [f"    {f['path']}  ({f['format']}, {_size(f['bytes'])})" for f in fs]
+        return [f"    {f['path']}  ({f['format']}, {format_bytes(f['bytes'])})" for f in fs]
 
     raw = plan["raw"]
     lines = [f"dry run: nothing was read but file sizes, nothing was written ({plan['method']})",
-             f"raw: {len(raw)} file{'s' * (len(raw) != 1)}, {_size(sum(f['bytes'] for f in raw))}", *files(raw)]
+             f"raw: {len(raw)} file{'s' * (len(raw) != 1)}, {format_bytes(sum(f['bytes'] for f in raw))}", *files(raw)]
     for t in plan["targets"]:
         fs = t["files"]
         lines += [f"target{' ' + t['name'] if t['name'] else ''}: {len(fs)} file{'s' * (len(fs) != 1)}, "
-                  f"{_size(sum(f['bytes'] for f in fs))}", *files(fs)]
+                  f"{format_bytes(sum(f['bytes'] for f in fs))}", *files(fs)]
     lines.append(f"output {plan['output']['path']}: would {plan['output']['action']}")
     lines.append("passes over the inputs, in order:")
     for step in plan["passes"]:
         note = f"; {step['note']}" if "note" in step else ""
         lines.append(f"    {step['phase']:<11} {step['files']} {step['reads']} file{'s' * (step['files'] != 1)}, "
-                     f"{_size(step['bytes'])}{note}")
+                     f"{format_bytes(step['bytes'])}{note}")
     lines += [f"    ({x['what']}: no pass of its own, {x['how']})" for x in plan["no_extra_reads"]]
-    lines.append(f"bytes read in all: {_size(plan['bytes_read'])}")
+    lines.append(f"bytes read in all: {format_bytes(plan['bytes_read'])}")
     return "\n".join(lines)
 
 

@@ -14,6 +14,11 @@ from typing import TextIO
 from tqdm import tqdm
 
 
+def format_bytes(n: float) -> str:
+    """``654.1 kB``: bytes in powers of 1000, one decimal."""
+    return _amount(n, True)
+
+
 def _amount(n: float, bytes_: bool) -> str:
     if not bytes_:
         return f"{n:,.0f}"
