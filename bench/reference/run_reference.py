@@ -19,6 +19,7 @@ Layout of ``--out`` afterwards::
     OUT/cache/                 the reference's cache (log importance weights,
                                per-example lengths)
     OUT/reference_timings.json per-phase wall time, CPU time and peak memory
+    OUT/log_diff.npy           the fitted log-ratio (``dsir.log_diff``)
 
 Memory accounting: the reference does its work in joblib/loky worker
 processes, so for every phase three numbers are recorded:
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
     phases: dict[str, Any] = {}
     timed_phase("fit", lambda: dsir.fit_importance_estimator(num_tokens_to_fit="auto"), phases)
+    np.save(out / "log_diff.npy", dsir.log_diff)  # the fitted log-ratio, for comparisons (not timed)
     timed_phase("score", dsir.compute_importance_weights, phases)
     timed_phase(
         "select_write",

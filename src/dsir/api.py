@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from dsir.engines import make_engine
 from dsir.errors import UsageError
-from dsir.estimate import ImportanceEstimator
+from dsir.estimate import ImportanceEstimator, ReferenceEstimator
 from dsir.estimate.methods import METHODS
 from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
 from dsir.io.paths import expand_paths, open_binary
@@ -36,6 +36,9 @@ from dsir.pipeline.tasks import ReadSpec, load_arrays
 from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING
 
 DEFAULT_RAW_SAMPLE = 200_000
+
+#: Methods whose fit is a model file (``save``, ``load_model``, ``--model``).
+MODEL_METHODS = ("dsir", "reference")
 
 #: Parameters of ``DSIR`` that say where and how a run executes, never what it computes.
 EXECUTION_PARAMS = ("workers", "progress", "engine", "block_bytes")
@@ -62,19 +65,26 @@ def _as_list(paths: str | os.PathLike | list, role: str) -> list[str]:
 class DSIR:
     """Data Selection with Importance Resampling over hashed n-gram features.
 
-    Parameters mirror the CLI: ``ngrams`` and ``buckets`` define the feature space,
-    ``smoothing`` the additive smoothing of both bag-of-n-grams models, ``raw_sample`` how
+    Parameters mirror the CLI: ``ngrams``, ``buckets`` and ``features`` (the featurizer:
+    ``"hashed-ngrams"``, or ``"sha256-ngrams"``, the reference package's buckets) define the
+    feature space, ``smoothing`` the additive smoothing of both bag-of-n-grams models of
+    ``dsir`` (``target_smoothing``: the target model's pseudo-count of ``reference``, whose raw
+    model is unsmoothed), ``raw_sample`` how
     many raw documents (a uniform random sample) the raw model is fit on, ``seed`` the
     sampling and noise seed, ``text_field`` the field of the text (``target_text_field``
     that of the targets, when it differs), ``min_length`` the fewest tokens an eligible unit has,
     ``top_k`` whether to take the top weights instead of resampling, ``method`` (dsir,
-    random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
+    reference: the reference package's estimator, random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
     and ``temperature`` of the dsir weights, ``chunk_words`` (score chunks of about that
     many words) and ``emit`` ("documents" or "chunks"). ``workers``, ``progress``,
     ``engine`` and ``block_bytes`` say how it runs, never what it selects.
 
     After ``fit`` (or ``load_model``): ``fit_`` (what the fit learned, one score vector per
-    target) and, for ``dsir``, ``estimator_`` (an ``ImportanceEstimator``).
+    target) and, for ``dsir`` and ``reference``, ``estimator_`` (an ``ImportanceEstimator``).
+
+    ``DSIR(features="sha256-ngrams", method="reference", weighting="sum", temperature=1.0,
+    min_length=100, raw_sample=N)``, with ``N`` at least the pool's size, is the reference
+    package ``data-selection`` 1.0.3 with its defaults (README, "Reference-exact mode").
     """
 
     def __init__(self, ngrams: int = 2, buckets: int = 10_000, smoothing: float = 1.0,
@@ -84,8 +94,10 @@ class DSIR:
                  workers: int = 1, progress: bool = False, engine: Any = None, on_error: str = "stop",
                  method: str = "dsir", weighting: str = DEFAULT_WEIGHTING,
                  temperature: float = DEFAULT_TEMPERATURE, chunk_words: int | None = None,
-                 emit: str = "documents", block_bytes: int = DEFAULT_BLOCK_BYTES):
+                 emit: str = "documents", block_bytes: int = DEFAULT_BLOCK_BYTES,
+                 features: str = "hashed-ngrams", target_smoothing: float = 0.0):
         self.ngrams, self.buckets, self.smoothing, self.raw_sample = ngrams, buckets, smoothing, raw_sample
+        self.features, self.target_smoothing = features, target_smoothing
         self.seed, self.min_length, self.top_k = seed, min_length, top_k
         self.text_field, self.target_text_field = text_field, target_text_field
         self.id_field, self.on_error = id_field, on_error
@@ -152,16 +164,23 @@ class DSIR:
     def save(self, path: str) -> None:
         """Save the fitted dsir estimator (see ``ImportanceEstimator.save``)."""
         if not hasattr(self, "estimator_"):
-            raise UsageError("save() needs a dsir fit of one target: fit() (method 'dsir') must come first")
+            raise UsageError("save() needs a dsir or reference fit of one target: fit() (method 'dsir' or "
+                             "'reference') must come first")
         self.estimator_.save(path)
 
     def load_model(self, path: str) -> DSIR:
-        """Use a saved estimator; its featurizer and smoothing replace this object's."""
+        """Use a saved estimator of this object's method (dsir or reference); its featurizer
+        and smoothing (``target_smoothing`` for reference) replace this object's."""
         est = ImportanceEstimator.load(path)
-        if self.method != "dsir":
-            raise UsageError(f"a saved model holds a dsir fit; method {self.method!r} cannot use it")
-        self.ngrams, self.buckets = est.featurizer.ngrams, est.featurizer.buckets
-        self.smoothing = est.smoothing
+        if self.method != est.method:
+            raise UsageError(f"the saved model holds a {est.method} fit; method {self.method!r} cannot use it"
+                             + (f" (give method {est.method!r})" if self.method in MODEL_METHODS else ""))
+        f = est.featurizer
+        self.ngrams, self.buckets, self.features = f.ngrams, f.buckets, f.FEATURES
+        if isinstance(est, ReferenceEstimator):
+            self.target_smoothing = est.target_smoothing
+        else:
+            self.smoothing = est.smoothing
         self.fit_, self.model_path_ = plan.loaded_fit(est), path
         return self
 

@@ -1,8 +1,9 @@
 """Specification: every select configuration works with every run option, through the CLI.
 
 Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 64``,
-``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier`` and
-``--method random``. Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier``,
+``--method random`` and the reference-exact mode (``reference``: ``--features sha256-ngrams
+--method reference --weighting sum --temperature 1``). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -62,6 +63,8 @@ CONFIGS: dict[str, list[str]] = {
     "targets": ["--target", "a={TA}", "--target", "b={TB}"],
     "classifier": ["--target", "{TA}", "--method", "classifier"],
     "random": ["--method", "random"],
+    "reference": ["--target", "{TA}", "--features", "sha256-ngrams", "--method", "reference", "--weighting", "sum",
+                  "--temperature", "1"],
 }
 #: Run options (columns).
 OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshard", "replay", "dryrun"]
@@ -535,6 +538,7 @@ CHANGES = [
     ("method", ["--method", "random"], {"method": "random"}),
     ("chunk-words", ["--chunk-words", "64"], {"chunk_words": 64}),
     ("ngrams", ["--ngrams", "1"], {"ngrams": 1}),
+    ("features", ["--features", "sha256-ngrams"], {"features": "sha256-ngrams"}),
     ("buckets", ["--buckets", "5000"], {"buckets": 5000}),
     ("smoothing", ["--smoothing", "0.5"], {"smoothing": 0.5}),
     ("raw-sample", ["--raw-sample", "50"], {"raw_sample": 50}),

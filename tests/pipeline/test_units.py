@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from dsir.featurize import HashedNgramFeaturizer
+from dsir.featurize import HashedNgramFeaturizer, Sha256NgramFeaturizer
 from dsir.io.paths import InputFile
 from dsir.io.writers import ShardLimits
 from dsir.pipeline.tasks import CountTask, FitResult, FitTask, ReadSpec, ScoreTask, WriteTask
@@ -120,6 +120,7 @@ EXCLUDED = {
     SampleSpec: [],
     KeyRule: [],
     HashedNgramFeaturizer: [],
+    Sha256NgramFeaturizer: [],
     ShardLimits: [],
 }
 

@@ -8,7 +8,7 @@ import sys
 import click
 
 from dsir import __version__
-from dsir.api import DSIR
+from dsir.api import DSIR, MODEL_METHODS
 from dsir.cli.params import BYTE_SIZE
 from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
@@ -16,6 +16,7 @@ from dsir.engines.progress import format_bytes
 from dsir.errors import DsirError, InputError, OutputError
 from dsir.cli.config import config_option
 from dsir.estimate.methods import METHODS
+from dsir.featurize import FEATURES
 from dsir.io.memory import Paths
 from dsir.io.writers import OUTPUT_FORMATS
 from dsir.pipeline.tasks import EMITS
@@ -33,8 +34,12 @@ def feature_options(fn):
                      help="Largest n-gram order: 2 hashes unigrams and bigrams."),
         click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["buckets"], **_SHOW,
                      help="Number of hash buckets of the feature space (at most what memory allows: a run holds about 12 arrays of 8 bytes per bucket; refused up front beyond half of the machine's memory)."),
+        click.option("--features", type=click.Choice(list(FEATURES)), default=DEFAULTS["features"], **_SHOW,
+                     help="Featurizer: hashed-ngrams (FNV-1a hashes, fast), or sha256-ngrams (the buckets of the reference package data-selection 1.0.3, exactly: sha256 of each n-gram modulo --buckets; slower)."),
         click.option("--smoothing", type=float, default=DEFAULTS["smoothing"], **_SHOW,
-                     help="Additive smoothing of both bag-of-n-grams models: p(b) = (count(b) + a) / (total + a * buckets)."),
+                     help="Additive smoothing of both bag-of-n-grams models of --method dsir: p(b) = (count(b) + a) / (total + a * buckets)."),
+        click.option("--target-smoothing", type=float, default=DEFAULTS["target_smoothing"], **_SHOW,
+                     help="Pseudo-count added to every target bucket count by --method reference (the reference's target_laplace_smoothing); its raw model is unsmoothed."),
         click.option("--raw-sample", type=click.IntRange(min=1), default=DEFAULTS["raw_sample"], **_SHOW,
                      help="About how many raw documents, drawn uniformly at random from all raw files, the raw model is fit on (all of them when the pool is smaller)."),
     ]):
@@ -87,7 +92,7 @@ def selection_options(fn):
         click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling."),
         click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text."),
         click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default=DEFAULTS["on_error"], **_SHOW, help="On a bad record, stop (no output), or skip it: select lists it in DIR/rejects.jsonl and counts it in the manifest; score marks its row rejected."),
-        click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule)."),
+        click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), reference (the same with the reference package's estimator: unsmoothed raw model, log(p + 1e-8)), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule)."),
         click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULTS["weighting"], **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum."),
         click.option("--temperature", type=float, default=DEFAULTS["temperature"], **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature)."),
         click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did)."),
@@ -101,20 +106,21 @@ def selection_options(fn):
 
 def _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
               engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target, model,
-              target_text_field=None) -> DSIR:
+              target_text_field=None, features="hashed-ngrams", target_smoothing=0.0) -> DSIR:
     """The DSIR that select and score run with (a saved --model loaded)."""
     _check_selection(target, model, method, emit, chunk_words)
     d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
               engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
-              chunk_words=chunk_words, emit=emit, target_text_field=target_text_field)
+              chunk_words=chunk_words, emit=emit, target_text_field=target_text_field, features=features,
+              target_smoothing=target_smoothing)
     return d.load_model(model) if model else d
 
 
 def _check_selection(target, model, method, emit, chunk_words) -> None:
     if bool(target) == bool(model) and not (method == "random" and not model):
         raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
-    if model and method != "dsir":
-        raise click.UsageError(f"--model holds a dsir fit; --method {method} cannot use it")
+    if model and method not in MODEL_METHODS:
+        raise click.UsageError(f"--model holds a dsir or reference fit; --method {method} cannot use it")
     if emit == "chunks" and chunk_words is None:
         raise click.UsageError("--emit chunks needs --chunk-words N")
 
@@ -213,8 +219,8 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, output, output_format, max_shard_docs,
-           max_shard_bytes, overwrite, no_report, group_by, resume, dry_run, ngrams, buckets, smoothing,
-           raw_sample) -> None:
+           max_shard_bytes, overwrite, no_report, group_by, resume, dry_run, ngrams, buckets, features, smoothing,
+           target_smoothing, raw_sample) -> None:
     """Select k raw units by importance resampling and write them, with all their fields, to DIR.
 
     Writes one shard per input file (and named target) that has selected units
@@ -225,7 +231,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             raise click.UsageError("give exactly one of -k and --fraction")
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
-                      model, target_text_field)
+                      model, target_text_field, features, target_smoothing)
         with d.engine:
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
@@ -250,13 +256,15 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
 @common_options
 @click.option("--target", multiple=True, required=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
+@click.option("--method", type=click.Choice(list(MODEL_METHODS)), default=DEFAULTS["method"], **_SHOW, help="The estimator to fit: dsir's, or the reference package's (reference).")
 @feature_options
-def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, target, output, ngrams, buckets, smoothing,
-        raw_sample) -> None:
+def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, target, output, method, ngrams,
+        buckets, features, smoothing, target_smoothing, raw_sample) -> None:
     """Fit the target and raw bag-of-n-grams models and save them for later 'select --model'."""
     def run():
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet, engine,
-                  ray_address, target_text_field=target_text_field)
+                  ray_address, target_text_field=target_text_field, method=method, features=features,
+                  target_smoothing=target_smoothing)
         with d.engine:
             d.fit(Paths(raw), Paths(target))
         d.save(output)
@@ -272,8 +280,8 @@ def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_ad
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, weight, key, tokens, eligible; id with --id-field).")
 @feature_options
 def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
-          weighting, temperature, chunk_words, emit, target, model, output, ngrams, buckets, smoothing,
-          raw_sample) -> None:
+          weighting, temperature, chunk_words, emit, target, model, output, ngrams, buckets, features, smoothing,
+          target_smoothing, raw_sample) -> None:
     """Write every raw unit's log-weight and the key 'select' ranks it by, with its file and row, as parquet.
 
     Takes the options of 'select' that decide the ranking, so its key column is exactly what
@@ -282,7 +290,7 @@ def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_
     def run():
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
-                      model, target_text_field)
+                      model, target_text_field, features, target_smoothing)
         with d.engine:
             table = d.score(Paths(raw), output, target=Paths(target) or None)
         _say(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)

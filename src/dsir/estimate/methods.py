@@ -2,8 +2,9 @@
 
 A method is an estimator (or none) plus the key rule of ``sample.methods``. Its estimator
 says what the fit pass must collect from the target and the raw pool (``FitNeeds``) and
-learns from exactly that: the n-gram ratio needs bucket counts of the target and of a
-uniform raw sample; the classifier bucket ids of bounded samples of both; random nothing.
+learns from exactly that: the n-gram ratio (and the reference package's, ``reference``) needs
+bucket counts of the target and of a uniform raw sample; the classifier bucket ids of
+bounded samples of both; random nothing.
 Every estimator ends in a *score vector* over the buckets, which the score kernel sums over
 a unit's n-grams. Adding a method is one estimator class and one ``register`` call.
 """
@@ -17,8 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from dsir.estimate.classifier import HashedNgramClassifier
-from dsir.estimate.importance import FitStats, ImportanceEstimator
-from dsir.featurize import HashedNgramFeaturizer
+from dsir.estimate.importance import FitStats, ImportanceEstimator, ReferenceEstimator
+from dsir.featurize import Featurizer
 from dsir.sample.bottom_k import BottomK
 
 #: At most this many raw (and target) documents, drawn uniformly, train the classifier.
@@ -57,19 +58,28 @@ class Estimator(Protocol):
 class RatioEstimator:
     """DSIR's estimator: ``log p_target(b) - log p_raw(b)`` of two smoothed bag-of-n-grams models."""
 
-    def __init__(self, featurizer: HashedNgramFeaturizer, smoothing: float):
+    model_class: type[ImportanceEstimator] = ImportanceEstimator
+
+    def __init__(self, featurizer: Featurizer, smoothing: float):
         self.featurizer, self.smoothing = featurizer, smoothing
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> RatioEstimator:
-        self.model_ = ImportanceEstimator(self.featurizer, self.smoothing).fit(target.counts, raw.counts, stats)
+        self.model_ = self.model_class(self.featurizer, self.smoothing).fit(target.counts, raw.counts, stats)
         self.score_vector_ = self.model_.log_ratio_
         return self
+
+
+class ReferenceRatioEstimator(RatioEstimator):
+    """The reference package's ratio (``ReferenceEstimator``): ``log(p_t + 1e-8) - log(p_r + 1e-8)``
+    of an unsmoothed raw model and a target model with ``target_smoothing`` pseudo-counts."""
+
+    model_class = ReferenceEstimator
 
 
 class ClassifierEstimator:
     """GPT-3's heuristic classifier; its score vector is ``coef_ + intercept_``."""
 
-    def __init__(self, featurizer: HashedNgramFeaturizer, smoothing: float):
+    def __init__(self, featurizer: Featurizer, smoothing: float):
         self.featurizer = featurizer
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> ClassifierEstimator:
@@ -82,13 +92,18 @@ class ClassifierEstimator:
 
 @dataclass(frozen=True)
 class Method:
-    """A registered selection method (``version`` is recorded in the manifest)."""
+    """A registered selection method (``version`` is recorded in the manifest).
+
+    ``estimator(featurizer, value)`` is given the value of the ``Settings`` field named
+    ``smoothing_param``.
+    """
 
     name: str
     version: int
     needs: FitNeeds
-    estimator: Callable[[HashedNgramFeaturizer, float], Estimator] | None
+    estimator: Callable[[Featurizer, float], Estimator] | None
     needs_target: bool
+    smoothing_param: str = "smoothing"
 
 
 METHODS: dict[str, Method] = {}
@@ -103,3 +118,7 @@ register(Method("dsir", 1, FitNeeds(raw_counts=True), RatioEstimator, needs_targ
 register(Method("classifier", 1, FitNeeds(raw_ids=CLASSIFIER_MAX_DOCUMENTS, target_ids=CLASSIFIER_MAX_DOCUMENTS),
                 ClassifierEstimator, needs_target=True))
 register(Method("random", 1, FitNeeds(), None, needs_target=False))
+# The reference package's estimator: raw counts of the same uniform raw sample as dsir's (the
+# reference fits on all of the pool: with --raw-sample at least the pool's size, so does this).
+register(Method("reference", 1, FitNeeds(raw_counts=True), ReferenceRatioEstimator, needs_target=True,
+                smoothing_param="target_smoothing"))

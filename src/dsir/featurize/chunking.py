@@ -24,15 +24,19 @@ exactly the tokens of its chunks, in order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 from numba import njit
 
 from dsir.featurize import kernels
-from dsir.featurize.hashed_ngrams import HashedNgramFeaturizer, arrow_buffers
+from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import fmix64
 from dsir.featurize.unicode_tables import unicode_tables
+
+if TYPE_CHECKING:
+    from dsir.featurize import Featurizer
 
 _SPACE = 2  # unicode_tables.SPACE
 _CHUNK_MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -171,18 +175,10 @@ def chunk_documents(texts: pa.Array, chunk_words: int) -> Chunks:
     return Chunks(doc, index, starts, ends, data, np.asarray(offsets[:-1], dtype=np.int64))
 
 
-def score_chunks(featurizer: HashedNgramFeaturizer, chunks: Chunks,
+def score_chunks(featurizer: Featurizer, chunks: Chunks,
                  log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per chunk: (sum of ``log_ratio`` over its n-grams, tokens, n-grams), scored in place."""
-    n = len(chunks)
-    log_weight = np.empty(n, dtype=np.float64)
-    n_tokens = np.empty(n, dtype=np.int64)
-    n_ngrams = np.empty(n, dtype=np.int64)
-    t = unicode_tables()
-    score_spans_batch(chunks.data, chunks.starts, chunks.ends, featurizer.ngrams, featurizer.buckets,
-                      t.lower, t.flags, t.expansions, np.ascontiguousarray(log_ratio, dtype=np.float64),
-                      log_weight, n_tokens, n_ngrams)
-    return log_weight, n_tokens, n_ngrams
+    return featurizer.score_spans(chunks.data, chunks.starts, chunks.ends, log_ratio)
 
 
 def chunk_hashes(doc_hashes: np.ndarray, chunks: Chunks) -> np.ndarray:

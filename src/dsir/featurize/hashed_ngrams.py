@@ -46,6 +46,14 @@ def arrow_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets
 
 
+def check_size(ngrams: int, buckets: int) -> None:
+    """Refuse an n-gram order or a bucket count that no featurizer supports."""
+    if not 1 <= ngrams <= 8:
+        raise ValueError(f"ngrams must be between 1 and 8, got {ngrams}")
+    if not 1 <= buckets <= 2**31 - 1:
+        raise ValueError(f"buckets must be between 1 and 2**31-1, got {buckets}")
+
+
 @dataclass(frozen=True)
 class HashedNgramFeaturizer:
     """Maps text to hashed n-gram buckets (``FEATURIZER_NAME``, see ``kernels``).
@@ -57,11 +65,11 @@ class HashedNgramFeaturizer:
     ngrams: int = 2
     buckets: int = 10_000
 
+    #: The ``features`` name that selects this featurizer (``--features``).
+    FEATURES = "hashed-ngrams"
+
     def __post_init__(self) -> None:
-        if not 1 <= self.ngrams <= 8:
-            raise ValueError(f"ngrams must be between 1 and 8, got {self.ngrams}")
-        if not 1 <= self.buckets <= 2**31 - 1:
-            raise ValueError(f"buckets must be between 1 and 2**31-1, got {self.buckets}")
+        check_size(self.ngrams, self.buckets)
 
     @property
     def params(self) -> dict:
@@ -94,6 +102,19 @@ class HashedNgramFeaturizer:
         n_ngrams = np.empty(n, dtype=np.int64)
         kernels.score_batch(data, offsets, self.ngrams, self.buckets, *self._tables(),
                             np.ascontiguousarray(log_ratio, dtype=np.float64), log_weight, n_tokens, n_ngrams)
+        return log_weight, n_tokens, n_ngrams
+
+    def score_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                    log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``score`` of the byte spans ``data[starts[j]:ends[j]]`` (chunks), in place."""
+        from dsir.featurize.chunking import score_spans_batch  # chunking imports this module
+
+        n = len(starts)
+        log_weight = np.empty(n, dtype=np.float64)
+        n_tokens = np.empty(n, dtype=np.int64)
+        n_ngrams = np.empty(n, dtype=np.int64)
+        score_spans_batch(data, starts, ends, self.ngrams, self.buckets, *self._tables(),
+                          np.ascontiguousarray(log_ratio, dtype=np.float64), log_weight, n_tokens, n_ngrams)
         return log_weight, n_tokens, n_ngrams
 
     def buckets_of(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

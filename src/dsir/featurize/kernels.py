@@ -81,6 +81,28 @@ def _decode(data, i, end):
     return np.int64(0xFFFD), i + 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def put_utf8(out, o, cp):
+    """Write code point ``cp`` as UTF-8 at ``out[o]``; return the position after it."""
+    if cp < 0x80:
+        out[o] = cp
+        return o + 1
+    if cp < 0x800:
+        out[o] = 0xC0 | (cp >> 6)
+        out[o + 1] = 0x80 | (cp & 0x3F)
+        return o + 2
+    if cp < 0x10000:
+        out[o] = 0xE0 | (cp >> 12)
+        out[o + 1] = 0x80 | ((cp >> 6) & 0x3F)
+        out[o + 2] = 0x80 | (cp & 0x3F)
+        return o + 3
+    out[o] = 0xF0 | (cp >> 18)
+    out[o + 1] = 0x80 | ((cp >> 12) & 0x3F)
+    out[o + 2] = 0x80 | ((cp >> 6) & 0x3F)
+    out[o + 3] = 0x80 | (cp & 0x3F)
+    return o + 4
+
+
 @njit(cache=True, nogil=True)
 def _previous_start(data, start, i):
     """Start of the code point that ends just before byte ``i`` (``i > start``)."""

@@ -12,12 +12,14 @@ sample. This is not the hot path: the callers bound the number of documents.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dsir.featurize.hashed_ngrams import HashedNgramFeaturizer
+if TYPE_CHECKING:
+    from dsir.featurize import Featurizer
 
 _TOKEN = re.compile(r"\w+|[^\w\s]+")
 
@@ -40,7 +42,7 @@ class BucketNames:
     whose tokenization did not line up with the kernel's, left out).
     """
 
-    def __init__(self, buckets: np.ndarray | list[int], featurizer: HashedNgramFeaturizer, capacity: int = 8,
+    def __init__(self, buckets: np.ndarray | list[int], featurizer: Featurizer, capacity: int = 8,
                  max_tokens: int = 1_000):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")

@@ -23,18 +23,20 @@ WAIT_SECONDS = 300
 
 _lock = threading.Lock()
 _armed_ngrams: int | None = None
+_armed_features = "hashed-ngrams"
 _child: subprocess.Popen | None = None
 
 
-def start_on_first_compile(ngrams: int) -> None:
-    """Arm the child for a run whose featurizer has order ``ngrams``: it starts at the first
-    compile of a dsir kernel other than the featurizer (see ``kernel_cache``)."""
-    global _armed_ngrams
-    _armed_ngrams = ngrams
+def start_on_first_compile(ngrams: int, features: str = "hashed-ngrams") -> None:
+    """Arm the child for a run whose featurizer (``featurize.FEATURES``) is ``features`` of
+    order ``ngrams``: it starts at the first compile of a dsir kernel other than the
+    featurizer (see ``kernel_cache``)."""
+    global _armed_ngrams, _armed_features
+    _armed_ngrams, _armed_features = ngrams, features
 
 
-#: The featurizer's batch kernels: when one of them is the first to compile, it is too late.
-FEATURIZER_KERNELS = ("_block_batch", "_byte_loop_batch")
+#: The featurizers' batch kernels: when one of them is the first to compile, it is too late.
+FEATURIZER_KERNELS = ("_block_batch", "_byte_loop_batch", "sha256_batch")
 
 
 def on_compile(kernel: str) -> None:
@@ -44,7 +46,8 @@ def on_compile(kernel: str) -> None:
         ngrams, _armed_ngrams = _armed_ngrams, None
         if ngrams is None or kernel in FEATURIZER_KERNELS or os.environ.get("DSIR_NO_WARMUP"):
             return
-        code = f"from dsir.featurize.warmup import compile_kernels; compile_kernels({int(ngrams)})"
+        code = (f"from dsir.featurize.warmup import compile_kernels; "
+                f"compile_kernels({int(ngrams)}, {str(_armed_features)!r})")
         try:
             _child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -68,14 +71,14 @@ def wait_for_child() -> None:
         _child = None
 
 
-def compile_kernels(ngrams: int) -> None:
-    """The child's work: the content hash, then the featurizer of order ``ngrams``, on a
-    one-document batch made the way every batch is (so the kernels get the same argument
-    types, the specialization the run will look up in the cache)."""
+def compile_kernels(ngrams: int, features: str = "hashed-ngrams") -> None:
+    """The child's work: the content hash, then the featurizer ``features`` of order
+    ``ngrams``, on a one-document batch made the way every batch is (so the kernels get the
+    same argument types, the specialization the run will look up in the cache)."""
     import pyarrow as pa
 
-    from dsir.featurize.hashed_ngrams import HashedNgramFeaturizer, content_hashes
+    from dsir.featurize import content_hashes, make_featurizer
 
     texts = pa.array(["warm up"])
     content_hashes(texts)
-    HashedNgramFeaturizer(ngrams=ngrams, buckets=2).count(texts)
+    make_featurizer(features, ngrams, 2).count(texts)

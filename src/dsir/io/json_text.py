@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from dsir.featurize.kernels import put_utf8
 from dsir.io.fields import path_of
 from dsir.native import load_u64, store_u64, trailing_zeros
 
@@ -96,27 +97,6 @@ def _hex4(buf, i, end):
     return v
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _put_code_point(out, o, cp):
-    if cp < 0x80:
-        out[o] = cp
-        return o + 1
-    if cp < 0x800:
-        out[o] = 0xC0 | (cp >> 6)
-        out[o + 1] = 0x80 | (cp & 0x3F)
-        return o + 2
-    if cp < 0x10000:
-        out[o] = 0xE0 | (cp >> 12)
-        out[o + 1] = 0x80 | ((cp >> 6) & 0x3F)
-        out[o + 2] = 0x80 | (cp & 0x3F)
-        return o + 3
-    out[o] = 0xF0 | (cp >> 18)
-    out[o + 1] = 0x80 | ((cp >> 12) & 0x3F)
-    out[o + 2] = 0x80 | ((cp >> 6) & 0x3F)
-    out[o + 3] = 0x80 | (cp & 0x3F)
-    return o + 4
-
-
 # Whether _string copies the string out, as int64 values rather than True/False literals, which
 # numba would compile _string for once each.
 _NO_COPY, _COPY = np.int64(0), np.int64(1)
@@ -180,7 +160,7 @@ def _string(buf, i, end, classes, out, o, copy):
                 elif 0xDC00 <= cp <= 0xDFFF:
                     return -1, o, escaped
                 if copy:
-                    o = _put_code_point(out, o, cp)
+                    o = put_utf8(out, o, cp)
                 continue
             if e == 34 or e == 92 or e == 47:
                 v = e

@@ -62,7 +62,8 @@ class Run:
     warnings: list[str] = field(default_factory=list)  # found before the stages (skipped files)
 
     def __post_init__(self) -> None:
-        warmup.start_on_first_compile(self.settings.ngrams)  # a cold cache compiles in two processes
+        # a cold cache compiles in two processes
+        warmup.start_on_first_compile(self.settings.ngrams, self.settings.features)
 
     @property
     def read(self) -> ReadSpec:
@@ -199,7 +200,7 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
             continue
         data = FitData(st.target_documents, counts, _merged(rs, "ids", needs.target_ids) if needs.target_ids else None)
         try:
-            est = method.estimator(f, s.smoothing).fit(data, raw, st)
+            est = method.estimator(f, getattr(s, method.smoothing_param)).fit(data, raw, st)
         except ValueError as exc:
             raise InputError(str(exc), path=", ".join(x.path for x in target.files)) from exc
         vectors.append(est.score_vector_)

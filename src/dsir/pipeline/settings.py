@@ -10,7 +10,7 @@ import numpy as np
 
 from dsir.errors import UsageError
 from dsir.estimate.methods import METHODS
-from dsir.featurize import HashedNgramFeaturizer
+from dsir.featurize import Featurizer, make_featurizer
 from dsir.sample.methods import KeyRule
 
 
@@ -33,7 +33,9 @@ class Settings:
 
     ngrams: int
     buckets: int
+    features: str  # the featurizer: a key of featurize.FEATURES
     smoothing: float
+    target_smoothing: float  # the target model's pseudo-count of method "reference"
     raw_sample: int
     seed: int
     min_length: int
@@ -64,6 +66,11 @@ class Settings:
             raise UsageError(f"min_length must be >= 0, got {self.min_length}")
         if not (self.smoothing > 0 and np.isfinite(self.smoothing)):
             raise UsageError(f"smoothing must be a positive number, got {self.smoothing}")
+        if not (self.target_smoothing >= 0 and np.isfinite(self.target_smoothing)):
+            raise UsageError(f"target_smoothing must be a number >= 0, got {self.target_smoothing}")
+        if self.target_smoothing != 0 and self.method != "reference":
+            raise UsageError(f"target_smoothing is the target pseudo-count of method 'reference'; method "
+                             f"{self.method!r} does not use it (dsir's is smoothing)")
         if self.on_error not in ("stop", "skip"):
             raise UsageError(f"on_error must be 'stop' or 'skip', got {self.on_error!r}")
         if self.chunk_words is not None and self.chunk_words < 1:
@@ -82,8 +89,9 @@ class Settings:
         """Plain Python values of the declared types (numpy integers are integers; 2.5 is
         not), or a ``UsageError`` naming the parameter."""
         kinds = {"ngrams": int, "buckets": int, "raw_sample": int, "seed": int, "min_length": int,
-                 "chunk_words": int, "smoothing": float, "temperature": float, "top_k": bool,
-                 "text_field": str, "target_text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str}
+                 "chunk_words": int, "smoothing": float, "target_smoothing": float, "temperature": float, "top_k": bool,
+                 "text_field": str, "target_text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str,
+                 "features": str}
         optional = {"chunk_words", "id_field", "target_text_field"}
         for name, kind in kinds.items():
             value = getattr(self, name)
@@ -110,8 +118,8 @@ class Settings:
             object.__setattr__(self, name, value)
 
     @property
-    def featurizer(self) -> HashedNgramFeaturizer:
-        return HashedNgramFeaturizer(self.ngrams, self.buckets)
+    def featurizer(self) -> Featurizer:
+        return make_featurizer(self.features, self.ngrams, self.buckets)
 
     @property
     def rule(self) -> KeyRule:

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from dsir.errors import InputError
-from dsir.featurize import HashedNgramFeaturizer, content_hashes
+from dsir.featurize import Featurizer, content_hashes
 from dsir.featurize.chunking import chunk_documents, chunk_hashes, score_chunks
 from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
@@ -112,7 +112,7 @@ class FitTask:
 
     file: InputFile
     read: ReadSpec
-    featurizer: HashedNgramFeaturizer
+    featurizer: Featurizer
     rate: float = 1.0
     seed: int = 0
     counts: bool = True
@@ -143,7 +143,7 @@ class FitResult:
         return BottomK(k, u, getattr(self, what), offsets)
 
 
-def _ids_of(featurizer: HashedNgramFeaturizer, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def _ids_of(featurizer: Featurizer, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """CSR ``(offsets, ids)`` of the texts' n-gram buckets, a slice of documents at a time."""
     parts, offsets, total = [], [np.zeros(1, np.int64)], 0
     for s in range(0, len(texts), SLICE_DOCUMENTS):
@@ -253,7 +253,7 @@ class ScoreTask:
     unit: int
     file: InputFile
     read: ReadSpec
-    featurizer: HashedNgramFeaturizer
+    featurizer: Featurizer
     score_vectors: np.ndarray  # float64[targets, buckets]
     rule: KeyRule
     seed: int
@@ -388,7 +388,7 @@ class WriteTask:
     unit: int
     file: InputFile
     read: ReadSpec
-    featurizer: HashedNgramFeaturizer
+    featurizer: Featurizer
     score_fingerprint: str  # of the score unit whose arrays this pass reads
     assigned: np.ndarray  # int16 per scored unit: the target it went to, -1 for none
     outputs: tuple[str, ...]

@@ -24,7 +24,7 @@ import pyarrow as pa
 from dsir import __version__
 from dsir.engines.local import LocalEngine
 from dsir.errors import InputError
-from dsir.featurize import HashedNgramFeaturizer
+from dsir.featurize import Featurizer, featurizer_of_params
 from dsir.featurize.ngram_names import BucketNames
 from dsir.io.paths import expand_paths, open_binary
 from dsir.io.storage import open_npz, save_npz
@@ -34,7 +34,7 @@ from dsir.pipeline.output_dir import OutputDir
 from dsir.reports.groups import composition, merge_groups
 from dsir.reports.samples import SampleSpec, names_from
 from dsir.sample.allocate import Allocation, allocate_targets
-from dsir.sample.methods import KeyRule
+from dsir.sample.methods import IMPORTANCE_METHODS, KeyRule
 
 REPORT_FORMAT_VERSION = 2
 
@@ -77,7 +77,7 @@ class RunView:
 
     manifest: dict
     rule: KeyRule
-    featurizer: HashedNgramFeaturizer
+    featurizer: Featurizer
     smoothing: float
     score_vectors: np.ndarray
     target_counts: np.ndarray
@@ -121,7 +121,7 @@ def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocatio
                              f"manifest {entry['selected']}: the output directory is inconsistent", path=out.work)
     feat = p["featurizer"]
     return RunView(manifest, KeyRule(p["method"], p["weighting"], p["temperature"], p["top_k"]),
-                   HashedNgramFeaturizer(feat["ngrams"], feat["buckets"]), float(p["smoothing"]),
+                   featurizer_of_params(feat), float(p["smoothing"]),
                    fit_arrays["score_vectors"], fit_arrays["target_counts"], fit_arrays["raw_counts"], fit_arrays,
                    scores, alloc.assigned, alloc.thresholds, [t["name"] for t in manifest["per_target"]])
 
@@ -411,7 +411,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         edges = _edges(w_elig, opts.histogram_bins)
         kth = float(np.sort(w_elig)[::-1][min(n_sel, len(w_elig)) - 1]) if n_sel and len(w_elig) else None
         thr = view.thresholds[t]
-        esp = rule.method == "dsir"
+        esp = rule.method in IMPORTANCE_METHODS
         kl_out = {"units": "nats", "kl_target_raw": None, "kl_target_selected": None, "reduction": None,
                   "relative_reduction": None, "top_bucket_share": {}, "top_contributions": [],
                   "cumulative_share": {"buckets": [], "share": []}}
@@ -488,6 +488,8 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "inputs": len(inputs),
         "parameters": params,
         "method": {"dsir": "top-k of weights" if params.get("top_k") else "importance resampling (Gumbel top-k)",
+                   "reference": "reference package's estimator, "
+                                + ("top-k of weights" if params.get("top_k") else "importance resampling (Gumbel top-k)"),
                    "classifier": "heuristic classifier (Pareto keep rule)",
                    "random": "uniform random sample"}[rule.method],
         "unit": counts.get("unit", "documents"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from dsir.featurize import HashedNgramFeaturizer
+from dsir.featurize import Featurizer
 from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.ngram_names import BucketNames
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
@@ -70,7 +70,7 @@ class SampleSpec:
 class FileSample:
     """The samples of one file, accumulated a block of units at a time."""
 
-    def __init__(self, spec: SampleSpec, featurizer: HashedNgramFeaturizer, hashes: np.ndarray,
+    def __init__(self, spec: SampleSpec, featurizer: Featurizer, hashes: np.ndarray,
                  assigned: np.ndarray):
         self.spec, self.featurizer = spec, featurizer
         targets = len(spec.selected_rates)
@@ -117,7 +117,7 @@ class FileSample:
                 "examples": self.examples, "checked_units": int(self.needed.sum())}
 
 
-def names_from(summary: dict, buckets: np.ndarray, featurizer: HashedNgramFeaturizer) -> BucketNames:
+def names_from(summary: dict, buckets: np.ndarray, featurizer: Featurizer) -> BucketNames:
     """The ``BucketNames`` a ``FileSample.summary`` stored."""
     names = BucketNames(buckets, featurizer)
     for b, pairs in summary["counters"].items():

@@ -1,4 +1,4 @@
-"""Selection methods (``dsir``, ``random``, ``classifier``) as rules that turn per-unit scores
+"""Selection methods (``dsir``, ``reference``, ``random``, ``classifier``) as rules that turn per-unit scores
 into sort keys, and the allocation of k over several targets.
 
 Every method ends the same way: each unit (a document, or a chunk) gets a key, and the
@@ -11,6 +11,7 @@ how the pool is split into files or workers.
   the reference package's), or its mean per n-gram (``weighting="mean"``), which does not
   grow with length. Keeping the k largest keys draws k units without replacement with
   probabilities proportional to ``exp(w / temperature)``.
+  ``reference`` ranks the same way, on the reference package's log-ratio.
 * ``random``: ``key = Gumbel``: a uniform sample without replacement.
 * ``classifier``: GPT-3's heuristic classification: with ``p`` the classifier's
   probability that the unit is target-like, a unit is kept when ``p > 1 - X`` with
@@ -30,7 +31,9 @@ import numpy as np
 
 from dsir.sample.gumbel import gumbel_noise, seed_key, uniform_from_hashes
 
-METHODS = ("dsir", "random", "classifier")
+METHODS = ("dsir", "random", "classifier", "reference")
+#: Methods whose keys are importance weights (``weighting``, ``temperature`` and Gumbel noise).
+IMPORTANCE_METHODS = ("dsir", "reference")
 WEIGHTINGS = ("mean", "sum")
 PARETO_STREAM = 3
 #: Defaults of ``dsir select`` (chosen on bench/quality.py; see bench/README.md).
@@ -92,7 +95,7 @@ class KeyRule:
     @property
     def params(self) -> dict:
         p: dict = {"method": self.method, "top_k": self.top_k}
-        if self.method == "dsir":
+        if self.method in IMPORTANCE_METHODS:
             p.update(weighting=self.weighting, temperature=self.temperature)
         elif self.method == "classifier":
             p.update(pareto_alpha=self.pareto_alpha)
