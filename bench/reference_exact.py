@@ -23,6 +23,8 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/reference_exact.py                 # legal, k = its pool size, L = 100
     .venv/bin/python bench/reference_exact.py --domain news --min-length 0 --no-unicode-check
+    .venv/bin/python bench/reference_exact.py --no-unicode-check --gumbel-seeds 0 1 \
+        --results bench/results/reference_exact_gumbel.json      # and with Gumbel noise
 
 Results go to ``bench/results/reference_exact.json``.
 """
@@ -134,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--unicode-check", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--gumbel-seeds", type=int, nargs="*", default=[],
+                   help="also resample with Gumbel noise (no top-k), the reference and dsir with each of these "
+                        "seeds, and report the overlaps of every pair (expected: dsir against the reference "
+                        "like two seeds of the reference)")
     a = p.parse_args(argv)
 
     corpus = a.corpus.resolve()
@@ -184,11 +190,32 @@ def main(argv: list[str] | None = None) -> int:
         "log_ratio_bit_identical": float(np.mean(log_ratio == ref_model)),
     }
     result["cpu_ratio_reference_over_dsir"] = round(result["reference"]["cpu_s"] / result["dsir"]["cpu_s"], 2)
+    if a.gumbel_seeds:
+        result["gumbel"] = gumbel_overlaps(a, pool, target, k, common, python)
     a.results.parent.mkdir(parents=True, exist_ok=True)
     a.results.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("domain", "k", "comparison", "reference", "dsir",
                                               "cpu_ratio_reference_over_dsir")}, indent=1, default=str))
     return 0 if result["comparison"]["identical"] else 1
+
+
+def gumbel_overlaps(a, pool: Path, target: Path, k: int, common: list[str], python) -> dict[str, Any]:
+    """Selections with Gumbel noise, the reference's (numpy's global RNG seeded) and dsir's
+    (``--seed``), one per seed, and the share of documents each pair has in common."""
+    picks: dict[str, set[str]] = {}
+    for seed in a.gumbel_seeds:
+        ref = run_reference([pool], [target], k, WORK / f"reference-gumbel-{seed}", a.workers,
+                            min_length=a.min_length, seed=seed, top_k=False, python=python)
+        picks[f"reference seed {seed}"] = set(ids_of(Path(ref["selected_path"])))
+        out = WORK / f"dsir-gumbel-{seed}"
+        args = [x for x in common if x != "--top-k"]
+        run_dsir(["select", "--raw", str(pool), *args, "--seed", str(seed), "-o", str(out)])
+        picks[f"dsir seed {seed}"] = {i for part in sorted(out.glob("part-*")) for i in ids_of(part)}
+    names = sorted(picks)
+    pairs = {f"{x} / {y}": round(len(picks[x] & picks[y]) / max(1, min(len(picks[x]), len(picks[y]))), 4)
+             for i, x in enumerate(names) for y in names[i + 1:]}
+    print(json.dumps({"gumbel_overlaps": pairs}, indent=1), file=sys.stderr)
+    return {"k": k, "selected": {n: len(v) for n, v in picks.items()}, "overlap": pairs}
 
 
 def _domain_pool_docs(corpus: Path, domain: str) -> int:
