@@ -413,8 +413,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
         prepared = True
         run.state = RunState(out.work, resume)
         if fit is None:
-            needs_raw = method.needs.raw_counts or method.needs.raw_ids
-            pool = count_stage(run, raw_files) if needs_raw else None
+            counts_raw = ("count raw", "raw") in passes(method, fitted=False)  # the dry run's plan, too
+            pool = count_stage(run, raw_files) if counts_raw else None
             fit = fit_stage(run, method, raw_files, targets, pool)
             if on_fit is not None:
                 on_fit(fit)

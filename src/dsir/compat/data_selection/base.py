@@ -9,8 +9,6 @@ dsir's compiled pipeline instead of that loop.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import os
 import pickle
 import shutil
 import warnings
@@ -22,6 +20,7 @@ import numpy as np
 
 from dsir.compat.data_selection import __version__
 from dsir.compat.data_selection.utils import parallelize
+from dsir.engines.local import default_workers
 
 
 def default_load_dataset_fn(path: str) -> Iterator[dict]:
@@ -116,13 +115,7 @@ class DSIR:
         self.target_parse_example_fn = target_parse_example_fn
         self.target_load_dataset_fn = target_load_dataset_fn
         self.cache_dir = Path(cache_dir)
-        if num_proc is None:
-            try:
-                self.num_proc = len(os.sched_getaffinity(0))
-            except AttributeError:  # not on every platform
-                self.num_proc = mp.cpu_count()
-        else:
-            self.num_proc = num_proc
+        self.num_proc = default_workers() if num_proc is None else num_proc
         self.log_importance_weights_dir = self.cache_dir / "log_importance_weights"
         self.log_importance_weights_dir.mkdir(parents=True, exist_ok=True)
         self.perexample_metadata_dir = self.cache_dir / "perexample_metadata"
