@@ -9,20 +9,28 @@ bucket for bucket, count for count, and score for score.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from dsir.featurize import (
     FEATURES, Featurizer, HashedNgramFeaturizer, Sha256NgramFeaturizer, featurizer_of_params, make_featurizer,
 )
 from dsir.featurize.chunking import chunk_documents, score_chunks
+from dsir.featurize import sha256_ngrams
+from dsir.featurize.kernels import MODE_EMIT
 from dsir.featurize.sha256_ngrams import sha256_mod
+from dsir.featurize.unicode_tables import UNICODE_VERSION
 from tests.featurize import reference as hashed_reference
 from tests.featurize.test_kernel_equivalence import PIECES, random_text
 
@@ -131,7 +139,7 @@ def test_the_modulo_is_exact_on_every_message_length():
     """Messages of 0 to 300 bytes (one, two and more compression blocks, the 55/56/64-byte
     padding edges) and bucket counts up to 2**31 - 1, against hashlib's 256-bit integer."""
     rng = np.random.default_rng(1)
-    hs, w, tail = np.empty(8, np.uint64), np.empty(64, np.uint64), np.empty(128, np.uint8)
+    hs, w, tail = np.empty(8, np.uint32), np.empty(64, np.uint64), np.empty(128, np.uint8)
     for length in range(301):
         buf = rng.integers(0, 256, size=length + 7, dtype=np.uint8)
         digest = int.from_bytes(hashlib.sha256(buf[3: 3 + length].tobytes()).digest(), "big")
@@ -170,15 +178,118 @@ def test_equals_the_reference_on_mixed_unicode(seed, n):
     check(texts, n, 10_000)
 
 
-def test_the_cache_of_seen_ngrams_never_answers_for_another():
-    """Thousands of distinct short n-grams (many share a cache slot, and evict each other),
-    repeated, with n-grams of 31 to 34 bytes around the longest the cache keeps (32)."""
+def emitted_by_kernel(texts: list[str], n: int, num_buckets: int) -> list[list[int]]:
+    data = np.frombuffer("".join(texts).encode(), dtype=np.uint8)
+    ends = np.cumsum([len(t.encode()) for t in texts], dtype=np.int64)
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    out = np.empty(n * 3 * max(1, len(data)) + 1, dtype=np.int64)
+    indptr, _, _, _ = sha256_ngrams._spans(data, starts, ends, n, num_buckets, MODE_EMIT, out=out)
+    return [out[indptr[d]: indptr[d + 1]].tolist() for d in range(len(texts))]
+
+
+def test_every_path_of_an_ngram_equals_the_reference():
+    """Memo hits and misses, four digests side by side, and n-grams hashed alone from the
+    buffer, handed over in order. The memo is stressed with thousands of distinct short n-grams
+    (many share a slot and evict each other), repeated; the two-word keys with n-grams of 14 to
+    19 bytes around the longest kept (16), built from tokens of every length; the queue with
+    long n-grams between short ones, and with 5-grams (up to 12 pending digests)."""
     rng = random.Random(3)
     words = ["".join(rng.choice("abcdeé_1") for _ in range(rng.randrange(1, 4))) for _ in range(3000)]
     texts = [" ".join(rng.choice(words) for _ in range(400)) for _ in range(10)]
     texts += ["x" * 15 + " " + "y" * m for m in range(14, 20)] + ["z" * m for m in range(30, 36)]
-    check(texts, 2, 10_000)
-    check(texts, 3, 2**31 - 1)
+    texts += [" ".join(["q", "a" * 27, "b" * m, "c", "d" * (56 - m), "e"]) for m in range(25, 31)]
+    texts += [" ".join("abcdefghijklmnopq"[:a] + "." * b for a in range(18) for b in range(3))]
+    texts += ["w" * m + " ." for m in range(50, 60)] + ["", "a", "a b", "x" * 5000 + " y"]
+    for n, nb in ((1, 10_000), (2, 10_000), (3, 2**31 - 1), (5, 97), (8, 1000)):
+        got = emitted_by_kernel(texts, n, nb)
+        for text, ids in zip(texts, got):
+            assert ids == emitted(text, n, nb), (text[:40], n)
+
+
+def test_the_lowercase_is_at_most_one_and_a_half_times_the_bytes():
+    """The bound the kernel sizes its token buffer by: no code point lowercases to more than 1.5
+    times its UTF-8 bytes (U+0130 and U+023A, 2 bytes, lowercase to 3); and texts made of the
+    code points that grow most, one token each, featurize like the reference."""
+    import unicodedata
+    if unicodedata.unidata_version != UNICODE_VERSION:
+        pytest.skip(f"this Python has Unicode {unicodedata.unidata_version}, the tables {UNICODE_VERSION}")
+    ratios = {}
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        c = chr(cp)
+        ratios[cp] = len(c.lower().encode()) / len(c.encode())
+    assert max(ratios.values()) == 1.5
+    worst = [chr(cp) for cp, r in ratios.items() if r == 1.5]
+    assert "\u0130" in worst and "\u023a" in worst
+    check(["".join(worst) * 20, ".".join(worst) * 20, "İ" * 3000, "İ." * 3000, "Ⱥ!" * 3000], 2, 10_000)
+
+
+def test_the_digests_are_hashlib_s():
+    """Four messages of up to 16 bytes hashed side by side from their two-word keys (lanes
+    0-3 and 4-7 of eight), and the portable compression other CPUs compile, against hashlib."""
+    rng = np.random.default_rng(4)
+
+    @njit
+    def four(k0s, k1s, lengths, first):
+        out = np.empty(32, dtype=np.uint32)
+        sha256_ngrams._digest_keys4(k0s, k1s, lengths, first, out, np.empty(64, np.uint64), np.empty(128, np.uint8))
+        return out
+
+    for _ in range(200):
+        lengths = rng.integers(0, 17, size=8).astype(np.int64)
+        msgs = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in lengths]
+        words = np.array([int.from_bytes(m.ljust(16, b"\0"), "little") for m in msgs], dtype=object)
+        k0s = np.array([w & (2**64 - 1) for w in words], dtype=np.uint64)
+        k1s = np.array([w >> 64 for w in words], dtype=np.uint64)
+        for first in (0, 4):
+            out = four(k0s, k1s, lengths, np.int64(first))
+            for j in range(4):
+                assert out[8 * j: 8 * j + 8].astype(">u4").tobytes() == hashlib.sha256(msgs[first + j]).digest()
+
+    portable = njit(sha256_ngrams.compress_portable)
+    for length in (0, 1, 55, 56, 63, 64, 65, 119, 120, 200):
+        msg = rng.integers(0, 256, size=length, dtype=np.uint8).tobytes()
+        padded = msg + b"\x80" + b"\x00" * ((55 - length) % 64) + (8 * length).to_bytes(8, "big")
+        hs = sha256_ngrams._IV.copy()
+        block = np.frombuffer(padded, dtype=np.uint8)
+        for off in range(0, len(padded), 64):
+            portable(block, off, hs, np.empty(64, np.uint64))
+        assert hs.astype(">u4").tobytes() == hashlib.sha256(msg).digest()
+
+
+def test_the_digest_modulo_is_exact():
+    """Every digest word at its extremes and random, bucket counts from 1 to 2**31 - 1."""
+    from dsir.featurize import kernels
+
+    @njit
+    def mod(words, nb):
+        return sha256_ngrams.digest_mod(words, 0, sha256_ngrams.word_powers(nb), nb, kernels.reciprocal(nb))
+
+    rng = np.random.default_rng(8)
+    cases = [np.full(8, 0xFFFFFFFF, np.uint32), np.zeros(8, np.uint32), np.eye(1, 8, 7, dtype=np.uint32)[0]]
+    cases += [rng.integers(0, 2**32, size=8, dtype=np.uint64).astype(np.uint32) for _ in range(200)]
+    for words in cases:
+        value = int.from_bytes(words.astype(">u4").tobytes(), "big")
+        for nb in (1, 2, 3, 10_000, 65_537, 2**31 - 1, int(rng.integers(1, 2**31))):
+            assert mod(words, np.uint64(nb)) == value % nb
+
+
+def test_the_portable_kernel_compiles_and_equals_the_reference(tmp_path):
+    """A CPU without the SHA extensions (numba told the host's features less ``sha``, an empty
+    kernel cache) compiles the portable compression and the memo path, with the same buckets."""
+    from numba.core.registry import cpu_target
+    features = cpu_target.target_context.codegen().magic_tuple()[2].replace("+sha,", "-sha,")
+    texts = ["alice", "The cat sat.", "İstanbul ΟΔΥΣΣΕΥΣ café_1 " * 3, "w" * 70 + " x", ""]
+    script = ("import json, sys, pyarrow as pa\n"
+              "from dsir.featurize import sha256_ngrams as s\n"
+              "assert not s.has_sha_extensions()\n"
+              "indptr, ids = s.Sha256NgramFeaturizer(2, 10_000).buckets_of(pa.array(json.loads(sys.argv[1])))\n"
+              "print(json.dumps([ids[indptr[d]:indptr[d + 1]].tolist() for d in range(len(indptr) - 1)]))\n")
+    env = dict(os.environ, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path), DSIR_NO_WARMUP="1")
+    run = subprocess.run([sys.executable, "-c", script, json.dumps(texts)], env=env, capture_output=True, text=True,
+                         check=True)
+    assert json.loads(run.stdout) == [emitted(t, 2, 10_000) for t in texts]
 
 
 def test_same_tokens_as_the_hashed_featurizer():
