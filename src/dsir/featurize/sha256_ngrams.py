@@ -511,6 +511,20 @@ def sha256_batch(data, starts, ends, ngrams, buckets, lower, flags, expansions, 
                                 t0 |= byte << np.uint64(8 * (at + j))
                             elif at + j < _SHORT:
                                 t1 |= byte << np.uint64(8 * (at + j - 8))
+                    if q == n_cps - 1:  # the token goes on through ASCII bytes of its class: a tight loop
+                        token_start = ring[nt & 7]
+                        while i_next < end and data[i_next] < 0x80 and a_cls[data[i_next]] == cls:
+                            if pos > room:
+                                raise ValueError("sha256-ngrams: a lowercase longer than its bound")
+                            byte = a_low[data[i_next]]
+                            buf[pos] = byte
+                            at = pos - token_start
+                            if at < 8:
+                                t0 |= np.uint64(byte) << np.uint64(8 * at)
+                            elif at < _SHORT:
+                                t1 |= np.uint64(byte) << np.uint64(8 * (at - 8))
+                            pos += 1
+                            i_next += 1
             if n_lanes >= _LANES or n_pending > _QUEUE - _MAX_LANES or (i >= end and n_pending):
                 # Hash the queued short n-grams four at a time (idle lanes repeat the first),
                 # remember them, and hand every queued bucket over in order. Written out
