@@ -99,6 +99,32 @@ def unicode_check(python: Path) -> dict[str, Any]:
     return {"texts": len(texts), "ngrams": int(len(ids)), "identical": bool(same), "first_differing": differ}
 
 
+def featurizer_speed(pool: Path, rounds: int = 3) -> dict[str, Any]:
+    """Both featurizers' count and score on the pool's texts in memory, in this process: MB of
+    text per CPU-second, best of ``rounds`` alternating runs (the kernels compiled first)."""
+    import pyarrow as pa
+
+    from dsir.featurize import HashedNgramFeaturizer, Sha256NgramFeaturizer
+    from dsir.io.paths import expand_paths
+    from dsir.io.readers import iter_text_batches
+
+    batches = [b.texts for b in iter_text_batches(expand_paths([str(pool)])[0])]
+    mb = sum(pa.compute.sum(pa.compute.binary_length(t)).as_py() or 0 for t in batches) / 1e6
+    best: dict[str, float] = {}
+    featurizers = {"hashed-ngrams": HashedNgramFeaturizer(), "sha256-ngrams": Sha256NgramFeaturizer()}
+    for _ in range(rounds):
+        for name, f in featurizers.items():
+            log_ratio = np.zeros(f.buckets)
+            for what, fn in (("count", f.count), ("score", lambda t, f=f: f.score(t, log_ratio))):
+                fn(batches[0].slice(0, 10))
+                c0 = time.process_time()
+                for texts in batches:
+                    fn(texts)
+                key = f"{name} {what}"
+                best[key] = min(best.get(key, float("inf")), time.process_time() - c0)
+    return {"text_mb": round(mb, 1), "mb_per_cpu_s": {k: round(mb / v, 1) for k, v in best.items()}}
+
+
 def children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -135,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                    "reference's default, 100)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--unicode-check", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--featurizer-speed", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure both featurizers from memory on the pool's texts (MB per CPU-second)")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--gumbel-seeds", type=int, nargs="*", default=[],
                    help="also resample with Gumbel noise (no top-k), the reference and dsir with each of these "
@@ -158,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         result["unicode_check"]["seconds"] = round(time.perf_counter() - t0, 1)
         print(f"unicode check: {result['unicode_check']}", file=sys.stderr)
 
+    if a.featurizer_speed:
+        result["featurizer_speed"] = featurizer_speed(pool)
+        print(f"featurizer speed: {result['featurizer_speed']}", file=sys.stderr)
     ref = run_reference([pool], [target], k, WORK / "reference", a.workers, min_length=a.min_length, top_k=True,
                         python=python)
     ref_cpu = sum(ph["cpu_user_s"] + ph["cpu_sys_s"] for ph in ref["phases"].values())
