@@ -31,8 +31,9 @@ from dsir.io.storage import is_remote, local_path, score_work_dir, spool_path, u
 from dsir.io.writers import ShardLimits, atomic_file, join_path
 from dsir.pipeline import plan
 from dsir.pipeline.output_dir import MANIFEST, WORK_DIR, OutputDir, is_target_shard
-from dsir.pipeline.plan import Run, Settings, resolve_k
+from dsir.pipeline.plan import Run, Settings
 from dsir.pipeline.tasks import ReadSpec, load_arrays
+from dsir.sample.allocate import Budget
 from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING
 
 DEFAULT_RAW_SAMPLE = 200_000
@@ -270,8 +271,12 @@ class DSIR:
                target: Any = None, output_format: str | None = None,
                overwrite: bool = False, report: bool = True, group_by: str | None = None,
                resume: bool = False, max_shard_docs: int | None = None,
-               max_shard_bytes: int | str | None = None, dry_run: bool = False) -> Any:
-        """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``.
+               max_shard_bytes: int | str | None = None, dry_run: bool = False, tokens: int | None = None) -> Any:
+        """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
+        ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
+        (largest key first), up to and including the first that brings the total to ``tokens``
+        or more (tokens as dsir counts them: the word and punctuation tokens of ``min_length``).
+        Exactly one of ``k``, ``fraction`` and ``tokens``.
 
         Fits first when ``target`` is given (else uses this object's fit). Writes one shard
         per input file and target that has selected units (``part-NNNNN.<format>``, or
@@ -301,8 +306,8 @@ class DSIR:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
             if output_dir is not None:
-                return self._select(raw_paths, os.fspath(output_dir), k, fraction, target_paths, output_format,
-                                    overwrite, report, group_by, resume, limits, dry_run)
+                return self._select(raw_paths, os.fspath(output_dir), Budget(k, fraction, tokens), target_paths,
+                                    output_format, overwrite, report, group_by, resume, limits, dry_run)
             if dry_run:
                 raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
@@ -313,22 +318,22 @@ class DSIR:
                                  "need an output_dir")
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
-                manifest = self._select(raw_paths, work, k, fraction, target_paths, "parquet", False, False, None,
-                                        False)
+                manifest = self._select(raw_paths, work, Budget(k, fraction, tokens), target_paths, "parquet", False,
+                                        False, None, False)
                 return _selected_rows(work, manifest, inputs.spooled[0], self.text_field)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
 
-    def _select(self, raw: list[str], output_dir: str, k, fraction, target: list[str] | None, output_format,
+    def _select(self, raw: list[str], output_dir: str, budget: Budget, target: list[str] | None, output_format,
                 overwrite: bool, report: bool, group_by, resume: bool,
                 limits: ShardLimits = ShardLimits(), dry_run: bool = False) -> dict:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
-        return plan.select(self.settings, self.engine, raw, output_dir, k, fraction, target, output_format,
-                           overwrite, report, group_by, resume, fit=fit, model_path=getattr(self, "model_path_", None),
-                           block_bytes=self.block_bytes, on_fit=self._keep_fit, shard_limits=limits,
-                           dry_run=dry_run)
+        return plan.select(self.settings, self.engine, raw, output_dir, budget.k, budget.fraction, target,
+                           output_format, overwrite, report, group_by, resume, fit=fit,
+                           model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
+                           on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""
@@ -380,4 +385,4 @@ def read_manifest(output_dir: str) -> dict:
         return json.load(fh)
 
 
-__all__ = ["DSIR", "DEFAULT_RAW_SAMPLE", "EXECUTION_PARAMS", "WORK_DIR", "read_manifest", "resolve_k"]
+__all__ = ["DSIR", "DEFAULT_RAW_SAMPLE", "EXECUTION_PARAMS", "WORK_DIR", "read_manifest"]

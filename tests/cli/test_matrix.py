@@ -3,7 +3,8 @@
 Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 64``,
 ``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier``,
 ``--method random`` and the reference-exact mode (``reference``: ``--features sha256-ngrams
---method reference --weighting sum --temperature 1``). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+--method reference --weighting sum --temperature 1``) and a token budget (``tokens``:
+``--tokens 2k`` instead of ``-k``). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -50,6 +51,7 @@ from tests.pipeline.make_data import COMMON, LAND, SEA, documents, output_bytes,
 FILES = 6
 DOCS_PER_FILE = 60
 K = 40
+TOKENS = 2000  # the budget of the tokens configuration
 GROUP_FIELD = "source"
 BAD_FILE = 2  # pool file of the bad-record pool that holds the bad record
 BAD_LINE = 31  # its 1-based line number there
@@ -65,6 +67,7 @@ CONFIGS: dict[str, list[str]] = {
     "random": ["--method", "random"],
     "reference": ["--target", "{TA}", "--features", "sha256-ngrams", "--method", "reference", "--weighting", "sum",
                   "--temperature", "1"],
+    "tokens": ["--target", "{TA}", "--tokens", "2k"],  # TOKENS, written with a suffix
 }
 #: Run options (columns).
 OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshard", "replay", "dryrun"]
@@ -74,6 +77,17 @@ OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshar
 REFUSED: dict[tuple[str, str], str] = {}
 
 TIMEOUT = 120  # seconds, for one subprocess
+
+
+def expected_selected(config: str, manifest: dict) -> int:
+    """K, or for the token budget what the manifest says was selected, once it is checked to
+    reach the budget (and to fall short of it without its last unit: at most one over)."""
+    if config != "tokens":
+        return K
+    c = manifest["counts"]
+    assert c["requested_tokens"] == TOKENS and c["selected_tokens"] >= TOKENS
+    assert c["requested"] is None and manifest["parameters"]["tokens"] == TOKENS
+    return c["selected"]
 
 
 # --------------------------------------------------------------------------- data
@@ -149,7 +163,8 @@ def select_args(data: dict, config: str, out: str, *extra: str, pool: str | None
     ``report``), followed by ``extra``."""
     conf = [a.format(TA=data["TA"], TB=data["TB"]) for a in CONFIGS[config]]
     return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "2", "--raw", pool or data["pool"],
-            *conf, "-k", str(K), "-o", out, *([] if report else ["--no-report"]), *extra]
+            *conf, *([] if "--tokens" in conf else ["-k", str(K)]), "-o", out, *([] if report else ["--no-report"]),
+            *extra]
 
 
 def report_args(out: str, *extra: str) -> list[str]:
@@ -214,7 +229,7 @@ class Baselines:
             files = output_bytes(out)
             manifest = manifest_of(out)
             assert shards(files), f"the {config} baseline selected nothing"
-            assert manifest["counts"]["selected"] == K
+            assert manifest["counts"]["selected"] == expected_selected(config, manifest)
             self.runs[config] = {"out": out, "files": files, "manifest": manifest}
         return self.runs[config]
 
@@ -326,9 +341,9 @@ def cell_skip(config, data, baselines, tmp_path, request):
     assert sum(i["rejected"] for i in manifest["inputs"]) == 1
     files = output_bytes(out)
     selected = records_of(files)
-    assert len(selected) == K == manifest["counts"]["selected"]
+    assert len(selected) == expected_selected(config, manifest) == manifest["counts"]["selected"]
     assert not [line for line in selected if BAD_MARKER in line]
-    assert sum(o["documents"] for o in manifest["outputs"]) == K
+    assert sum(o["documents"] for o in manifest["outputs"]) == len(selected)
 
 
 def cell_s3(config, data, baselines, tmp_path, request):
@@ -369,7 +384,8 @@ def cell_groupby(config, data, baselines, tmp_path, request):
         groups = json.load(fh)
     assert groups["field"] == GROUP_FIELD
     assert {g["value"] for g in groups["groups"]} == {"harbour-gazette", "farmers-weekly", "misc-digest"}
-    assert sum(g["selected"] for g in groups["groups"]) == manifest["counts"]["selected"] == K
+    assert sum(g["selected"] for g in groups["groups"]) == manifest["counts"]["selected"] == expected_selected(
+        config, manifest)
     # The pool is counted in the selection's unit: documents, or chunks with --emit chunks.
     counts = manifest["counts"]
     pool = counts["documents"] if counts.get("unit", "documents") == "documents" else counts["units"]
@@ -403,8 +419,9 @@ def cell_report(config, data, baselines, tmp_path, request):
     unit = counts.get("unit", "documents")
     assert report["counts"]["pool_documents"] == counts["documents"]
     assert report["counts"]["requested"] == counts["requested"]
+    assert report["counts"]["requested_tokens"] == counts["requested_tokens"]
     # In the selection's unit (manifest counts.unit): selected_documents, or selected_chunks.
-    assert report["counts"][f"selected_{unit}"] == counts["selected"] == K
+    assert report["counts"][f"selected_{unit}"] == counts["selected"] == expected_selected(config, manifest)
     assert report["counts"][f"eligible_{unit}"] == counts["eligible"]
     if config == "targets":
         per_target = {t["name"]: t for t in manifest["per_target"]}

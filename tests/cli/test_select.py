@@ -194,7 +194,10 @@ def test_id_field_drives_the_noise(tmp_path, example_records, example_target):
 @pytest.mark.parametrize("args, message", [
     (["-k", "0"], "k must be a positive number"),
     (["--fraction", "1.5"], "fraction must be in (0, 1]"),
-    (["-k", "5", "--fraction", "0.5"], "exactly one of -k and --fraction"),
+    (["-k", "5", "--fraction", "0.5"], "exactly one of -k, --fraction and --tokens"),
+    (["-k", "5", "--tokens", "2k"], "exactly one of -k, --fraction and --tokens"),
+    ([], "exactly one of -k, --fraction and --tokens"),
+    (["--tokens", "lots"], "not a number of tokens"),
 ])
 def test_bad_k_is_a_usage_error(tmp_path, example_target, args, message):
     pool = tmp_path / "p.jsonl"
@@ -219,3 +222,23 @@ def test_non_empty_output_is_refused_without_overwrite(tmp_path, example_records
 def test_help_explains_every_option(command):
     out = run(command, "--help").output
     assert "--raw" in out and "[default:" in out and "--text-field" in out
+
+
+@pytest.mark.parametrize("given,tokens", [("2000", 2000), ("2k", 2000), ("2K", 2000), ("1.5M", 1_500_000),
+                                          ("1.5B", 1_500_000_000), ("2G", 2_000_000_000), ("1T", 10**12),
+                                          ("1_000", 1000), ("3,000", 3000)])
+def test_tokens_takes_counts_with_decimal_suffixes(given, tokens):
+    from dsir.cli.params import TOKEN_COUNT
+
+    assert TOKEN_COUNT.convert(given, None, None) == tokens
+
+
+@pytest.mark.parametrize("given,message", [("abc", "not a number of tokens"), ("1.5", "whole number"),
+                                           ("0", "positive"), ("-3k", "positive"), ("2kB", "not a number")])
+def test_tokens_refuses_what_is_not_a_count(given, message):
+    import click
+
+    from dsir.cli.params import TOKEN_COUNT
+
+    with pytest.raises(click.BadParameter, match=message):
+        TOKEN_COUNT.convert(given, None, None)

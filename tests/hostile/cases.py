@@ -794,6 +794,47 @@ def _(d):
     return select(d, jsonl(d, "a.jsonl", GOOD), extra=("--fraction", "0.5"))
 
 
+def select_tokens(d: Path, tokens: str, *extra: str) -> list[str]:
+    """``select`` of the good pool by a token budget instead of -k."""
+    argv = select(d, jsonl(d, "a.jsonl", GOOD))
+    at = argv.index("-k")
+    return argv[:at] + ["--tokens", tokens, *extra] + argv[at + 2:]
+
+
+def _reaches_budget(budget: int):
+    def check(out: Path, manifest: dict) -> None:
+        c = manifest["counts"]
+        assert c["requested_tokens"] == budget and c["selected_tokens"] >= budget
+    return check
+
+
+@case("limits/tokens-and-k-together", Refused("exactly one of -k, --fraction and --tokens"),
+      "parameters at their limits")
+def _(d):
+    return select(d, jsonl(d, "a.jsonl", GOOD), extra=("--tokens", "100"))
+
+
+@case("limits/tokens-zero", Refused("is not a positive number of tokens"), "parameters at their limits")
+def _(d):
+    return select_tokens(d, "0")
+
+
+@case("limits/tokens-not-a-count", Refused("is not a number of tokens"), "parameters at their limits")
+def _(d):
+    return select_tokens(d, "many")
+
+
+@case("limits/tokens-one", Selected(1, check=_reaches_budget(1)), "parameters at their limits")
+def _(d):
+    return select_tokens(d, "1")
+
+
+@case("limits/tokens-beyond-the-pool", Selected(12, warning="tokens of the 12 eligible documents: selecting all"),
+      "parameters at their limits")
+def _(d):
+    return select_tokens(d, "1T")
+
+
 @case("limits/workers-many", Selected(3), "parameters at their limits")
 def _(d):
     argv = select(d, jsonl(d, "a.jsonl", GOOD))

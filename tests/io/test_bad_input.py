@@ -233,9 +233,9 @@ def test_k_and_fraction_out_of_range(tmp_path, target, args, fragment):
 def test_k_and_fraction_together_or_neither(tmp_path, target):
     raw = lines_file(tmp_path / "raw.jsonl", GOOD)
     out = str(tmp_path / "out")
-    for args in (["-k", "3", "--fraction", "0.5"], []):
+    for args in (["-k", "3", "--fraction", "0.5"], ["--fraction", "0.5", "--tokens", "100"], []):
         result = dsir_select("--raw", raw, "--target", target, *args, "-o", out)
-        assert result.exit_code == 2 and "give exactly one of -k and --fraction" in result.stderr
+        assert result.exit_code == 2 and "give exactly one of -k, --fraction and --tokens" in result.stderr
     assert not os.path.exists(out)
 
 

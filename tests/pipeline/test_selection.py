@@ -219,3 +219,78 @@ def test_allocate_targets_is_sequential_and_exclusive(tmp_path):
     a = allocate_targets(keys, lambda u: hashes[u], [2, 2])
     assert a.selected == [2, 2]
     assert a.assigned[0].tolist() == [0, 0, 1] and a.assigned[1].tolist() == [1, -1]
+
+
+def tokens_of(text: str) -> int:
+    """dsir's token count of a text of the generated corpus (space-separated words only)."""
+    return len(text.split())
+
+
+@pytest.mark.parametrize("options", [dict(), dict(chunk_words=16, emit="chunks"), dict(method="random")])
+def test_a_token_budget_is_the_k_ranking_cut_where_its_tokens_reach_it(tmp_path, corpus, options):
+    """tokens=T selects what k=n selects, n the first count whose tokens reach T; the
+    manifest states the budget and what was reached; the file split and workers change nothing."""
+    t = corpus["targets"]["law"] if options.get("method") != "random" else None
+    out = tmp_path / "t"
+    m = DSIR(**options).select(corpus["one"], str(out), tokens=1500, target=t, report=True)
+    rows = selected(out)
+    n = m["counts"]["selected"]
+    assert m["parameters"]["tokens"] == 1500 and m["parameters"]["k"] is None
+    assert m["counts"]["requested_tokens"] == 1500 and m["counts"]["requested"] is None
+    assert m["counts"]["selected_tokens"] == sum(tokens_of(r["text"]) for r in rows) >= 1500
+    assert m["per_target"][0]["requested_tokens"] == 1500
+    assert m["per_target"][0]["selected_tokens"] == m["counts"]["selected_tokens"]
+    m_k = DSIR(**options).select(corpus["one"], str(tmp_path / "k"), k=n, target=t, report=False)
+    assert key(selected(tmp_path / "k")) == key(rows)  # the same ranking, cut by tokens
+    fewer = DSIR(**options).select(corpus["one"], str(tmp_path / "k1"), k=n - 1, target=t, report=False)
+    assert fewer["counts"]["selected_tokens"] < 1500 <= m_k["counts"]["selected_tokens"]
+    DSIR(workers=2, **options).select(corpus["three"], str(tmp_path / "three"), tokens=1500, target=t, report=False)
+    assert key(selected(tmp_path / "three")) == key(rows)
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"]["requested_tokens"] == 1500
+    assert report["counts"]["selected_tokens"] == m["counts"]["selected_tokens"]
+    assert "1,500 tokens" in (out / "report.html").read_text()
+
+
+def test_several_targets_share_a_token_budget(tmp_path, corpus):
+    t = corpus["targets"]
+    specs = [f"law={t['law']}:2", f"food={t['food']}:1", f"sea={t['sea']}:1"]
+    out = tmp_path / "out"
+    m = DSIR(workers=2).select(corpus["three"], str(out), tokens=4000, target=specs)
+    per = {p["name"]: p for p in m["per_target"]}
+    assert [per[n]["requested_tokens"] for n in ("law", "food", "sea")] == [2000, 1000, 1000]
+    ids = set()
+    for name in ("law", "food", "sea"):
+        rows = [json.loads(x) for p in sorted(glob.glob(str(out / f"part-{name}-*.jsonl"))) for x in open(p)]
+        assert per[name]["selected_tokens"] == sum(tokens_of(r["text"]) for r in rows) >= per[name]["requested_tokens"]
+        assert per[name]["selected"] == len(rows)
+        ids |= {r["id"] for r in rows}
+    assert len(ids) == m["counts"]["selected"]  # never a document twice
+    report = json.loads((out / "report.json").read_text())
+    assert [x["requested_tokens"] for x in report["targets"]] == [2000, 1000, 1000]
+
+
+def test_a_token_budget_beyond_the_pool_selects_all_and_warns(tmp_path, corpus):
+    out = tmp_path / "out"
+    m = DSIR(min_length=30).select(corpus["one"], str(out), tokens=10**9, target=corpus["targets"]["sea"],
+                                   report=False)
+    rows = selected(out)
+    eligible = [r for r in corpus["pool"] if tokens_of(r["text"]) >= 30]
+    assert len(rows) == len(eligible) == m["counts"]["eligible"]
+    assert m["counts"]["selected_tokens"] == sum(tokens_of(r["text"]) for r in eligible)
+    assert any("more than the" in w and "tokens of the" in w for w in m["warnings"])
+
+
+def test_a_token_budget_in_memory_and_its_usage_errors(tmp_path, corpus):
+    texts = [r["text"] for r in corpus["pool"]]
+    picked = DSIR().select(texts, tokens=500, target=[r["text"] for r in corpus["pool"] if r["domain"] == "law"])
+    total = sum(map(tokens_of, picked))
+    assert total >= 500 > total - max(map(tokens_of, picked))  # without its last-ranked text it would fall short
+    for kwargs, message in [(dict(k=5, tokens=5), "exactly one of k, fraction and tokens"),
+                            (dict(tokens=0), "positive number of tokens"), (dict(tokens=1.5), "integer")]:
+        with pytest.raises(UsageError, match=message):
+            DSIR().select(corpus["one"], str(tmp_path / "bad"), target=corpus["targets"]["law"], **kwargs)
+    assert not (tmp_path / "bad").exists()
+    plan = DSIR().select(corpus["one"], str(tmp_path / "dry"), tokens=2000, target=corpus["targets"]["law"],
+                         dry_run=True)
+    assert plan["select"] == "2,000 tokens"

@@ -9,7 +9,7 @@ import click
 
 from dsir import __version__
 from dsir.api import DSIR, MODEL_METHODS
-from dsir.cli.params import BYTE_SIZE
+from dsir.cli.params import BYTE_SIZE, TOKEN_COUNT
 from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
 from dsir.engines.progress import format_bytes
@@ -207,6 +207,7 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @selection_options
 @click.option("-k", "k", type=int, default=None, help="Number of units (documents, or chunks with --emit chunks) to select.")
 @click.option("--fraction", type=float, default=None, help="Select this fraction of the eligible units instead of -k.")
+@click.option("--tokens", type=TOKEN_COUNT, default=None, metavar="N", help="Select by a token budget instead of -k: units in the order -k ranks them until their tokens reach N (2000000, 500k, 2M, 1.5B); tokens as --min-length counts them.")
 @click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory, local or an object-store URL (must be empty unless --overwrite).")
 @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default=None, help="Format of the output shards. [default: that of each input file]")
 @click.option("--max-shard-docs", type=click.IntRange(min=1), default=None, metavar="N", help="Cut a shard that would hold more than N records, in order, into pieces part-NNNNN.MMMMM.<format>.")
@@ -218,17 +219,18 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
-           weighting, temperature, chunk_words, emit, target, model, k, fraction, output, output_format, max_shard_docs,
-           max_shard_bytes, overwrite, no_report, group_by, resume, dry_run, ngrams, buckets, features, smoothing,
-           target_smoothing, raw_sample) -> None:
-    """Select k raw units by importance resampling and write them, with all their fields, to DIR.
+           weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
+           max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, resume, dry_run, ngrams, buckets, features,
+           smoothing, target_smoothing, raw_sample) -> None:
+    """Select k raw units (or a token budget) by importance resampling and write them, with all
+    their fields, to DIR.
 
     Writes one shard per input file (and named target) that has selected units
     (part-NNNNN.<format>), then DIR/manifest.json saying what was done, then the report.
     """
     def run():
-        if (k is None) == (fraction is None):
-            raise click.UsageError("give exactly one of -k and --fraction")
+        if sum(x is not None for x in (k, fraction, tokens)) != 1:
+            raise click.UsageError("give exactly one of -k, --fraction and --tokens")
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
                       model, target_text_field, features, target_smoothing)
@@ -236,16 +238,19 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
                          resume=resume, max_shard_docs=max_shard_docs, max_shard_bytes=max_shard_bytes,
-                         dry_run=dry_run)
+                         dry_run=dry_run, tokens=tokens)
         if dry_run:
             click.echo(format_plan(m))
             return
         c = m["counts"]
-        _say(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')} "
-                   f"({c['documents']} documents in the pool) into {output}", err=True)
+        budget = f", {c['selected_tokens']} tokens of the {c['requested_tokens']} asked" if tokens else ""
+        _say(f"selected {c['selected']} of {c['eligible']} eligible {c.get('unit', 'documents')}{budget} "
+             f"({c['documents']} documents in the pool) into {output}", err=True)
         for t in m.get("per_target", []):
             if t["name"]:
-                _say(f"  target {t['name']}: {t['selected']} of {t['requested']}", err=True)
+                got = (f"{t['selected']} {c.get('unit', 'documents')} ({t['selected_tokens']} tokens of its "
+                       f"{t['requested_tokens']})" if tokens else f"{t['selected']} of {t['requested']}")
+                _say(f"  target {t['name']}: {got}", err=True)
         if not no_report:
             _say(f"report: {output.rstrip('/')}/report.html", err=True)
     _run(run)

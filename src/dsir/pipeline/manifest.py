@@ -17,8 +17,8 @@ from dsir.pipeline.targets import target_proportions
 log = logging.getLogger("dsir")
 
 
-def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, k,
-                   fraction, output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
+def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, budget, allocation,
+                   output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
                    group_by: str | None = None, report: bool = True) -> dict:
     """What was done, with the parameters that did it (``Settings``, every field), and the
     ``replay`` options that do it again."""
@@ -43,7 +43,8 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "dsir_version": __version__,
         "method": s.method,
         "method_version": METHODS[s.method].version,
-        "parameters": {"k": k, "fraction": fraction, "output_format": output_format,
+        "parameters": {"k": budget.k, "fraction": budget.fraction, "tokens": budget.tokens,
+                       "output_format": output_format,
                        "max_shard_docs": shard_limits.max_documents, "max_shard_bytes": shard_limits.max_bytes,
                        **{f.name: getattr(s, f.name) for f in fields(s)},
                        "featurizer": s.featurizer.params},
@@ -57,8 +58,10 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
             "unit": s.unit_name,
             "units": sum(x.units for x in summaries),
             "eligible": sum(x.eligible for x in summaries),
-            "requested": want,
+            "requested": None if budget.in_tokens else want,
             "selected": sum(selected_by_unit.values()),
+            "requested_tokens": want if budget.in_tokens else None,
+            "selected_tokens": sum(allocation.selected_tokens),
             "tokens": sum(x.tokens for x in summaries),
             "text_bytes": sum(x.text_bytes for x in summaries),
             "rejected": sum(x.rejected for x in summaries),
@@ -68,11 +71,12 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
                     for f, d, r in zip(t.files, docs, rej)],
         "model": model_path,
         "per_target": [
-            {"name": t.name, "paths": [f.path for f in t.files], "proportion": p, "requested": share,
-             "selected": got, **({"outputs": f"part-{t.name}-NNNNN.<format>"} if t.name else {}),
-             "fit": vars(st)}
-            for t, p, share, got, st in zip(targets, target_proportions([t.spec for t in targets]), shares,
-                                            per_target, fit.stats)
+            {"name": t.name, "paths": [f.path for f in t.files], "proportion": p,
+             "requested": None if budget.in_tokens else share, "selected": got,
+             "requested_tokens": share if budget.in_tokens else None, "selected_tokens": got_tokens,
+             **({"outputs": f"part-{t.name}-NNNNN.<format>"} if t.name else {}), "fit": vars(st)}
+            for t, p, share, got, got_tokens, st in zip(targets, target_proportions([t.spec for t in targets]),
+                                                        shares, per_target, allocation.selected_tokens, fit.stats)
         ],
         "inputs": [
             {"path": f.path, "bytes": f.size, "documents": x.documents, "units": x.units, "eligible": x.eligible,
@@ -85,7 +89,8 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
             for w in writes for per_target in w.shards for sh in per_target
         ],
         "warnings": warnings,
-        "replay": replay_options(s, raw_files, targets, model_path, k=k, fraction=fraction,
+        "replay": replay_options(s, raw_files, targets, model_path, k=budget.k, fraction=budget.fraction,
+                                 tokens=budget.tokens,
                                  output_format=output_format, max_shard_docs=shard_limits.max_documents,
                                  max_shard_bytes=shard_limits.max_bytes, group_by=group_by, no_report=not report),
     }
@@ -158,7 +163,10 @@ def dataset_card(manifest: dict) -> str:
     shards = [o["path"] for o in manifest["outputs"]]
     family = {p: "parquet" if p.endswith(".parquet") else "json" for p in shards}
     counts = manifest["counts"]
-    about = (f"{counts['selected']} {counts['unit']} selected from {counts['documents']} documents in "
+    budget = (f" for a budget of {counts['requested_tokens']:,} tokens" if counts.get("requested_tokens") is not None
+              else "")
+    about = (f"{counts['selected']} {counts['unit']} selected ({counts.get('selected_tokens', 0):,} tokens"
+             f"{budget}) from {counts['documents']} documents in "
              f"{len(manifest['inputs'])} input files by dsir {manifest['dsir_version']} (method "
              f"{manifest['method']}). `manifest.json` records how (every parameter, input and shard, with its "
              "sha256); `report.html`, when present, shows what was selected and why.")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import operator
 import time
 from dataclasses import dataclass, field
 
@@ -42,7 +41,7 @@ from dsir.pipeline.tasks import (
     load_arrays, save_arrays, score_task, write_task, written_shards,
 )
 from dsir.pipeline.units import RunState, run_phase, task_fingerprint
-from dsir.sample.allocate import Allocation, allocate_targets
+from dsir.sample.allocate import Allocation, Budget, allocate_targets
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.methods import allocate
 
@@ -257,39 +256,40 @@ def score_stage(run: Run, raw_files: list[InputFile], fit: Fit,
     return summaries, [task_fingerprint("score", t) for t in tasks]
 
 
-def resolve_k(k: int | None, fraction: float | None, eligible: int) -> int:
-    """The number of units to select from ``k`` or ``fraction`` of the eligible ones."""
-    if (k is None) == (fraction is None):
-        raise UsageError("give exactly one of k and fraction")
-    if k is not None:
-        if k <= 0:
-            raise UsageError(f"k must be a positive number of documents, got {k}")
-        return int(k)
-    if not (0 < fraction <= 1):  # type: ignore[operator]
-        raise UsageError(f"fraction must be in (0, 1], got {fraction}")
-    return max(1, int(fraction * eligible + 0.5))  # type: ignore[operator]
-
-
-def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target], k: int | None,
-                   fraction: float | None) -> tuple[int, list[int], Allocation, list[str]]:
-    """k over the targets, then each target's units: ``(requested, shares, allocation, warnings)``."""
+def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target],
+                   budget: Budget) -> tuple[int, list[int], Allocation, list[str]]:
+    """The budget over the targets, then each target's units: ``(requested, shares, allocation,
+    warnings)``; ``requested`` and ``shares`` count units, or tokens for a token budget."""
     eligible = sum(x.eligible for x in summaries)
-    want = resolve_k(k, fraction, eligible)
     warnings = []
     unit = run.settings.unit_name
     if eligible == 0:  # an empty selection is never what was asked for
         why = "has no tokens" if run.settings.min_length <= 1 else f"has fewer than {run.settings.min_length} tokens"
         raise InputError(f"none of the {sum(x.units for x in summaries)} {unit} of the raw pool is eligible "
                          f"(each {why}): nothing to select")
-    if want > eligible:
-        warnings.append(f"k = {want} is more than the {eligible} eligible {unit}: selecting all of them")
-    shares = allocate(min(want, eligible), target_proportions([t.spec for t in targets]))
-    keys = [load_arrays(run.out.scores(x.unit), ("keys",))["keys"] for x in summaries]
-    allocation = allocate_targets(keys, lambda u: load_arrays(run.out.scores(u), ("hash",))["hash"], shares)
-    for t, share, got in zip(targets, shares, allocation.selected):
-        if got < share:
-            warnings.append(f"target {t.name or ''}: {got} of its {share} {unit} selected (no more eligible "
-                            "ones left)")
+    scores = [load_arrays(run.out.scores(x.unit), ("keys", "n_tokens")) for x in summaries]
+    keys = [z["keys"] for z in scores]
+    sizes = [z["n_tokens"].astype(np.int64) for z in scores]
+    want = budget.requested(eligible)
+    if budget.in_tokens:
+        available = sum(int(n[np.isfinite(k[0])].sum()) for k, n in zip(keys, sizes))
+        if want > available:
+            warnings.append(f"tokens = {want} is more than the {available} tokens of the {eligible} eligible {unit}: "
+                            "selecting all of them")
+        shares = allocate(min(want, available), target_proportions([t.spec for t in targets]))
+    else:
+        available = eligible
+        if want > eligible:
+            warnings.append(f"k = {want} is more than the {eligible} eligible {unit}: selecting all of them")
+        shares = allocate(min(want, eligible), target_proportions([t.spec for t in targets]))
+    allocation = allocate_targets(keys, lambda u: load_arrays(run.out.scores(u), ("hash",))["hash"], shares, sizes,
+                                  by_tokens=budget.in_tokens)
+    got = allocation.selected_tokens if budget.in_tokens else allocation.selected
+    what = "tokens" if budget.in_tokens else unit
+    for t, share, n in zip(targets, shares, got):
+        if n < share:
+            warnings.append(f"target {t.name or ''}: {n} of its {share} {what} selected (no more eligible "
+                            f"{unit} left)")
     for w in warnings:
         log.warning(w)
     return want, shares, allocation, warnings
@@ -318,21 +318,17 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            fraction: float | None = None, target: list[str] | None = None, output_format: str | None = None,
            overwrite: bool = False, report: bool = True, group_by: str | None = None, resume: bool = False,
            fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES,
-           on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False) -> dict:
-    """Select ``k`` (or ``fraction`` of the eligible) units of ``raw`` into ``output_dir``; return
-    the manifest (written last, after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
+           on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False,
+           tokens: int | None = None) -> dict:
+    """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
+    reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
+    after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
     called with what the fit learned (so the API can keep it); ``shard_limits`` cut shards
     that would exceed them into pieces. ``dry_run``: check everything that can be checked
     without reading a document, and return ``describe_plan``'s plan; nothing is written."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
-    try:
-        k = None if k is None else operator.index(k)
-        fraction = None if fraction is None else float(fraction)
-    except (TypeError, ValueError):
-        raise UsageError(f"k must be an integer and fraction a number, got k={k!r}, fraction={fraction!r}") from None
-    if k is not None and k <= 0 or fraction is not None and not 0 < fraction <= 1:
-        resolve_k(k, fraction, 0)  # the usage error, before any work
+    budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
     if group_by == "":
         raise UsageError("--group-by needs a field name")
     started = time.time()
@@ -340,10 +336,11 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     log.debug("plan: %s; raw: %d files, %d bytes", ", ".join(p for p, _ in passes(method, fit is not None)),
               len(raw_files), sum(f.size for f in raw_files))
     if dry_run:
-        return describe_plan(method, raw_files, targets, out, fit is not None, overwrite, resume, report, group_by)
+        return describe_plan(method, raw_files, targets, out, fit is not None, overwrite, resume, report, group_by,
+                             budget)
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
     with out.locked():
-        return _select_locked(run, method, raw_files, targets, fit, k, fraction, output_format, overwrite, resume,
+        return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
                               report, group_by, model_path, started, on_fit, shard_limits)
 
 
@@ -372,7 +369,8 @@ def passes(method: Method, fitted: bool) -> list[tuple[str, str]]:
 
 
 def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Target], out: OutputDir, fitted: bool,
-                  overwrite: bool, resume: bool, report: bool, group_by: str | None) -> dict:
+                  overwrite: bool, resume: bool, report: bool, group_by: str | None,
+                  budget: Budget | None = None) -> dict:
     """What a select would do, from file sizes alone: the files, each pass and what it reads,
     and what becomes of the output directory. Refuses what the run would refuse up front."""
     output = out.check_prepare(overwrite=overwrite, resume=resume)
@@ -393,14 +391,15 @@ def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Targ
         steps.append(step)
     extras = [("report", "from samples the fit and write passes take")] if report else []
     extras += [("group-by " + group_by, "counted in the fit and write passes")] if group_by else []
-    return {"dry_run": True, "method": method.name, "raw": files(raw_files),
+    return {"dry_run": True, "method": method.name, **({"select": budget.describe()} if budget else {}),
+            "raw": files(raw_files),
             "targets": [{"name": t.name, "files": files(t.files)} for t in targets if t.files],
             "output": {"path": out.root, "action": output}, "passes": steps,
             "no_extra_reads": [{"what": what, "how": how} for what, how in extras],
             "bytes_read": sum(step["bytes"] for step in steps)}
 
 
-def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fraction, output_format, overwrite,
+def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Budget, output_format, overwrite,
                    resume, report, group_by, model_path, started, on_fit=None,
                    shard_limits: ShardLimits = ShardLimits()) -> dict:
     """``select`` once it holds the output directory's lock."""
@@ -423,13 +422,13 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, k, fractio
             if isinstance(m, ImportanceEstimator):  # reusable as --model
                 m.save(out.model(t.name))
         summaries, score_fps = score_stage(run, raw_files, fit)
-        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, k, fraction)
+        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget)
         samples = plan_samples(run, fit, summaries, allocation) if report else None
         writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by,
                              shard_limits)
         out.remove_stale_shards({o.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] for w in writes
                                  for o in written_shards(vars(w))})
-        manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, k, fraction,
+        manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, budget, allocation,
                                   output_format, warnings, model_path, shard_limits, group_by, report)
         if samples:
             from dsir.reports.collect import save_samples

@@ -113,8 +113,10 @@ def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocatio
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"cannot read the work files of this run ({exc}); was the selection complete?",
                          path=out.work) from exc
-    shares = [t["requested"] for t in manifest["per_target"]]
-    alloc = allocation or allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares)
+    by_tokens = p.get("tokens") is not None
+    shares = [t["requested_tokens"] if by_tokens else t["requested"] for t in manifest["per_target"]]
+    alloc = allocation or allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares,
+                                           [s["n_tokens"].astype(np.int64) for s in scores], by_tokens=by_tokens)
     for a, entry in zip(alloc.assigned, manifest["inputs"]):
         if int((a >= 0).sum()) != entry["selected"]:
             raise InputError(f"the scores say {int((a >= 0).sum())} units of {entry['path']} are selected, the "
@@ -444,6 +446,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
             }})
         sections.append({
             "name": name, "paths": entry["paths"], "requested": entry["requested"], "selected": n_sel,
+            "requested_tokens": entry.get("requested_tokens"), "selected_tokens": entry.get("selected_tokens"),
             "verdict": _verdict(kl_out, name),
             "kl": kl_out,
             "weights": {
@@ -501,6 +504,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
             "pool_documents": counts["documents"],
             f"pool_{counts.get('unit', 'documents')}": n_pool,
             f"eligible_{counts.get('unit', 'documents')}": n_eligible, "requested": counts["requested"],
+            "requested_tokens": counts.get("requested_tokens"),
             f"selected_{counts.get('unit', 'documents')}": n_selected,
             "pool_tokens": int(tokens_all.sum()), "selected_tokens": int(sel_tokens.sum()),
             "pool_text_bytes": int(bytes_all.sum()), "selected_text_bytes": int(bytes_all[selected_all].sum()),

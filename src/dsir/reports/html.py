@@ -31,6 +31,13 @@ def _e(x: object) -> str:
     return html.escape(str(x))
 
 
+def _requested(entry: dict) -> str:
+    """What was asked for: a number of units, or a token budget (with the tokens reached)."""
+    if entry.get("requested_tokens") is not None:
+        return f"{entry['requested_tokens']:,} tokens ({entry['selected_tokens']:,} selected)"
+    return _n(entry["requested"])
+
+
 def _n(x: float | int | None, digits: int = 4) -> str:
     if x is None:
         return "–"
@@ -96,7 +103,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     if len(report["targets"]) > 1:
         out.append("<h2>Targets</h2>")
         out.append(_table(["target", "requested", "selected", "KL reduction (nats)", "verdict"], [
-            [_e(t["name"]), _n(t["requested"]), _n(t["selected"]), _n(t["kl"]["reduction"]), _e(t["verdict"])]
+            [_e(t["name"]), _requested(t), _n(t["selected"]), _n(t["kl"]["reduction"]), _e(t["verdict"])]
             for t in report["targets"]], {1, 2, 3}))
         out.append("<p class='note'>Each target's KL numbers compare that target with the units selected for it; "
                    "the sections below show the first target.</p>")
@@ -106,7 +113,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
         ["eligible", _n(c[f"eligible_{u}"]), "", ""],
         ["selected", _n(c[f"selected_{u}"]), _n(c["selected_tokens"]), _bytes(c["selected_text_bytes"])],
     ], {1, 2, 3}))
-    out.append(f"<p class='note'>Requested {c['requested']:,}; selected fraction: "
+    out.append(f"<p class='note'>Requested {_requested(c)}; selected fraction: "
                f"{100 * c['selected_fraction_of_eligible']:.3g}% of eligible {u}, "
                f"{100 * c['selected_fraction_of_tokens']:.3g}% of tokens. Output shards: {_bytes(c['selected_output_bytes'])}.</p>")
 

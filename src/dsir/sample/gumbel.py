@@ -110,3 +110,41 @@ def find_threshold(unit_keys: list[np.ndarray], k: int, unit_hashes=None) -> Thr
     for _, unit, row in tied[:need]:
         ties.setdefault(unit, []).append(row)
     return Threshold(value=t, ties=ties)
+
+
+def find_token_threshold(unit_keys: list[np.ndarray], unit_sizes: list[np.ndarray], budget: int,
+                         unit_hashes=None) -> Threshold:
+    """The threshold that keeps the largest keys until their sizes (tokens) reach ``budget``.
+
+    Units are taken in the order ``find_threshold`` ranks them (larger key first; equal keys
+    by document hash, then unit and row) up to and including the first that brings the total
+    to ``budget`` or more, so the kept sizes add up to at least ``budget`` (less only when
+    every finite key is kept) and drop below it without the last one.
+    """
+    if budget <= 0:
+        raise ValueError(f"the token budget must be positive, got {budget}")
+    finite = [np.isfinite(keys) for keys in unit_keys]
+    keys = np.concatenate([k[f] for k, f in zip(unit_keys, finite)]) if unit_keys else np.empty(0)
+    sizes = np.concatenate([s[f] for s, f in zip(unit_sizes, finite)]).astype(np.int64) if unit_sizes \
+        else np.empty(0, np.int64)
+    if int(sizes.sum()) <= budget:
+        return Threshold(value=-np.inf, select_all=True)
+    order = np.argsort(-keys, kind="stable")
+    reached = int(np.searchsorted(np.cumsum(sizes[order]), budget))  # first rank with a running total >= budget
+    t = float(keys[order[reached]])
+    del keys, sizes, order
+    need = budget - sum(int(s[k > t].sum()) for k, s in zip(unit_keys, unit_sizes))  # > 0: see the docstring
+    tied = []
+    for unit, (k, s) in enumerate(zip(unit_keys, unit_sizes)):
+        rows = np.flatnonzero(k == t)
+        if len(rows):
+            hashes = unit_hashes(unit)[rows] if unit_hashes else np.zeros(len(rows), np.uint64)
+            tied.extend(zip(hashes.tolist(), [unit] * len(rows), rows.tolist(), s[rows].tolist()))
+    tied.sort()
+    ties: dict[int, list[int]] = {}
+    for _, unit, row, size in tied:
+        if need <= 0:
+            break
+        ties.setdefault(unit, []).append(row)
+        need -= int(size)
+    return Threshold(value=t, ties=ties)
