@@ -1,37 +1,55 @@
-"""Selection quality benchmark: dsir variants, random, the classifier baseline and the
-reference package, every domain of the benchmark corpus in turn as the target.
+"""Selection quality benchmark at two budgets: dsir variants, random, the classifier
+baseline, the reference package and the oracle, every domain of the benchmark corpus in turn
+as the target.
 
-For each domain ``d`` (``target/<d>.jsonl.zst``), ``k`` = the number of pool documents of
-domain ``d`` (corpus ``stats.tsv``), and each method, it reports:
+For each domain ``d`` (``target/<d>.jsonl.zst``) and each budget:
+
+* ``docs``: k = the number of pool documents of domain ``d`` (corpus ``stats.tsv``);
+* ``quarter``: a quarter of the tokens of those documents (``select(tokens=...)``: units in
+  rank order until their tokens reach it), the budget users pick for a training run, far
+  below "everything that matches";
+
+and each method, it reports, on the selection:
 
 * precision: the share of selected documents whose ground-truth ``domain`` is ``d``;
-* KL reduction: ``KL(target || raw) - KL(target || selected)`` between add-one smoothed
-  distributions over the hashed n-gram features (unigrams and bigrams, 10,000 buckets:
-  the space dsir fits in);
 * length: mean tokens per selected document over the target's mean tokens per document;
+
+and on an **equal amount of text** for every method of that domain and budget (W words,
+the fewest any method selected: the selected documents in a fixed pseudo-random order, a
+hash of their id, the last one cut), so that longer documents buy nothing:
+
+* KL reduction: ``KL(target || raw) - KL(target || text)`` between add-one smoothed
+  distributions over the hashed n-gram features (unigrams and bigrams, 10,000 buckets: the
+  space dsir fits in; the cut document keeps the features of its first words);
 * perplexity on ``eval/<d>`` of an interpolated Kneser-Ney bigram model (discount 0.75,
-  the continuation unigram interpolated with a uniform distribution over 2**20 hashed
-  word ids, one begin-of-document context per document) trained on the selected text.
+  the continuation unigram interpolated with a uniform distribution over 2**20 hashed word
+  ids, one begin-of-document context per document) trained on the text;
+* diversity: distinct word bigrams over word bigrams of the text.
 
 Methods: ``dsir`` (the default of ``dsir select``), ``dsir-sum`` (the paper's and the
 reference's summed log-weights, temperature 1), ``dsir-chunk128`` (summed log-weights over
 chunks of about 128 words, a document scored by its average chunk), ``dsir-mean-T0.03`` (a
-softer temperature), ``random``, ``classifier`` (Pareto(9) keep rule), and ``reference``
-(``data-selection==1.0.3``, ``min_example_length=0``, run through ``bench/reference`` and
-cached in ``bench/.work/quality/reference/``; a rerun only reads the cache).
+softer temperature), ``random``, ``classifier`` (Pareto(9) keep rule), ``reference``
+(``data-selection==1.0.3``, ``min_example_length=0``, run through ``bench/reference`` with
+k = the domain's pool documents and cached in ``bench/.work/quality/reference/``; at the
+``quarter`` budget its log-weights from that run, with Gumbel noise from ``--seed``, are cut
+where their tokens reach the budget, as ``dsir select --tokens`` cuts its keys), and
+``oracle`` (a uniform sample of the domain's own pool documents: all of them at ``docs``,
+a seeded random order cut at the budget at ``quarter``).
 
 Usage, from the repository root::
 
-    .venv/bin/python bench/quality.py                       # all domains, the table's methods
-    .venv/bin/python bench/quality.py --domains news quotes --methods dsir random
+    .venv/bin/python bench/quality.py                       # all domains, both budgets
+    .venv/bin/python bench/quality.py --domains news quotes --methods dsir random --budgets quarter
 
-Writes ``bench/results/quality.json`` and ``bench/results/quality.md`` (the table that
+Writes ``bench/results/quality.json`` and ``bench/results/quality.md`` (the tables that
 ``bench/README.md`` quotes).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import shutil
@@ -65,7 +83,9 @@ METHODS: dict[str, dict | None] = {
     "random": {"method": "random"},
     "classifier": {"method": "classifier"},
     "reference": None,
+    "oracle": None,
 }
+BUDGETS = ("docs", "quarter")
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -178,20 +198,54 @@ def read_selected_ids(out_dir: Path) -> list[str]:
     return [r["id"] for r in iter_jsonl(files)]
 
 
-def run_method(method: str, domain: str, k: int, corpus: Path, pool_files: list[Path], fitted: DSIR | None,
-               workers: int, seed: int) -> tuple[list[str], float, dict]:
-    """Select ``k`` for ``domain``; return selected ids, seconds, extra info."""
+def reference_run(domain: str, k: int, corpus: Path, pool_files: list[Path], workers: int,
+                  seed: int) -> tuple[Path, dict, bool]:
+    """The reference's run for ``domain`` at k (cached): its output folder, timings, whether cached."""
+    out = QUALITY_DIR / "reference" / f"{domain}-k{k}-seed{seed}"
+    cached = (out / "reference_timings.json").is_file()
+    if not cached:
+        pool = concat_plain(pool_files, "quality-pool.jsonl")
+        run_reference([pool], [corpus / "target" / f"{domain}.jsonl.zst"], k, out, workers=workers, seed=seed)
+    return out, json.loads((out / "reference_timings.json").read_text()), cached
+
+
+def reference_weights(out: Path, n_docs: int, workers: int) -> np.ndarray:
+    """The reference's log-weight of every pool line (the pool is one file split over ``workers``
+    virtual shards: line ``j`` in shard ``j % workers`` at position ``j // workers``)."""
+    weights = np.empty(n_docs)
+    for i in range(workers):
+        weights[i::workers] = np.load(out / "cache" / "log_importance_weights" / f"{i}.npy")
+    return weights
+
+
+def cut_by_tokens(order: np.ndarray, tokens: np.ndarray, budget: int) -> np.ndarray:
+    """The rows of ``order`` up to and including the first whose running tokens reach ``budget``."""
+    reached = int(np.searchsorted(np.cumsum(tokens[order]), budget))
+    return order[: reached + 1]
+
+
+def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files: list[Path], fitted: DSIR | None,
+               workers: int, seed: int, pool: Docs) -> tuple[list[str], float, dict]:
+    """Select ``budget`` (``{"k": n}`` or ``{"tokens": n}``) for ``domain``; return the selected
+    ids, seconds, extra info."""
     target = corpus / "target" / f"{domain}.jsonl.zst"
+    if method == "oracle":
+        own = np.flatnonzero(pool.domains == domain)
+        if "k" in budget:
+            return [pool.ids[r] for r in own[: budget["k"]]], 0.0, {}
+        order = np.random.default_rng(seed).permutation(own)
+        return [pool.ids[r] for r in cut_by_tokens(order, pool.tokens, budget["tokens"])], 0.0, {}
     if method == "reference":
-        out = QUALITY_DIR / "reference" / f"{domain}-k{k}-seed{seed}"
-        info = {"cached": True}
-        if not (out / "reference_timings.json").is_file():
-            pool = concat_plain(pool_files, "quality-pool.jsonl")
-            run_reference([pool], [target], k, out, workers=workers, seed=seed)
-            info["cached"] = False
-        timings = json.loads((out / "reference_timings.json").read_text())
-        ids = [r["id"] for r in iter_jsonl([out / "selected.jsonl"])]
-        return ids, float(timings["total_s"]), info
+        k_docs = int((pool.domains == domain).sum())
+        out, timings, cached = reference_run(domain, k_docs, corpus, pool_files, workers, seed)
+        info = {"cached": cached}
+        if "k" in budget:
+            return [r["id"] for r in iter_jsonl([out / "selected.jsonl"])], float(timings["total_s"]), info
+        # its resampling (Gumbel top-k over its log-weights) cut by tokens instead of a count
+        keys = reference_weights(out, len(pool.ids), workers) + np.random.default_rng(seed).gumbel(size=len(pool.ids))
+        order = np.argsort(-keys, kind="stable")
+        info["rule"] = "its log-weights + Gumbel(seed), cut where the tokens reach the budget"
+        return [pool.ids[r] for r in cut_by_tokens(order, pool.tokens, budget["tokens"])], 0.0, info
     out = QUALITY_DIR / "selections" / method / domain
     kwargs = dict(METHODS[method])
     d = DSIR(seed=seed, workers=workers, **kwargs)
@@ -199,34 +253,62 @@ def run_method(method: str, domain: str, k: int, corpus: Path, pool_files: list[
     with d.engine:
         if kwargs.get("method", "dsir") == "dsir":
             d.estimator_ = fitted.estimator_  # one fit per domain, shared by every dsir variant
-            m = d.select([str(p) for p in pool_files], str(out), k=k, overwrite=True, report=False)
+            m = d.select([str(p) for p in pool_files], str(out), overwrite=True, report=False, **budget)
         else:
-            m = d.select([str(p) for p in pool_files], str(out), k=k, target=str(target), overwrite=True,
-                         report=False)
+            m = d.select([str(p) for p in pool_files], str(out), target=str(target), overwrite=True,
+                         report=False, **budget)
     seconds = time.perf_counter() - t0
     return read_selected_ids(out), seconds, {"parameters": {kk: m["parameters"].get(kk) for kk in (
         "method", "weighting", "temperature", "chunk_words", "top_k", "pareto_alpha") if kk in m["parameters"]}}
 
 
+def text_order(ids: list[str], seed: int) -> list[int]:
+    """A fixed pseudo-random order of the selected documents: by a hash of (seed, id)."""
+    return sorted(range(len(ids)), key=lambda i: hashlib.blake2b(f"{seed}:{ids[i]}".encode(), digest_size=8).digest())
+
+
+def equal_text(rows: np.ndarray, pool: Docs, words: int) -> tuple[tuple, tuple]:
+    """The first ``words`` words of the documents ``rows`` in that order (the last one cut), as
+    ``(word ids, feature ids)`` CSRs; a cut document keeps the features of its first w words
+    (2 w - 1 of them: each word's unigram, then the bigram ending at it)."""
+    tokens = pool.tokens[rows]
+    cum = np.cumsum(tokens)
+    last = int(np.searchsorted(cum, words))
+    rows = rows[: last + 1]
+    keep = int(words - (cum[last - 1] if last else 0))  # words of the last document
+    w_ptr, w_ids = rows_ids(pool.words, rows)
+    f_ptr, f_ids = rows_ids(pool.features, rows)
+    w_cut = w_ptr[-2] + keep
+    f_cut = f_ptr[-2] + max(0, 2 * keep - 1)
+    w_ptr, f_ptr = w_ptr.copy(), f_ptr.copy()
+    w_ptr[-1], f_ptr[-1] = w_cut, f_cut
+    return (w_ptr, w_ids[:w_cut]), (f_ptr, f_ids[:f_cut])
+
+
 def evaluate(ids: list[str], domain: str, pool: Docs, row_of: dict[str, int], target: Docs, eval_docs: Docs,
-             raw_dist: np.ndarray, target_dist: np.ndarray) -> dict:
+             raw_dist: np.ndarray, target_dist: np.ndarray, words: int, seed: int) -> dict:
     rows = np.array([row_of[i] for i in ids], dtype=np.int64)
     if len(set(rows.tolist())) != len(rows):
         raise SystemExit(f"{domain}: a selection holds a document twice")
-    sel_feat = rows_ids(pool.features, rows)
-    sel_dist = smoothed(np.bincount(sel_feat[1], minlength=len(raw_dist)).astype(np.float64))
-    words = rows_ids(pool.words, rows)
-    lm = KneserNeyBigram(LM_BUCKETS).fit(*words)
+    (w_ptr, w_ids), (f_ptr, f_ids) = equal_text(rows[text_order(ids, seed)], pool, words)
+    text_dist = smoothed(np.bincount(f_ids, minlength=len(raw_dist)).astype(np.float64))
+    lm = KneserNeyBigram(LM_BUCKETS).fit(w_ptr, w_ids)
+    prev, cur = KneserNeyBigram._bigrams(w_ptr, w_ids, LM_BUCKETS)
+    inner = prev != LM_BUCKETS  # bigrams within a document
+    pairs = prev[inner] * (LM_BUCKETS + 1) + cur[inner]
     mean_len = float(pool.tokens[rows].mean())
     target_len = float(target.tokens.mean())
     return {
         "selected": len(rows),
+        "selected_tokens": int(pool.tokens[rows].sum()),
+        "text_words": int(len(w_ids)),
         "precision": float(np.mean(pool.domains[rows] == domain)),
-        "kl_reduction": kl(target_dist, raw_dist) - kl(target_dist, sel_dist),
+        "kl_reduction": kl(target_dist, raw_dist) - kl(target_dist, text_dist),
         "mean_tokens": mean_len,
         "target_mean_tokens": target_len,
         "length_ratio": mean_len / target_len,
         "perplexity": lm.perplexity(*eval_docs.words),
+        "distinct_bigrams": float(len(np.unique(pairs)) / max(1, len(pairs))),
     }
 
 
@@ -240,26 +322,38 @@ def corpus_domains(corpus: Path) -> dict[str, int]:
 def render(results: dict, methods: list[str], domains: list[str], meta: dict) -> str:
     out = [f"`{meta['command']}` ({meta['date']}; seed {meta['seed']}, {meta['workers']} workers; "
            f"dsir default: {meta['dsir_default']})", ""]
-    out.append("| method | mean precision | mean KL reduction | mean perplexity | length within 25% | mean length ratio |")
-    out.append("|---|---:|---:|---:|---:|---:|")
-    for m in methods:
-        rs = [results[d][m] for d in domains if m in results[d]]
-        if not rs:
-            continue
-        within = sum(abs(r["length_ratio"] - 1) <= 0.25 for r in rs)
-        out.append(f"| {m} | {np.mean([r['precision'] for r in rs]):.3f} | "
-                   f"{np.mean([r['kl_reduction'] for r in rs]):.3f} | {np.mean([r['perplexity'] for r in rs]):.1f} | "
-                   f"{within} of {len(rs)} | {np.mean([r['length_ratio'] for r in rs]):.2f} |")
-    out += ["", "Per domain: precision / perplexity / length ratio (selected mean tokens over target's).", ""]
-    out.append("| domain | k | " + " | ".join(methods) + " |")
-    out.append("|---|---:|" + "---:|" * len(methods))
-    for d in domains:
-        cells = []
+    for budget, per_domain in results.items():
+        what = ("k = the domain's pool documents" if budget == "docs" else
+                "a quarter of the tokens of the domain's pool documents")
+        out += [f"### Budget `{budget}`: {what}", ""]
+        out.append("| method | mean precision | mean KL reduction | mean perplexity | mean distinct bigrams | "
+                   "length within 25% | mean length ratio | KL reduction > 0 |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for m in methods:
-            r = results[d].get(m)
-            cells.append(f"{r['precision']:.3f} / {r['perplexity']:.0f} / {r['length_ratio']:.2f}" if r else "-")
-        out.append(f"| {d} | {meta['k'][d]} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
+            rs = [per_domain[d][m] for d in domains if m in per_domain[d]]
+            if not rs:
+                continue
+            within = sum(abs(r["length_ratio"] - 1) <= 0.25 for r in rs)
+            positive = sum(r["kl_reduction"] > 0 for r in rs)
+            out.append(f"| {m} | {np.mean([r['precision'] for r in rs]):.3f} | "
+                       f"{np.mean([r['kl_reduction'] for r in rs]):.3f} | "
+                       f"{np.mean([r['perplexity'] for r in rs]):.1f} | "
+                       f"{np.mean([r['distinct_bigrams'] for r in rs]):.3f} | {within} of {len(rs)} | "
+                       f"{np.mean([r['length_ratio'] for r in rs]):.2f} | {positive} of {len(rs)} |")
+        out += ["", "Per domain: precision / KL reduction / perplexity / length ratio; W = the words every "
+                "method's text has.", ""]
+        out.append("| domain | budget | W | " + " | ".join(methods) + " |")
+        out.append("|---|---:|---:|" + "---:|" * len(methods))
+        for d in domains:
+            cells = []
+            for m in methods:
+                r = per_domain[d].get(m)
+                cells.append(f"{r['precision']:.3f} / {r['kl_reduction']:.3f} / {r['perplexity']:.0f} / "
+                             f"{r['length_ratio']:.2f}" if r else "-")
+            b = meta["budgets"][budget][d]
+            out.append(f"| {d} | {b} | {meta['words'][budget][d]:,} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--domains", nargs="+", default=None)
     p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "dsir-mean-T0.03"],
                    choices=list(METHODS), help="default: all but dsir-mean-T0.03 (a softer temperature, on request)")
+    p.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=BUDGETS)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -281,32 +376,45 @@ def main(argv: list[str] | None = None) -> int:
     row_of = {i: r for r, i in enumerate(pool.ids)}
     raw_dist = smoothed(np.bincount(pool.features[1], minlength=10_000).astype(np.float64))
     print(f"pool: {len(pool.ids)} documents featurized in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    results: dict[str, dict] = {}
-    timings: dict[str, dict] = {}
+    results: dict[str, dict] = {b: {} for b in args.budgets}
+    budgets: dict[str, dict] = {b: {} for b in args.budgets}
+    words: dict[str, dict] = {b: {} for b in args.budgets}
     for domain in domains:
         target_path = corpus / "target" / f"{domain}.jsonl.zst"
         target = Docs.load([target_path])
         eval_docs = Docs.load([corpus / "eval" / f"{domain}.jsonl.zst"])
         target_dist = smoothed(np.bincount(target.features[1], minlength=10_000).astype(np.float64))
+        own = pool.domains == domain
+        if int(own.sum()) != ks[domain]:
+            raise SystemExit(f"{domain}: stats.tsv says {ks[domain]} pool documents, the pool has {int(own.sum())}")
         fitted = None
         if any((METHODS[m] or {}).get("method", "dsir") == "dsir" and METHODS[m] is not None for m in args.methods):
             fitted = DSIR(seed=args.seed).fit([str(f) for f in pool_files], str(target_path))
-        results[domain], timings[domain] = {}, {}
-        for method in args.methods:
-            ids, seconds, info = run_method(method, domain, ks[domain], corpus, pool_files, fitted, args.workers,
-                                            args.seed)
-            r = evaluate(ids, domain, pool, row_of, target, eval_docs, raw_dist, target_dist)
-            r.update(seconds=round(seconds, 2), **info)
-            results[domain][method] = r
-            print(f"{domain:12s} {method:16s} precision {r['precision']:.3f}  KL-red {r['kl_reduction']:.3f}  "
-                  f"ppl {r['perplexity']:8.1f}  len {r['length_ratio']:.2f}  ({seconds:.1f}s)", file=sys.stderr)
+        for budget_name in args.budgets:
+            budget = {"k": ks[domain]} if budget_name == "docs" else {"tokens": int(pool.tokens[own].sum()) // 4}
+            budgets[budget_name][domain] = next(iter(budget.values()))
+            selections = {}
+            for method in args.methods:
+                ids, seconds, info = run_method(method, domain, budget, corpus, pool_files, fitted, args.workers,
+                                                args.seed, pool)
+                selections[method] = (ids, seconds, info)
+            w = min(int(pool.tokens[[row_of[i] for i in ids]].sum()) for ids, _, _ in selections.values())
+            words[budget_name][domain] = w
+            results[budget_name][domain] = {}
+            for method, (ids, seconds, info) in selections.items():
+                r = evaluate(ids, domain, pool, row_of, target, eval_docs, raw_dist, target_dist, w, args.seed)
+                r.update(seconds=round(seconds, 2), **info)
+                results[budget_name][domain][method] = r
+                print(f"{domain:12s} {budget_name:7s} {method:14s} precision {r['precision']:.3f}  KL-red "
+                      f"{r['kl_reduction']:.3f}  ppl {r['perplexity']:8.1f}  distinct {r['distinct_bigrams']:.3f}  "
+                      f"len {r['length_ratio']:.2f}  ({seconds:.1f}s)", file=sys.stderr)
     shutil.rmtree(QUALITY_DIR / "selections", ignore_errors=True)
     defaults = DSIR()
     meta = {
         "command": "python bench/quality.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])
                                                 if (argv if argv is not None else sys.argv[1:]) else ""),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seed": args.seed, "workers": args.workers, "k": {d: ks[d] for d in domains},
+        "seed": args.seed, "workers": args.workers, "budgets": budgets, "words": words,
         "dsir_default": f"weighting={defaults.weighting}, temperature={defaults.temperature}",
         "python": platform.python_version(),
     }
