@@ -187,12 +187,13 @@ def emitted_by_kernel(texts: list[str], n: int, num_buckets: int) -> list[list[i
     return [out[indptr[d]: indptr[d + 1]].tolist() for d in range(len(texts))]
 
 
-def test_every_path_of_an_ngram_equals_the_reference():
-    """Memo hits and misses, four digests side by side, and n-grams hashed alone from the
-    buffer, handed over in order. The memo is stressed with thousands of distinct short n-grams
-    (many share a slot and evict each other), repeated; the two-word keys with n-grams of 14 to
-    19 bytes around the longest kept (16), built from tokens of every length; the queue with
-    long n-grams between short ones, and with 5-grams (up to 12 pending digests)."""
+def stress_texts() -> list[str]:
+    """Texts for every path of an n-gram: memo hits and misses, four digests side by side, and
+    n-grams hashed alone from the buffer. The memo gets thousands of distinct short n-grams
+    (many share a slot and evict each other), repeated; the two-word keys n-grams of 14 to 19
+    bytes around the longest kept (16), from tokens of every length; the queue long n-grams
+    between short ones, and short 8-grams that nearly all miss the memo (a token then queues
+    8 digests behind up to 3 already waiting)."""
     rng = random.Random(3)
     words = ["".join(rng.choice("abcdeé_1") for _ in range(rng.randrange(1, 4))) for _ in range(3000)]
     texts = [" ".join(rng.choice(words) for _ in range(400)) for _ in range(10)]
@@ -200,7 +201,16 @@ def test_every_path_of_an_ngram_equals_the_reference():
     texts += [" ".join(["q", "a" * 27, "b" * m, "c", "d" * (56 - m), "e"]) for m in range(25, 31)]
     texts += [" ".join("abcdefghijklmnopq"[:a] + "." * b for a in range(18) for b in range(3))]
     texts += ["w" * m + " ." for m in range(50, 60)] + ["", "a", "a b", "x" * 5000 + " y"]
-    for n, nb in ((1, 10_000), (2, 10_000), (3, 2**31 - 1), (5, 97), (8, 1000)):
+    texts += [" ".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(3000))]
+    return texts
+
+
+STRESS_ORDERS = ((1, 10_000), (2, 10_000), (3, 2**31 - 1), (5, 97), (8, 1000))
+
+
+def test_every_path_of_an_ngram_equals_the_reference():
+    texts = stress_texts()
+    for n, nb in STRESS_ORDERS:
         got = emitted_by_kernel(texts, n, nb)
         for text, ids in zip(texts, got):
             assert ids == emitted(text, n, nb), (text[:40], n)
@@ -275,21 +285,26 @@ def test_the_digest_modulo_is_exact():
             assert mod(words, np.uint64(nb)) == value % nb
 
 
-def test_the_portable_kernel_compiles_and_equals_the_reference(tmp_path):
+def test_the_portable_kernel_compiles_bounds_checked_and_equals_the_reference(tmp_path):
     """A CPU without the SHA extensions (numba told the host's features less ``sha``, an empty
-    kernel cache) compiles the portable compression and the memo path, with the same buckets."""
+    kernel cache) compiles the portable compression, with the same buckets on the stress
+    texts; compiled with numba's bounds checks, so that no index of the kernel's scratch
+    (lanes, queue, buffer) goes past its end."""
     from numba.core.registry import cpu_target
     features = cpu_target.target_context.codegen().magic_tuple()[2].replace("+sha,", "-sha,")
-    texts = ["alice", "The cat sat.", "İstanbul ΟΔΥΣΣΕΥΣ café_1 " * 3, "w" * 70 + " x", ""]
-    script = ("import json, sys, pyarrow as pa\n"
+    script = ("import json\n"
               "from dsir.featurize import sha256_ngrams as s\n"
+              "from tests.featurize.test_sha256_ngrams import STRESS_ORDERS, emitted_by_kernel, stress_texts\n"
               "assert not s.has_sha_extensions()\n"
-              "indptr, ids = s.Sha256NgramFeaturizer(2, 10_000).buckets_of(pa.array(json.loads(sys.argv[1])))\n"
-              "print(json.dumps([ids[indptr[d]:indptr[d + 1]].tolist() for d in range(len(indptr) - 1)]))\n")
-    env = dict(os.environ, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path), DSIR_NO_WARMUP="1")
-    run = subprocess.run([sys.executable, "-c", script, json.dumps(texts)], env=env, capture_output=True, text=True,
-                         check=True)
-    assert json.loads(run.stdout) == [emitted(t, 2, 10_000) for t in texts]
+              "print(json.dumps([emitted_by_kernel(stress_texts(), n, nb) for n, nb in STRESS_ORDERS]))\n")
+    env = dict(os.environ, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path), DSIR_NO_WARMUP="1",
+               NUMBA_BOUNDSCHECK="1")
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert run.returncode == 0, run.stderr[-3000:]
+    texts = stress_texts()
+    for (n, nb), got in zip(STRESS_ORDERS, json.loads(run.stdout)):
+        assert got == [emitted(t, n, nb) for t in texts], n
 
 
 def test_same_tokens_as_the_hashed_featurizer():

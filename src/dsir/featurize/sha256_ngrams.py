@@ -346,10 +346,11 @@ _MEMO_BITS = 13
 # by one from the buffer.
 _SHORT = 16
 # N-grams are handed over in their order, so a known bucket waits in the queue behind the
-# n-grams being hashed. The queue is emptied after a token once 4 n-grams wait for their
-# digests (a token adds at most 8 n-grams: two groups of four), or fewer than 8 places are left.
+# n-grams being hashed. The queue is emptied after a step of the tokenizer once 4 n-grams wait
+# for their digests; a step closes at most one token, which adds at most 8 n-grams, so up to
+# 3 + 8 wait (three groups of four lanes), and the queue keeps 8 places for the next step.
 _QUEUE = 32
-_MAX_LANES = 8
+_MAX_LANES = 12
 
 
 @njit(cache=True, nogil=True, inline="always")
