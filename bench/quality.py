@@ -28,12 +28,13 @@ hash of their id, the last one cut), so that longer documents buy nothing:
 
 Methods: ``dsir`` (the default of ``dsir select``), ``dsir-sum`` (the paper's and the
 reference's summed log-weights, temperature 1), ``dsir-chunk128`` (summed log-weights over
-chunks of about 128 words, a document scored by its average chunk), ``dsir-mean-T0.03`` (a
-softer temperature), ``random``, ``classifier`` (Pareto(9) keep rule), ``reference``
-(``data-selection==1.0.3``, ``min_example_length=0``, run through ``bench/reference`` with
-k = the domain's pool documents and cached in ``bench/.work/quality/reference/``; at the
-``quarter`` budget its log-weights from that run, with Gumbel noise from ``--seed``, are cut
-where their tokens reach the budget, as ``dsir select --tokens`` cuts its keys), and
+chunks of about 128 words, a document scored by its average chunk), ``dsir-mean-T0.03`` and
+``dsir-mean-T0.1`` (softer temperatures, on request), ``random``, ``classifier`` (Pareto(9)
+keep rule), ``reference`` (``data-selection==1.0.3``, ``min_example_length=0``, run through
+``bench/reference`` with k = the domain's pool documents and cached in
+``bench/.work/quality/reference/``; at the ``quarter`` budget its log-weights from that run,
+with Gumbel noise from ``--seed``, are cut where their tokens reach the budget, as ``dsir
+select --tokens`` cuts its keys), and
 ``oracle`` (a uniform sample of the domain's own pool documents: all of them at ``docs``,
 a seeded random order cut at the budget at ``quarter``).
 
@@ -80,6 +81,7 @@ METHODS: dict[str, dict | None] = {
     "dsir-sum": {"weighting": "sum", "temperature": 1.0},
     "dsir-chunk128": {"weighting": "sum", "temperature": 1.0, "chunk_words": 128},
     "dsir-mean-T0.03": {"weighting": "mean", "temperature": 0.03},
+    "dsir-mean-T0.1": {"weighting": "mean", "temperature": 0.1},
     "random": {"method": "random"},
     "classifier": {"method": "classifier"},
     "reference": None,
@@ -360,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     p.add_argument("--domains", nargs="+", default=None)
-    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "dsir-mean-T0.03"],
-                   choices=list(METHODS), help="default: all but dsir-mean-T0.03 (a softer temperature, on request)")
+    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if not m.startswith("dsir-mean-T")],
+                   choices=list(METHODS), help="default: all but the softer temperatures dsir-mean-T*, on request")
     p.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=BUDGETS)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
