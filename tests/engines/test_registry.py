@@ -16,7 +16,7 @@ from dsir.errors import UsageError
 
 
 def test_make_engine_by_name():
-    assert ENGINES == ("local", "processes", "ray")
+    assert ENGINES == ("auto", "local", "processes", "ray")
     engine = make_engine("local", 3)
     assert isinstance(engine, LocalEngine) and engine.workers == 3 and not engine.processes
     procs = make_engine("processes", 2)
@@ -27,11 +27,23 @@ def test_make_engine_by_name():
     assert (ray_engine.workers, ray_engine.address) == (2, "ray://head:10001")
 
 
+def test_auto_is_threads_up_to_its_limit_then_processes():
+    from dsir.engines import AUTO_THREADS_UP_TO
+
+    assert AUTO_THREADS_UP_TO == 8
+    for workers, processes in ((None, False), (1, False), (8, False), (9, True), (64, True)):
+        engine = make_engine("auto", workers)
+        assert isinstance(engine, LocalEngine) and engine.processes is processes
+        assert engine.workers == (workers or 1)
+    assert not make_engine(None, 8).processes and make_engine(None, 9).processes  # auto is the default
+
+
 def test_make_engine_refuses_what_does_not_fit():
-    with pytest.raises(UsageError, match="unknown engine 'spark': choose one of local, processes, ray"):
+    with pytest.raises(UsageError, match="unknown engine 'spark': choose one of auto, local, processes, ray"):
         make_engine("spark")
-    with pytest.raises(UsageError, match="--ray-address needs --engine ray"):
-        make_engine("local", 2, "auto")
+    for name in ("local", "auto", "processes"):
+        with pytest.raises(UsageError, match="--ray-address needs --engine ray"):
+            make_engine(name, 2, "auto")
     with pytest.raises(ValueError, match="workers must be at least 1"):
         RayEngine(0)
 

@@ -75,9 +75,10 @@ def common_options(fn):
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Workers (threads, processes or Ray CPUs, per --engine). [default: number of CPUs]"),
         *verbosity_options(),
-        click.option("--engine", type=click.Choice(ENGINES), default="local", **_SHOW,
+        click.option("--engine", type=click.Choice(ENGINES), default="auto", **_SHOW,
                      help="Where the work runs: threads of this process (local), worker processes on this "
-                          "machine (processes), or Ray (pip install 'dsir[ray]')."),
+                          "machine (processes), threads up to 8 workers and processes beyond (auto), or Ray "
+                          "(pip install 'dsir[ray]')."),
         click.option("--ray-address", default=None, metavar="ADDR",
                      help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: $RAY_ADDRESS, else start Ray here with --workers CPUs]"),
     ]):
@@ -190,7 +191,7 @@ def main() -> None:
 
 
 def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
-          engine="local", ray_address=None, on_error="stop", **quality) -> DSIR:
+          engine="auto", ray_address=None, on_error="stop", **quality) -> DSIR:
     if ray_address is not None and workers is not None:
         raise click.UsageError("--workers starts a Ray instance of that size; an existing cluster (--ray-address) "
                                "uses all its CPUs")

@@ -13,7 +13,14 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from dsir.engines.local import LocalEngine
 from dsir.errors import UsageError
 
-ENGINES = ("local", "processes", "ray")
+ENGINES = ("auto", "local", "processes", "ray")
+
+#: ``auto`` runs up to this many workers as threads, more as processes. A worker thread holds
+#: Python's lock about 5% of its time (``bench/gil_share.py``: 4.4-5.5% in four runs), so N
+#: threads keep the lock busy about N/20 of the time: under half up to 8, where waiting for it
+#: stays small; beyond, threads would queue for it and a process per worker is worth its
+#: interpreter (``bench/README.md``, "Many workers").
+AUTO_THREADS_UP_TO = 8
 
 T = TypeVar("T")
 
@@ -49,16 +56,19 @@ class Engine(Protocol):
         ...
 
 
-def make_engine(name: str | None = "local", workers: int | None = None, address: str | None = None,
+def make_engine(name: str | None = "auto", workers: int | None = None, address: str | None = None,
                 progress: bool = False) -> Engine:
     """The engine called ``name``: ``local`` (threads of this process), ``processes`` (worker
-    processes on this machine) or ``ray`` (a Ray cluster).
+    processes on this machine), ``auto`` (threads up to ``AUTO_THREADS_UP_TO`` workers,
+    processes beyond) or ``ray`` (a Ray cluster).
 
     ``workers`` is the number of threads or processes (local) or of CPUs of the Ray instance started
     when ``address`` is None; ``address`` (Ray only) names an existing cluster, e.g.
     ``auto`` or ``ray://head:10001``.
     """
-    name = name or "local"
+    name = name or "auto"
+    if name == "auto":
+        name = "local" if (workers or 1) <= AUTO_THREADS_UP_TO else "processes"
     if name in ("local", "processes"):
         if address is not None:
             raise UsageError("--ray-address needs --engine ray")
@@ -70,4 +80,4 @@ def make_engine(name: str | None = "local", workers: int | None = None, address:
     raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "LocalEngine", "make_engine"]
+__all__ = ["AUTO_THREADS_UP_TO", "ENGINES", "Engine", "LocalEngine", "make_engine"]
