@@ -78,7 +78,9 @@ class DSIR:
     reference: the reference package's estimator, random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
     and ``temperature`` of the dsir weights, ``chunk_words`` (score chunks of about that
     many words) and ``emit`` ("documents" or "chunks"). ``workers``, ``progress``,
-    ``engine`` and ``block_bytes`` say how it runs, never what it selects.
+    ``engine`` and ``block_bytes`` say how it runs, never what it selects: ``engine`` is an
+    engine object or one of ``dsir.engines.ENGINES`` (default ``"auto"``: ``workers`` threads
+    up to ``AUTO_THREADS_UP_TO``, worker processes beyond).
 
     After ``fit`` (or ``load_model``): ``fit_`` (what the fit learned, one score vector per
     target) and, for ``dsir`` and ``reference``, ``estimator_`` (an ``ImportanceEstimator``).
