@@ -65,7 +65,9 @@ import pyarrow as pa
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.reference import REPO_ROOT, WORK_DIR, concat_plain, iter_jsonl, run_reference  # noqa: E402
+from bench.reference import (  # noqa: E402
+    REPO_ROOT, WORK_DIR, concat_plain, iter_jsonl, reference_weights, run_reference,
+)
 from dsir.api import DSIR  # noqa: E402
 from dsir.featurize import HashedNgramFeaturizer  # noqa: E402
 
@@ -211,15 +213,6 @@ def reference_run(domain: str, k: int, corpus: Path, pool_files: list[Path], wor
     return out, json.loads((out / "reference_timings.json").read_text()), cached
 
 
-def reference_weights(out: Path, n_docs: int, workers: int) -> np.ndarray:
-    """The reference's log-weight of every pool line (the pool is one file split over ``workers``
-    virtual shards: line ``j`` in shard ``j % workers`` at position ``j // workers``)."""
-    weights = np.empty(n_docs)
-    for i in range(workers):
-        weights[i::workers] = np.load(out / "cache" / "log_importance_weights" / f"{i}.npy")
-    return weights
-
-
 def cut_by_tokens(order: np.ndarray, tokens: np.ndarray, budget: int) -> np.ndarray:
     """The rows of ``order`` up to and including the first whose running tokens reach ``budget``."""
     reached = int(np.searchsorted(np.cumsum(tokens[order]), budget))
@@ -244,7 +237,7 @@ def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files:
         if "k" in budget:
             return [r["id"] for r in iter_jsonl([out / "selected.jsonl"])], float(timings["total_s"]), info
         # its resampling (Gumbel top-k over its log-weights) cut by tokens instead of a count
-        keys = reference_weights(out, len(pool.ids), workers) + np.random.default_rng(seed).gumbel(size=len(pool.ids))
+        keys = reference_weights(out / "cache", len(pool.ids), workers) + np.random.default_rng(seed).gumbel(size=len(pool.ids))
         order = np.argsort(-keys, kind="stable")
         info["rule"] = "its log-weights + Gumbel(seed), cut where the tokens reach the budget"
         return [pool.ids[r] for r in cut_by_tokens(order, pool.tokens, budget["tokens"])], 0.0, info

@@ -47,7 +47,9 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `bench.reference` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.reference import REPO_ROOT, WORK_DIR, concat_plain, ensure_venv, plain_jsonl, run_reference  # noqa: E402
+from bench.reference import (  # noqa: E402
+    REPO_ROOT, WORK_DIR, concat_plain, ensure_venv, plain_jsonl, reference_weights, run_reference,
+)
 
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 RESULTS = REPO_ROOT / "bench" / "results" / "reference_exact.json"
@@ -140,16 +142,6 @@ def run_dsir(args: list[str], quiet: bool = False) -> dict[str, float]:
 def ids_of(path: Path) -> list[str]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line)["id"] for line in fh if line.strip()]
-
-
-def reference_weights(cache: Path, n_docs: int, workers: int) -> np.ndarray:
-    """The reference's log-weight of every pool line: one file split over ``workers`` virtual
-    shards, line ``j`` in shard ``j % workers`` at position ``j // workers``."""
-    shards = [np.load(cache / "log_importance_weights" / f"{i}.npy") for i in range(workers)]
-    out = np.empty(n_docs)
-    for i, s in enumerate(shards):
-        out[i::workers] = s
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,7 @@ __all__ = [
     "iter_jsonl",
     "open_text",
     "plain_jsonl",
+    "reference_weights",
     "run_reference",
     "venv_python",
 ]
@@ -274,3 +275,15 @@ def run_reference(
     result["process_wall_s"] = round(wall, 4)
     result["log_path"] = str(log_path)
     return result
+
+
+def reference_weights(cache: str | os.PathLike[str], n_docs: int, workers: int):
+    """The reference's log-weight of every line of a one-file pool, from its ``cache`` folder:
+    it splits the file over ``workers`` virtual shards, line ``j`` in shard ``j % workers`` at
+    position ``j // workers``."""
+    import numpy as np  # the helpers above run without numpy
+
+    out = np.empty(n_docs)
+    for i in range(workers):
+        out[i::workers] = np.load(Path(cache) / "log_importance_weights" / f"{i}.npy")
+    return out
