@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from dsir.engines import make_engine
 from dsir.errors import UsageError
 from dsir.estimate import ImportanceEstimator, ReferenceEstimator
+from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.methods import METHODS
 from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
 from dsir.io.paths import expand_paths, open_binary
@@ -39,7 +40,7 @@ from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING
 DEFAULT_RAW_SAMPLE = 200_000
 
 #: Methods whose fit is a model file (``save``, ``load_model``, ``--model``).
-MODEL_METHODS = ("dsir", "reference")
+MODEL_METHODS = ("dsir", "reference", "discriminative")
 
 #: Parameters of ``DSIR`` that say where and how a run executes, never what it computes.
 EXECUTION_PARAMS = ("workers", "progress", "engine", "block_bytes")
@@ -66,16 +67,17 @@ def _as_list(paths: str | os.PathLike | list, role: str) -> list[str]:
 class DSIR:
     """Data Selection with Importance Resampling over hashed n-gram features.
 
-    Parameters mirror the CLI: ``ngrams``, ``buckets`` and ``features`` (the featurizer:
-    ``"hashed-ngrams"``, or ``"sha256-ngrams"``, the reference package's buckets) define the
-    feature space, ``smoothing`` the additive smoothing of both bag-of-n-grams models of
+    Parameters mirror the CLI: ``ngrams``, ``buckets`` (None: the method's, ``Method.buckets``)
+    and ``features`` (the featurizer: ``"hashed-ngrams"``, or ``"sha256-ngrams"``, the
+    reference package's buckets) define the feature space, ``smoothing`` the additive smoothing of both bag-of-n-grams models of
     ``dsir`` (``target_smoothing``: the target model's pseudo-count of ``reference``, whose raw
     model is unsmoothed), ``raw_sample`` how
     many raw documents (a uniform random sample) the raw model is fit on, ``seed`` the
     sampling and noise seed, ``text_field`` the field of the text (``target_text_field``
     that of the targets, when it differs), ``min_length`` the fewest tokens an eligible unit has,
     ``top_k`` whether to take the top weights instead of resampling, ``method`` (dsir,
-    reference: the reference package's estimator, random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
+    reference: the reference package's estimator, discriminative: a classifier's log-odds,
+    random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
     and ``temperature`` of the dsir weights, ``chunk_words`` (score chunks of about that
     many words) and ``emit`` ("documents" or "chunks"). ``workers``, ``progress``,
     ``engine`` and ``block_bytes`` say how it runs, never what it selects: ``engine`` is an
@@ -83,14 +85,15 @@ class DSIR:
     up to ``AUTO_THREADS_UP_TO``, worker processes beyond).
 
     After ``fit`` (or ``load_model``): ``fit_`` (what the fit learned, one score vector per
-    target) and, for ``dsir`` and ``reference``, ``estimator_`` (an ``ImportanceEstimator``).
+    target) and, for the ``MODEL_METHODS``, ``estimator_`` (an ``ImportanceEstimator`` or a
+    ``DiscriminativeEstimator``).
 
     ``DSIR(features="sha256-ngrams", method="reference", weighting="sum", temperature=1.0,
     min_length=100, raw_sample=N)``, with ``N`` at least the pool's size, is the reference
     package ``data-selection`` 1.0.3 with its defaults (README, "Reference-exact mode").
     """
 
-    def __init__(self, ngrams: int = 2, buckets: int = 10_000, smoothing: float = 1.0,
+    def __init__(self, ngrams: int = 2, buckets: int | None = None, smoothing: float = 1.0,
                  raw_sample: int = DEFAULT_RAW_SAMPLE, seed: int = 0, min_length: int = 0,
                  top_k: bool = False, text_field: str = "text", target_text_field: str | None = None,
                  id_field: str | None = None,
@@ -152,28 +155,29 @@ class DSIR:
         return self
 
     @property
-    def estimator_(self) -> ImportanceEstimator:
-        """The dsir estimator of a fit of one target (derived from ``fit_``)."""
+    def estimator_(self) -> ImportanceEstimator | DiscriminativeEstimator:
+        """The estimator of a fit of one target by a ``MODEL_METHODS`` method (derived from ``fit_``)."""
         models = getattr(self, "fit_", None).models if getattr(self, "fit_", None) is not None else []
-        if len(models) == 1 and isinstance(models[0], ImportanceEstimator):
+        if len(models) == 1 and isinstance(models[0], (ImportanceEstimator, DiscriminativeEstimator)):
             return models[0]
-        raise AttributeError("estimator_: no dsir fit of one target (fit() or load_model() first)")
+        raise AttributeError("estimator_: no fit of one target by a method with a model file (fit() or "
+                             "load_model() first)")
 
     @estimator_.setter
-    def estimator_(self, est: ImportanceEstimator) -> None:
+    def estimator_(self, est: ImportanceEstimator | DiscriminativeEstimator) -> None:
         """Use ``est`` as the fit (e.g. one fit shared by several selections)."""
         self.fit_, self.model_path_ = plan.loaded_fit(est), None
 
     def save(self, path: str) -> None:
-        """Save the fitted dsir estimator (see ``ImportanceEstimator.save``)."""
+        """Save the fitted estimator (see ``ImportanceEstimator.save``, ``DiscriminativeEstimator.save``)."""
         if not hasattr(self, "estimator_"):
-            raise UsageError("save() needs a dsir or reference fit of one target: fit() (method 'dsir' or "
-                             "'reference') must come first")
+            raise UsageError(f"save() needs a fit of one target by method {', '.join(map(repr, MODEL_METHODS))}: "
+                             "fit() must come first")
         self.estimator_.save(path)
 
     def load_model(self, path: str) -> DSIR:
-        """Use a saved estimator of this object's method (dsir or reference); its featurizer
-        and smoothing (``target_smoothing`` for reference) replace this object's."""
+        """Use a saved estimator of this object's method (one of ``MODEL_METHODS``); its
+        featurizer and smoothing (``target_smoothing`` for reference) replace this object's."""
         est = ImportanceEstimator.load(path)
         if self.method != est.method:
             raise UsageError(f"the saved model holds a {est.method} fit; method {self.method!r} cannot use it"
@@ -182,7 +186,7 @@ class DSIR:
         self.ngrams, self.buckets, self.features = f.ngrams, f.buckets, f.FEATURES
         if isinstance(est, ReferenceEstimator):
             self.target_smoothing = est.target_smoothing
-        else:
+        elif isinstance(est, ImportanceEstimator):
             self.smoothing = est.smoothing
         self.fit_, self.model_path_ = plan.loaded_fit(est), path
         return self

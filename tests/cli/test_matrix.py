@@ -2,7 +2,7 @@
 
 Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 64``,
 ``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier``,
-``--method random`` and the reference-exact mode (``reference``: ``--features sha256-ngrams
+``--method discriminative`` (its default 2^20-bucket space), ``--method random`` and the reference-exact mode (``reference``: ``--features sha256-ngrams
 --method reference --weighting sum --temperature 1``) and a token budget (``tokens``:
 ``--tokens 2k`` instead of ``-k``). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
@@ -64,6 +64,7 @@ CONFIGS: dict[str, list[str]] = {
     "chunks": ["--target", "{TA}", "--chunk-words", "64", "--emit", "chunks"],
     "targets": ["--target", "a={TA}", "--target", "b={TB}"],
     "classifier": ["--target", "{TA}", "--method", "classifier"],
+    "discriminative": ["--target", "{TA}", "--method", "discriminative"],
     "random": ["--method", "random"],
     "reference": ["--target", "{TA}", "--features", "sha256-ngrams", "--method", "reference", "--weighting", "sum",
                   "--temperature", "1"],

@@ -129,12 +129,13 @@ def test_output_format_conversion(tmp_path, example_records, example_target):
     assert as_jsonl == as_parquet and len(as_jsonl) == 30
 
 
-def test_fit_then_select_with_the_model_gives_the_same_output(tmp_path, example_records, example_target):
+@pytest.mark.parametrize("method", [[], ["--method", "discriminative"]], ids=["dsir", "discriminative"])
+def test_fit_then_select_with_the_model_gives_the_same_output(tmp_path, example_records, example_target, method):
     pool = write_pool(tmp_path / "pool", example_records, "jsonl", 2)
     model = tmp_path / "model.npz"
-    run("fit", "--raw", pool, "--target", example_target, "-o", model, "--quiet")
-    run("select", "--raw", pool, "--model", model, "-k", 25, "-o", tmp_path / "a", "--quiet")
-    run("select", "--raw", pool, "--target", example_target, "-k", 25, "-o", tmp_path / "b", "--quiet")
+    run("fit", "--raw", pool, "--target", example_target, "-o", model, "--quiet", *method)
+    run("select", "--raw", pool, "--model", model, "-k", 25, "-o", tmp_path / "a", "--quiet", *method)
+    run("select", "--raw", pool, "--target", example_target, "-k", 25, "-o", tmp_path / "b", "--quiet", *method)
     a, b = digest_dir(tmp_path / "a"), digest_dir(tmp_path / "b")
     assert a.pop("manifest.json") != b.pop("manifest.json")  # one names the model, the other the target
     for name in ("report.json", "report.html"):  # the model run's report has no target files to show

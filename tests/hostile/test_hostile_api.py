@@ -27,7 +27,7 @@ PARAMETERS = [
     ("temperature-zero", {"temperature": 0}, "temperature must be a positive number"),
     ("smoothing-negative", {"smoothing": -1}, "smoothing must be a positive number"),
     ("on-error-unknown", {"on_error": "ignore"}, "on_error must be 'stop' or 'skip'"),
-    ("method-unknown", {"method": "bm25"}, "method must be one of dsir, classifier, random"),
+    ("method-unknown", {"method": "bm25"}, "method must be one of dsir, classifier, discriminative, random"),
     ("weighting-unknown", {"weighting": "max"}, "weighting must be one of mean, sum"),
     ("workers-zero", {"workers": 0}, "workers must be a positive integer, got 0"),
     ("workers-float", {"workers": 1.5}, "workers must be a positive integer"),

@@ -48,7 +48,7 @@ def _per_file(opens: dict, suffix: str) -> dict[str, int]:
     return total
 
 
-@pytest.mark.parametrize("method,raw_reads", [("dsir", 4), ("classifier", 4), ("random", 2)])
+@pytest.mark.parametrize("method,raw_reads", [("dsir", 4), ("classifier", 4), ("discriminative", 4), ("random", 2)])
 def test_each_input_is_read_at_most_four_times(tmp_path, monkeypatch, corpus, method, raw_reads):
     opens = _opens(tmp_path, monkeypatch, corpus, method=method)
     raw = _per_file(opens, ".jsonl")
@@ -67,7 +67,7 @@ def test_chunks_and_named_targets_read_no_more(tmp_path, monkeypatch, corpus):
     assert set(_per_file(opens, ".jsonl").values()) <= {1, 4}
 
 
-@pytest.mark.parametrize("method", ["dsir", "classifier", "random"])
+@pytest.mark.parametrize("method", ["dsir", "classifier", "discriminative", "random"])
 def test_a_dry_run_lists_the_passes_a_run_makes(tmp_path, monkeypatch, corpus, method):
     """``dry_run`` names exactly the phases, in order and with the files, that the run opens."""
     opens = _opens(tmp_path, monkeypatch, corpus, method=method)

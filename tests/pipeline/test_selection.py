@@ -90,6 +90,7 @@ def key(rows):
     dict(chunk_words=16, emit="chunks"),
     dict(method="random"),
     dict(method="classifier"),
+    dict(method="discriminative", buckets=1 << 16),
 ])
 def test_same_selection_whatever_the_workers_and_file_split(tmp_path, corpus, options):
     t = corpus["targets"]["law"]
@@ -294,3 +295,29 @@ def test_a_token_budget_in_memory_and_its_usage_errors(tmp_path, corpus):
     plan = DSIR().select(corpus["one"], str(tmp_path / "dry"), tokens=2000, target=corpus["targets"]["law"],
                          dry_run=True)
     assert plan["select"] == "2,000 tokens"
+
+
+def test_discriminative_ranks_on_the_classifiers_log_odds_and_saves_its_model(tmp_path, corpus):
+    """Its weight is the log-odds of its logistic regression (computed here apart, from the
+    model's coefficients and the documents' bucket ids), over the temperature; the model
+    saved by ``save`` gives the same selection through ``load_model``."""
+    law = corpus["targets"]["law"]
+    d = DSIR(method="discriminative", temperature=0.5)
+    assert d.settings.buckets == 1 << 20  # the method's own hash space when none is given
+    scores = d.score(corpus["one"], target=law).to_pandas().sort_values("row")
+    est = d.estimator_
+    f = est.featurizer
+    texts = pa.array([r["text"] for r in corpus["pool"]], pa.large_string())
+    indptr, ids = f.buckets_of(texts)
+    lengths = np.diff(indptr)
+    log_odds = np.add.reduceat(est.coef_[ids], indptr[:-1]) / lengths + est.intercept_
+    np.testing.assert_allclose(scores["weight"].to_numpy(), log_odds / 0.5, rtol=1e-9)
+    m, rows = run(tmp_path, "fresh", corpus["one"], 20, law, method="discriminative", temperature=0.5)
+    assert sum(r["domain"] == "law" for r in rows) >= 16 and m["method"] == "discriminative"
+    assert m["parameters"]["buckets"] == 1 << 20
+    d.save(str(tmp_path / "model.npz"))
+    again = DSIR(method="discriminative", temperature=0.5).load_model(str(tmp_path / "model.npz"))
+    again.select(corpus["one"], str(tmp_path / "loaded"), k=20)
+    assert key(selected(tmp_path / "loaded")) == key(rows)
+    with pytest.raises(UsageError, match="holds a discriminative fit"):
+        DSIR().load_model(str(tmp_path / "model.npz"))

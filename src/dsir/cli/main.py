@@ -33,7 +33,7 @@ def feature_options(fn):
         click.option("--ngrams", type=click.IntRange(1, 8), default=DEFAULTS["ngrams"], **_SHOW,
                      help="Largest n-gram order: 2 hashes unigrams and bigrams."),
         click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["buckets"], **_SHOW,
-                     help="Number of hash buckets of the feature space (at most what memory allows: a run holds about 12 arrays of 8 bytes per bucket; refused up front beyond half of the machine's memory)."),
+                     help="Number of hash buckets of the feature space (default: 10,000, the paper's, for dsir, reference and classifier; 2^20 = 1,048,576 for discriminative; at most what memory allows: a run holds about 12 arrays of 8 bytes per bucket; refused up front beyond half of the machine's memory)."),
         click.option("--features", type=click.Choice(list(FEATURES)), default=DEFAULTS["features"], **_SHOW,
                      help="Featurizer: hashed-ngrams (FNV-1a hashes, fast), or sha256-ngrams (the buckets of the reference package data-selection 1.0.3, exactly: sha256 of each n-gram modulo --buckets; slower)."),
         click.option("--smoothing", type=float, default=DEFAULTS["smoothing"], **_SHOW,
@@ -93,7 +93,7 @@ def selection_options(fn):
         click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling."),
         click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text."),
         click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default=DEFAULTS["on_error"], **_SHOW, help="On a bad record, stop (no output), or skip it: select lists it in DIR/rejects.jsonl and counts it in the manifest; score marks its row rejected."),
-        click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), reference (the same with the reference package's estimator: unsmoothed raw model, log(p + 1e-8)), random (uniform), or classifier (GPT-3's logistic regression with a Pareto(9) keep rule)."),
+        click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), reference (the same with the reference package's estimator: unsmoothed raw model, log(p + 1e-8)), random (uniform), classifier (GPT-3's logistic regression with a Pareto(9) keep rule), or discriminative (importance resampling on the log-odds of a logistic regression, target against a raw sample, in a 2^20-bucket hash space: density-ratio estimation by classification)."),
         click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULTS["weighting"], **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum."),
         click.option("--temperature", type=float, default=DEFAULTS["temperature"], **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature)."),
         click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did)."),
@@ -121,7 +121,7 @@ def _check_selection(target, model, method, emit, chunk_words) -> None:
     if bool(target) == bool(model) and not (method == "random" and not model):
         raise click.UsageError("give --target PATH (to fit) or --model FILE (to reuse a fit), not both")
     if model and method not in MODEL_METHODS:
-        raise click.UsageError(f"--model holds a dsir or reference fit; --method {method} cannot use it")
+        raise click.UsageError(f"--model holds a fit of method {', '.join(MODEL_METHODS)}; --method {method} cannot use it")
     if emit == "chunks" and chunk_words is None:
         raise click.UsageError("--emit chunks needs --chunk-words N")
 
@@ -262,7 +262,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
 @common_options
 @click.option("--target", multiple=True, required=True, metavar="PATH", help="Target sample: file, directory, glob or URL (repeatable).")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
-@click.option("--method", type=click.Choice(list(MODEL_METHODS)), default=DEFAULTS["method"], **_SHOW, help="The estimator to fit: dsir's, or the reference package's (reference).")
+@click.option("--method", type=click.Choice(list(MODEL_METHODS)), default=DEFAULTS["method"], **_SHOW, help="The estimator to fit: dsir's, the reference package's (reference), or a classifier's log-odds (discriminative).")
 @feature_options
 def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, target, output, method, ngrams,
         buckets, features, smoothing, target_smoothing, raw_sample) -> None:

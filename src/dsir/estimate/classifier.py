@@ -103,15 +103,20 @@ class HashedNgramClassifier:
             raise ValueError("bucket ids out of range for this feature space")
         y = np.concatenate([np.ones(n_t), np.zeros(n_r)])
         sample_weight = np.concatenate([np.full(n_t, 0.5 / n_t), np.full(n_r, 0.5 / n_r)])
-        coef = np.zeros(self.buckets)
+        # A bucket no training document has keeps a zero gradient, so Adam leaves its coefficient
+        # at exactly 0: training over the buckets that occur (renumbered densely, in order) gives
+        # the same coefficients while its arrays stay in cache however large the hash space.
+        used, dense = np.unique(ids, return_inverse=True)
+        coef = np.zeros(len(used))
         intercept = np.zeros(1)
         loss = np.zeros(self.epochs)
-        _adam_logistic(indptr, ids, y, sample_weight, self.buckets, float(self.l2), float(self.learning_rate),
-                       int(self.epochs), coef, intercept, loss)
-        self.coef_ = coef
+        _adam_logistic(indptr, dense.astype(np.int64), y, sample_weight, len(used), float(self.l2),
+                       float(self.learning_rate), int(self.epochs), coef, intercept, loss)
+        self.coef_ = np.zeros(self.buckets)
+        self.coef_[used] = coef
         self.intercept_ = float(intercept[0])
         self.loss_ = loss
-        self.score_vector_ = coef + self.intercept_
+        self.score_vector_ = self.coef_ + self.intercept_
         return self
 
     def decision_function(self, indptr: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -16,8 +16,8 @@ from dsir.io.storage import open_npz, save_npz
 MODEL_FORMAT = "dsir-model"
 #: The newest format this dsir reads. dsir models are written as version 1 (which every dsir
 #: reads); reference models as version 2, so that a dsir without them refuses them instead of
-#: reading them as smoothed dsir models.
-MODEL_FORMAT_VERSION = 2
+#: reading them as smoothed dsir models; discriminative models as version 3.
+MODEL_FORMAT_VERSION = 3
 #: What the reference package adds to every probability before its log (``np.log(p + 1e-8)``).
 REFERENCE_EPSILON = 1e-8
 
@@ -116,11 +116,13 @@ class ImportanceEstimator:
         })
 
     @classmethod
-    def load(cls, path: str) -> ImportanceEstimator:
+    def load(cls, path: str):
+        """The estimator a model file holds: an ``ImportanceEstimator``, a ``ReferenceEstimator``
+        or a ``DiscriminativeEstimator`` (``header["method"]``)."""
         try:
             with open_npz(path) as z:
                 header = json.loads(z["header"].tobytes().decode("utf-8"))
-                arrays = {k: z[k] for k in ("target_counts", "raw_counts", "log_ratio")}
+                arrays = {k: z[k] for k in z.files if k != "header"}
         except FileNotFoundError:
             raise InputError("model file does not exist", path=path) from None
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -132,6 +134,10 @@ class ImportanceEstimator:
                              f"({MODEL_FORMAT_VERSION}); upgrade dsir", path=path)
         featurizer = _featurizer_of(header.get("featurizer"), path)
         method = header.get("method", "dsir")  # dsir models record none
+        if method == "discriminative":
+            from dsir.estimate.discriminative import DiscriminativeEstimator  # it builds on this module
+
+            return DiscriminativeEstimator.from_file(featurizer, header, arrays, path)
         try:
             if method == "reference":
                 est: ImportanceEstimator = ReferenceEstimator(featurizer, header["target_smoothing"])
@@ -139,10 +145,11 @@ class ImportanceEstimator:
                 est = ImportanceEstimator(featurizer, header["smoothing"])
             else:
                 raise InputError(f"model of an unknown method {method!r}; upgrade dsir", path=path)
+            counts = {k: arrays[k] for k in ("target_counts", "raw_counts", "log_ratio")}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a dsir model file (bad parameters in its header: {exc})", path=path) from None
-        est.fit(arrays["target_counts"], arrays["raw_counts"], FitStats(**header.get("fit_stats", {})))
-        if not np.array_equal(est.log_ratio_, arrays["log_ratio"]):
+        est.fit(counts["target_counts"], counts["raw_counts"], FitStats(**header.get("fit_stats", {})))
+        if not np.array_equal(est.log_ratio_, counts["log_ratio"]):
             raise InputError("model file is inconsistent: stored log-ratio does not match its counts", path=path)
         return est
 

@@ -18,12 +18,19 @@ from typing import Protocol
 import numpy as np
 
 from dsir.estimate.classifier import HashedNgramClassifier
+from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.importance import FitStats, ImportanceEstimator, ReferenceEstimator
 from dsir.featurize import Featurizer
 from dsir.sample.bottom_k import BottomK
 
 #: At most this many raw (and target) documents, drawn uniformly, train the classifier.
 CLASSIFIER_MAX_DOCUMENTS = 10_000
+#: The paper's feature space: what the n-gram methods hash into unless ``buckets`` is given.
+PAPER_BUCKETS = 10_000
+#: ``discriminative`` v1: its hash space and training (chosen on bench/quality.py; see
+#: bench/README.md "The discriminative estimator").
+DISCRIMINATIVE_BUCKETS = 1 << 20
+DISCRIMINATIVE_TRAINING = {"l2": 1e-6, "learning_rate": 0.2, "epochs": 150}
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,10 @@ class ReferenceRatioEstimator(RatioEstimator):
     model_class = ReferenceEstimator
 
 
+def _csr(sample: BottomK) -> tuple[np.ndarray, np.ndarray]:
+    return sample.offsets, sample.values
+
+
 class ClassifierEstimator:
     """GPT-3's heuristic classifier; its score vector is ``coef_ + intercept_``."""
 
@@ -83,10 +94,22 @@ class ClassifierEstimator:
         self.featurizer = featurizer
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> ClassifierEstimator:
-        def csr(sample: BottomK) -> tuple[np.ndarray, np.ndarray]:
-            return sample.offsets, sample.values
-        self.model_ = HashedNgramClassifier(self.featurizer.buckets).fit(csr(target.ids), csr(raw.ids))
+        self.model_ = HashedNgramClassifier(self.featurizer.buckets).fit(_csr(target.ids), _csr(raw.ids))
         self.score_vector_ = self.model_.score_vector_
+        return self
+
+
+class LogOddsEstimator:
+    """Density ratio by classification (``DiscriminativeEstimator``): its score vector is the
+    per-n-gram term whose mean over a unit is the unit's log importance weight."""
+
+    def __init__(self, featurizer: Featurizer, smoothing: float):
+        self.featurizer = featurizer
+
+    def fit(self, target: FitData, raw: FitData, stats: FitStats) -> LogOddsEstimator:
+        self.model_ = DiscriminativeEstimator(self.featurizer, **DISCRIMINATIVE_TRAINING).fit(
+            _csr(target.ids), _csr(raw.ids), target.counts, stats)
+        self.score_vector_ = self.model_.log_ratio_
         return self
 
 
@@ -95,7 +118,7 @@ class Method:
     """A registered selection method (``version`` is recorded in the manifest).
 
     ``estimator(featurizer, value)`` is given the value of the ``Settings`` field named
-    ``smoothing_param``.
+    ``smoothing_param``; ``buckets`` is the feature space's size when none is given.
     """
 
     name: str
@@ -104,6 +127,7 @@ class Method:
     estimator: Callable[[Featurizer, float], Estimator] | None
     needs_target: bool
     smoothing_param: str = "smoothing"
+    buckets: int = PAPER_BUCKETS
 
 
 METHODS: dict[str, Method] = {}
@@ -117,6 +141,8 @@ def register(method: Method) -> Method:
 register(Method("dsir", 1, FitNeeds(raw_counts=True), RatioEstimator, needs_target=True))
 register(Method("classifier", 1, FitNeeds(raw_ids=CLASSIFIER_MAX_DOCUMENTS, target_ids=CLASSIFIER_MAX_DOCUMENTS),
                 ClassifierEstimator, needs_target=True))
+register(Method("discriminative", 1, FitNeeds(raw_ids=CLASSIFIER_MAX_DOCUMENTS, target_ids=CLASSIFIER_MAX_DOCUMENTS),
+                LogOddsEstimator, needs_target=True, buckets=DISCRIMINATIVE_BUCKETS))
 register(Method("random", 1, FitNeeds(), None, needs_target=False))
 # The reference package's estimator: raw counts of the same uniform raw sample as dsir's (the
 # reference fits on all of the pool: with --raw-sample at least the pool's size, so does this).

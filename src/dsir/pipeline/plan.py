@@ -237,8 +237,9 @@ def _merged(results: list[FitResult], what: str, k: int) -> BottomK:
     return out
 
 
-def loaded_fit(model: ImportanceEstimator) -> Fit:
-    """A ``Fit`` of a saved dsir estimator (``--model``)."""
+def loaded_fit(model) -> Fit:
+    """A ``Fit`` of a saved estimator (``--model``): an ``ImportanceEstimator`` or a
+    ``DiscriminativeEstimator``."""
     return Fit(model.log_ratio_[None, :], model.target_counts_[None, :], model.raw_counts_, [model.stats_],
                [[]], [BottomK.empty(1, np.int32)], [BottomK.empty(1, np.uint8)], [model], [TargetSpec(())])
 

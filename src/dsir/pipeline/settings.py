@@ -32,7 +32,7 @@ class Settings:
     (``api.EXECUTION_PARAMS``). No defaults here: those of ``DSIR.__init__`` are the only ones."""
 
     ngrams: int
-    buckets: int
+    buckets: int | None  # None: the method's (``Method.buckets``), set in __post_init__
     features: str  # the featurizer: a key of featurize.FEATURES
     smoothing: float
     target_smoothing: float  # the target model's pseudo-count of method "reference"
@@ -51,7 +51,11 @@ class Settings:
     emit: str
 
     def __post_init__(self) -> None:
+        if self.buckets is None and isinstance(self.method, str) and self.method in METHODS:
+            object.__setattr__(self, "buckets", METHODS[self.method].buckets)
         self._coerce()
+        if self.method not in METHODS:
+            raise UsageError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         need = BUCKET_ARRAYS * 8 * self.buckets
         if need > 0.5 * _physical_memory():
             raise UsageError(f"buckets = {self.buckets:,} needs about {need / 2**30:.0f} GiB for its per-bucket arrays "
@@ -77,8 +81,6 @@ class Settings:
             raise UsageError(f"chunk_words must be at least 1, got {self.chunk_words}")
         if self.emit not in ("documents", "chunks") or self.emit == "chunks" and self.chunk_words is None:
             raise UsageError(f"emit must be 'documents' or 'chunks' (chunks needs chunk_words), got {self.emit!r}")
-        if self.method not in METHODS:
-            raise UsageError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         try:
             self.rule  # noqa: B018 - validates weighting and temperature
             self.featurizer  # noqa: B018
@@ -92,7 +94,7 @@ class Settings:
                  "chunk_words": int, "smoothing": float, "target_smoothing": float, "temperature": float, "top_k": bool,
                  "text_field": str, "target_text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str,
                  "features": str}
-        optional = {"chunk_words", "id_field", "target_text_field"}
+        optional = {"chunk_words", "id_field", "target_text_field", "buckets"}  # buckets: None for an unknown method
         for name, kind in kinds.items():
             value = getattr(self, name)
             if value is None and name in optional:

@@ -315,7 +315,11 @@ def _weight_label(rule: KeyRule) -> str:
         return "none: random selection ranks on noise alone"
     if rule.method == "classifier":
         return "classifier probability that the unit is target-like (key: probability + Pareto noise)"
-    per = "mean log-ratio per n-gram" if rule.weighting == "mean" else "summed log-ratio over the n-grams"
+    if rule.method == "discriminative":
+        per = ("classifier log-odds (mean per n-gram of its term)" if rule.weighting == "mean"
+               else "classifier term summed over the n-grams")
+    else:
+        per = "mean log-ratio per n-gram" if rule.weighting == "mean" else "summed log-ratio over the n-grams"
     return f"{per} / temperature {rule.temperature:g} (the log of the resampling weight)"
 
 
@@ -493,6 +497,8 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "method": {"dsir": "top-k of weights" if params.get("top_k") else "importance resampling (Gumbel top-k)",
                    "reference": "reference package's estimator, "
                                 + ("top-k of weights" if params.get("top_k") else "importance resampling (Gumbel top-k)"),
+                   "discriminative": "a classifier's log-odds (density ratio by classification), "
+                                     + ("top-k of weights" if params.get("top_k") else "importance resampling (Gumbel top-k)"),
                    "classifier": "heuristic classifier (Pareto keep rule)",
                    "random": "uniform random sample"}[rule.method],
         "unit": counts.get("unit", "documents"),

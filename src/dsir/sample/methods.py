@@ -1,4 +1,4 @@
-"""Selection methods (``dsir``, ``reference``, ``random``, ``classifier``) as rules that turn per-unit scores
+"""Selection methods (``dsir``, ``reference``, ``discriminative``, ``random``, ``classifier``) as rules that turn per-unit scores
 into sort keys, and the allocation of k over several targets.
 
 Every method ends the same way: each unit (a document, or a chunk) gets a key, and the
@@ -11,7 +11,9 @@ how the pool is split into files or workers.
   the reference package's), or its mean per n-gram (``weighting="mean"``), which does not
   grow with length. Keeping the k largest keys draws k units without replacement with
   probabilities proportional to ``exp(w / temperature)``.
-  ``reference`` ranks the same way, on the reference package's log-ratio.
+  ``reference`` ranks the same way, on the reference package's log-ratio, and
+  ``discriminative`` on a classifier's log-odds (``estimate.discriminative``), which is the
+  mean over the unit's n-grams of its per-n-gram term (``weighting="mean"``).
 * ``random``: ``key = Gumbel``: a uniform sample without replacement.
 * ``classifier``: GPT-3's heuristic classification: with ``p`` the classifier's
   probability that the unit is target-like, a unit is kept when ``p > 1 - X`` with
@@ -31,9 +33,9 @@ import numpy as np
 
 from dsir.sample.gumbel import gumbel_noise, seed_key, uniform_from_hashes
 
-METHODS = ("dsir", "random", "classifier", "reference")
+METHODS = ("dsir", "random", "classifier", "reference", "discriminative")
 #: Methods whose keys are importance weights (``weighting``, ``temperature`` and Gumbel noise).
-IMPORTANCE_METHODS = ("dsir", "reference")
+IMPORTANCE_METHODS = ("dsir", "reference", "discriminative")
 WEIGHTINGS = ("mean", "sum")
 PARETO_STREAM = 3
 #: Defaults of ``dsir select`` (chosen on bench/quality.py; see bench/README.md).
@@ -45,8 +47,8 @@ DEFAULT_TEMPERATURE = 0.01
 class KeyRule:
     """How a unit's scores become its selection key (see the module docstring).
 
-    ``method`` is one of ``METHODS``; ``weighting`` and ``temperature`` apply to ``dsir``,
-    ``pareto_alpha`` to ``classifier``.
+    ``method`` is one of ``METHODS``; ``weighting`` and ``temperature`` apply to the
+    ``IMPORTANCE_METHODS``, ``pareto_alpha`` to ``classifier``.
     """
 
     method: str = "dsir"
