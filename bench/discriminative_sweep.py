@@ -9,10 +9,11 @@ any row of the sweep selected). Each configuration is fit once per domain throug
 
 Usage, from the repository root::
 
-    .venv/bin/python bench/discriminative_sweep.py               # the sweep of bench/README.md
+    .venv/bin/python bench/discriminative_sweep.py               # the first sweep of bench/README.md
+    .venv/bin/python bench/discriminative_sweep.py --grid refine --temperatures 0.1 0.2 0.3 0.5
     .venv/bin/python bench/discriminative_sweep.py --half confirm --grid final
 
-Writes ``bench/results/discriminative_sweep.{json,md}``.
+Writes ``bench/results/discriminative_sweep-<grid>-<half>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ if __package__ in (None, ""):
 
 from bench.quality import (  # noqa: E402
     DEFAULT_CORPUS, QUALITY_DIR, RESULTS_DIR, Docs, corpus_domains, evaluate, read_selected_ids, run_method,
-    smoothed,
+    shared_fits, smoothed,
 )
 from dsir.api import DSIR  # noqa: E402
 from dsir.estimate import methods as estimate_methods  # noqa: E402
@@ -43,9 +44,13 @@ GRIDS = {
     "sweep": [BASE, {**BASE, "buckets": 1 << 18}, {**BASE, "buckets": 1 << 22},
               {**BASE, "l2": 1e-7}, {**BASE, "l2": 1e-5}, {**BASE, "l2": 1e-4},
               {**BASE, "epochs": 50}, {**BASE, "epochs": 400}],
+    # the sweep's trends (less l2, more epochs, any hash size) followed further
+    "refine": [{"buckets": 1 << 18, "l2": 1e-7, "epochs": 400}, {"buckets": 1 << 20, "l2": 1e-7, "epochs": 400},
+               {"buckets": 1 << 18, "l2": 1e-8, "epochs": 400}, {"buckets": 1 << 18, "l2": 0.0, "epochs": 400},
+               {"buckets": 1 << 18, "l2": 1e-7, "epochs": 1000}],
     "final": [BASE],
 }
-BASELINES = ("dsir", "dsir-sum", "oracle")
+BASELINES = ("dsir-mean-T0.01", "dsir-sum", "oracle")  # the first two are method dsir
 
 
 @contextlib.contextmanager
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         own = pool.domains == domain
         budgets = {"docs": {"k": ks[domain]}, "quarter": {"tokens": int(pool.tokens[own].sum()) // 4}}
         selections: dict = {b: {} for b in budgets}
-        fitted = DSIR(seed=args.seed).fit([str(f) for f in pool_files], str(target_path))
+        fitted = shared_fits(list(BASELINES), args.seed, pool_files, target_path)
         for b, budget in budgets.items():
             for m in BASELINES:
                 selections[b][m] = run_method(m, domain, budget, corpus, pool_files, fitted, args.workers, args.seed,
@@ -122,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "domains": domains,
             "seconds": round(time.perf_counter() - t_start)}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "discriminative_sweep.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    stem = f"discriminative_sweep-{args.grid}-{args.half}"
+    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
     table = render(rows, meta)
-    (RESULTS_DIR / "discriminative_sweep.md").write_text(table)
+    (RESULTS_DIR / f"{stem}.md").write_text(table)
     print(table)
     return 0
 

@@ -26,6 +26,9 @@ hash of their id, the last one cut), so that longer documents buy nothing:
   ids, one begin-of-document context per document) trained on the text;
 * diversity: distinct word bigrams over word bigrams of the text.
 
+The word ids, the equal-text cut, the bigram model and the diversity figure are
+``dsir.metrics``'s, which the selection report uses too.
+
 Methods: ``dsir`` (the default of ``dsir select``), ``dsir-sum`` (the paper's and the
 reference's summed log-weights, temperature 1), ``dsir-chunk128`` (summed log-weights over
 chunks of about 128 words, a document scored by its average chunk), ``dsir-mean-T0.03`` and
@@ -70,40 +73,33 @@ from bench.reference import (  # noqa: E402
 )
 from dsir.api import DSIR  # noqa: E402
 from dsir.featurize import HashedNgramFeaturizer  # noqa: E402
+from dsir.metrics import (  # noqa: E402
+    WORD_BUCKETS, KneserNeyBigram, distinct_bigrams, featurize_csr, first_words, take_rows, word_ids,
+)
 
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 QUALITY_DIR = WORK_DIR / "quality"
-LM_BUCKETS = 1 << 20
-KN_DISCOUNT = 0.75
 
 #: Method name -> DSIR keyword arguments (None: not a dsir run).
 METHODS: dict[str, dict | None] = {
-    "dsir": {},
-    "dsir-sum": {"weighting": "sum", "temperature": 1.0},
-    "dsir-chunk128": {"weighting": "sum", "temperature": 1.0, "chunk_words": 128},
-    "dsir-mean-T0.03": {"weighting": "mean", "temperature": 0.03},
-    "dsir-mean-T0.1": {"weighting": "mean", "temperature": 0.1},
+    "dsir": {},  # the default of dsir select, whatever it is
+    "dsir-mean-T0.01": {"method": "dsir", "weighting": "mean", "temperature": 0.01},  # the default until issue 12
+    "dsir-sum": {"method": "dsir", "weighting": "sum", "temperature": 1.0},
+    "dsir-chunk128": {"method": "dsir", "weighting": "sum", "temperature": 1.0, "chunk_words": 128},
+    "dsir-mean-T0.03": {"method": "dsir", "weighting": "mean", "temperature": 0.03},
+    "dsir-mean-T0.1": {"method": "dsir", "weighting": "mean", "temperature": 0.1},
     "random": {"method": "random"},
     "classifier": {"method": "classifier"},
     "reference": None,
     "oracle": None,
 }
+#: Methods whose one fit per domain every row of that method shares (rows differ in the key rule).
+SHARED_FIT = ("dsir", "discriminative")
 BUDGETS = ("docs", "quarter")
 
 
 # -- data -------------------------------------------------------------------------------------
-
-
-def csr(featurizer: HashedNgramFeaturizer, texts: pa.Array, batch: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket ids of every document (CSR), computed a batch at a time."""
-    indptr, ids, total = [np.zeros(1, dtype=np.int64)], [], 0
-    for s in range(0, len(texts), batch):
-        p, i = featurizer.buckets_of(texts[s: s + batch])
-        indptr.append(p[1:] + total)
-        ids.append(i.astype(np.int32))
-        total += len(i)
-    return np.concatenate(indptr), np.concatenate(ids)
 
 
 @dataclass
@@ -112,7 +108,7 @@ class Docs:
 
     ids: list[str]
     domains: np.ndarray
-    words: tuple[np.ndarray, np.ndarray]  # unigram ids, LM_BUCKETS buckets
+    words: tuple[np.ndarray, np.ndarray]  # word ids, WORD_BUCKETS buckets
     features: tuple[np.ndarray, np.ndarray]  # dsir's features, 2-grams in 10,000 buckets
 
     @property
@@ -124,17 +120,7 @@ class Docs:
         records = list(iter_jsonl(paths))
         texts = pa.array([r["text"] for r in records], pa.large_string())
         return cls([r["id"] for r in records], np.array([r.get("domain", "") for r in records]),
-                   csr(HashedNgramFeaturizer(1, LM_BUCKETS), texts), csr(HashedNgramFeaturizer(2, 10_000), texts))
-
-
-def rows_ids(csr_: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR restricted to ``rows`` (in that order)."""
-    indptr, ids = csr_
-    lengths = np.diff(indptr)[rows]
-    starts = indptr[rows]
-    new_indptr = np.concatenate([[0], np.cumsum(lengths)])
-    take = np.repeat(starts - new_indptr[:-1], lengths) + np.arange(new_indptr[-1])
-    return new_indptr, ids[take]
+                   word_ids(texts), featurize_csr(HashedNgramFeaturizer(2, 10_000), texts))
 
 
 # -- metrics ----------------------------------------------------------------------------------
@@ -146,52 +132,6 @@ def smoothed(counts: np.ndarray) -> np.ndarray:
 
 def kl(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sum(p * (np.log(p) - np.log(q))))
-
-
-class KneserNeyBigram:
-    """Interpolated Kneser-Ney bigram LM over integer word ids ``0 .. vocab-1`` (``vocab`` is
-    the begin-of-document context); the continuation unigram is itself discounted and
-    interpolated with the uniform distribution, so no word has probability zero."""
-
-    def __init__(self, vocab: int, discount: float = KN_DISCOUNT):
-        self.vocab = vocab
-        self.discount = discount
-
-    @staticmethod
-    def _bigrams(indptr: np.ndarray, ids: np.ndarray, bos: int) -> tuple[np.ndarray, np.ndarray]:
-        prev = np.empty(len(ids), dtype=np.int64)
-        prev[1:] = ids[:-1]
-        starts = indptr[:-1][np.diff(indptr) > 0]
-        prev[starts] = bos
-        return prev, ids.astype(np.int64)
-
-    def fit(self, indptr: np.ndarray, ids: np.ndarray) -> KneserNeyBigram:
-        v = self.vocab
-        prev, cur = self._bigrams(indptr, ids, v)
-        keys, counts = np.unique(prev * (v + 1) + cur, return_counts=True)
-        self.keys_, self.counts_ = keys, counts
-        ctx, word = keys // (v + 1), keys % (v + 1)
-        self.context_count_ = np.bincount(ctx, weights=counts, minlength=v + 1)
-        self.context_types_ = np.bincount(ctx, minlength=v + 1)
-        continuation = np.bincount(word, minlength=v + 1).astype(np.float64)
-        n_types = len(keys)
-        d = self.discount
-        seen_words = (continuation > 0).sum()
-        self.unigram_ = (np.maximum(continuation - d, 0) + d * seen_words / v) / n_types
-        return self
-
-    def perplexity(self, indptr: np.ndarray, ids: np.ndarray) -> float:
-        v, d = self.vocab, self.discount
-        prev, cur = self._bigrams(indptr, ids, v)
-        keys = prev * (v + 1) + cur
-        pos = np.minimum(np.searchsorted(self.keys_, keys), len(self.keys_) - 1)
-        c = np.where(self.keys_[pos] == keys, self.counts_[pos], 0).astype(np.float64)
-        cc = self.context_count_[prev]
-        types = self.context_types_[prev]
-        p_uni = self.unigram_[cur]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.where(cc > 0, (np.maximum(c - d, 0) + d * types * p_uni) / np.maximum(cc, 1), p_uni)
-        return float(np.exp(-np.mean(np.log(p))))
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -219,7 +159,7 @@ def cut_by_tokens(order: np.ndarray, tokens: np.ndarray, budget: int) -> np.ndar
     return order[: reached + 1]
 
 
-def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files: list[Path], fitted: DSIR | None,
+def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files: list[Path], fitted: dict[str, DSIR],
                workers: int, seed: int, pool: Docs) -> tuple[list[str], float, dict]:
     """Select ``budget`` (``{"k": n}`` or ``{"tokens": n}``) for ``domain``; return the selected
     ids, seconds, extra info."""
@@ -246,8 +186,8 @@ def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files:
     d = DSIR(seed=seed, workers=workers, **kwargs)
     t0 = time.perf_counter()
     with d.engine:
-        if kwargs.get("method", "dsir") == "dsir":
-            d.estimator_ = fitted.estimator_  # one fit per domain, shared by every dsir variant
+        if d.method in fitted:
+            d.estimator_ = fitted[d.method].estimator_  # one fit per domain and method, shared by its rows
             m = d.select([str(p) for p in pool_files], str(out), overwrite=True, report=False, **budget)
         else:
             m = d.select([str(p) for p in pool_files], str(out), target=str(target), overwrite=True,
@@ -255,6 +195,13 @@ def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files:
     seconds = time.perf_counter() - t0
     return read_selected_ids(out), seconds, {"parameters": {kk: m["parameters"].get(kk) for kk in (
         "method", "weighting", "temperature", "chunk_words", "top_k", "pareto_alpha") if kk in m["parameters"]}}
+
+
+def shared_fits(methods: list[str], seed: int, pool_files: list[Path], target: Path) -> dict[str, DSIR]:
+    """One fit per domain of each ``SHARED_FIT`` method that a row of ``methods`` uses."""
+    used = {DSIR(**METHODS[m]).method for m in methods if METHODS[m] is not None}
+    return {m: DSIR(seed=seed, method=m).fit([str(f) for f in pool_files], str(target))
+            for m in sorted(used & set(SHARED_FIT))}
 
 
 def text_order(ids: list[str], seed: int) -> list[int]:
@@ -266,18 +213,8 @@ def equal_text(rows: np.ndarray, pool: Docs, words: int) -> tuple[tuple, tuple]:
     """The first ``words`` words of the documents ``rows`` in that order (the last one cut), as
     ``(word ids, feature ids)`` CSRs; a cut document keeps the features of its first w words
     (2 w - 1 of them: each word's unigram, then the bigram ending at it)."""
-    tokens = pool.tokens[rows]
-    cum = np.cumsum(tokens)
-    last = int(np.searchsorted(cum, words))
-    rows = rows[: last + 1]
-    keep = int(words - (cum[last - 1] if last else 0))  # words of the last document
-    w_ptr, w_ids = rows_ids(pool.words, rows)
-    f_ptr, f_ids = rows_ids(pool.features, rows)
-    w_cut = w_ptr[-2] + keep
-    f_cut = f_ptr[-2] + max(0, 2 * keep - 1)
-    w_ptr, f_ptr = w_ptr.copy(), f_ptr.copy()
-    w_ptr[-1], f_ptr[-1] = w_cut, f_cut
-    return (w_ptr, w_ids[:w_cut]), (f_ptr, f_ids[:f_cut])
+    rows, taken = first_words(pool.tokens, rows, words)
+    return take_rows(pool.words, rows, taken), take_rows(pool.features, rows, np.maximum(0, 2 * taken - 1))
 
 
 def evaluate(ids: list[str], domain: str, pool: Docs, row_of: dict[str, int], target: Docs, eval_docs: Docs,
@@ -287,10 +224,7 @@ def evaluate(ids: list[str], domain: str, pool: Docs, row_of: dict[str, int], ta
         raise SystemExit(f"{domain}: a selection holds a document twice")
     (w_ptr, w_ids), (f_ptr, f_ids) = equal_text(rows[text_order(ids, seed)], pool, words)
     text_dist = smoothed(np.bincount(f_ids, minlength=len(raw_dist)).astype(np.float64))
-    lm = KneserNeyBigram(LM_BUCKETS).fit(w_ptr, w_ids)
-    prev, cur = KneserNeyBigram._bigrams(w_ptr, w_ids, LM_BUCKETS)
-    inner = prev != LM_BUCKETS  # bigrams within a document
-    pairs = prev[inner] * (LM_BUCKETS + 1) + cur[inner]
+    lm = KneserNeyBigram(WORD_BUCKETS).fit(w_ptr, w_ids)
     mean_len = float(pool.tokens[rows].mean())
     target_len = float(target.tokens.mean())
     return {
@@ -303,7 +237,7 @@ def evaluate(ids: list[str], domain: str, pool: Docs, row_of: dict[str, int], ta
         "target_mean_tokens": target_len,
         "length_ratio": mean_len / target_len,
         "perplexity": lm.perplexity(*eval_docs.words),
-        "distinct_bigrams": float(len(np.unique(pairs)) / max(1, len(pairs))),
+        "distinct_bigrams": distinct_bigrams(w_ptr, w_ids),
     }
 
 
@@ -335,6 +269,18 @@ def render(results: dict, methods: list[str], domains: list[str], meta: dict) ->
                        f"{np.mean([r['perplexity'] for r in rs]):.1f} | "
                        f"{np.mean([r['distinct_bigrams'] for r in rs]):.3f} | {within} of {len(rs)} | "
                        f"{np.mean([r['length_ratio'] for r in rs]):.2f} | {positive} of {len(rs)} |")
+        halves = {"choosing": domains[0::2], "confirming": domains[1::2]}
+        out += ["", "Means over each half of the domains (the default was chosen on the choosing half with "
+                "`bench/discriminative_sweep.py`): " + "; ".join(f"{h}: {', '.join(ds)}" for h, ds in halves.items()),
+                "", "| method | " + " | ".join(f"{h} precision / KL reduction / perplexity" for h in halves) + " |",
+                "|---|" + "---:|" * len(halves)]
+        for m in methods:
+            cells = []
+            for ds in halves.values():
+                rs = [per_domain[d][m] for d in ds if m in per_domain[d]]
+                cells.append(f"{np.mean([r['precision'] for r in rs]):.3f} / {np.mean([r['kl_reduction'] for r in rs]):.3f}"
+                             f" / {np.mean([r['perplexity'] for r in rs]):.1f}" if rs else "-")
+            out.append(f"| {m} | " + " | ".join(cells) + " |")
         out += ["", "Per domain: precision / KL reduction / perplexity / length ratio; W = the words every "
                 "method's text has.", ""]
         out.append("| domain | budget | W | " + " | ".join(methods) + " |")
@@ -355,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     p.add_argument("--domains", nargs="+", default=None)
-    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if not m.startswith("dsir-mean-T")],
-                   choices=list(METHODS), help="default: all but the softer temperatures dsir-mean-T*, on request")
+    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m not in ("dsir-mean-T0.03", "dsir-mean-T0.1")],
+                   choices=list(METHODS), help="default: all but dsir-mean-T0.03 and T0.1, on request")
     p.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=BUDGETS)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -382,9 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         own = pool.domains == domain
         if int(own.sum()) != ks[domain]:
             raise SystemExit(f"{domain}: stats.tsv says {ks[domain]} pool documents, the pool has {int(own.sum())}")
-        fitted = None
-        if any((METHODS[m] or {}).get("method", "dsir") == "dsir" and METHODS[m] is not None for m in args.methods):
-            fitted = DSIR(seed=args.seed).fit([str(f) for f in pool_files], str(target_path))
+        fitted = shared_fits(args.methods, args.seed, pool_files, target_path)
         for budget_name in args.budgets:
             budget = {"k": ks[domain]} if budget_name == "docs" else {"tokens": int(pool.tokens[own].sum()) // 4}
             budgets[budget_name][domain] = next(iter(budget.values()))
@@ -410,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 if (argv if argv is not None else sys.argv[1:]) else ""),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seed": args.seed, "workers": args.workers, "budgets": budgets, "words": words,
-        "dsir_default": f"weighting={defaults.weighting}, temperature={defaults.temperature}",
+        "dsir_default": f"method={defaults.method}, weighting={defaults.weighting}, "
+                        f"temperature={defaults.settings.temperature}, buckets={defaults.settings.buckets}",
         "python": platform.python_version(),
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)

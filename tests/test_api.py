@@ -25,11 +25,11 @@ def test_fit_score_select_round_trip(tmp_path):
 
 def test_raw_sample_is_a_uniform_subset(tmp_path):
     pool, target = str(EXAMPLES / "pool"), str(EXAMPLES / "target" / "austen.jsonl")
-    small = DSIR(raw_sample=60, seed=0).fit(pool, target).estimator_.stats_
+    small = DSIR(method="dsir", raw_sample=60, seed=0).fit(pool, target).estimator_.stats_
     assert small.raw_pool_documents == 240 and small.raw_sample_rate == 0.25
     assert 30 <= small.raw_documents <= 90  # Binomial(240, 0.25): mean 60, sd 6.7
-    a = DSIR(raw_sample=60, seed=0).fit(pool, target).estimator_.raw_counts_
-    b = DSIR(raw_sample=60, seed=1).fit(pool, target).estimator_.raw_counts_
+    a = DSIR(method="dsir", raw_sample=60, seed=0).fit(pool, target).estimator_.raw_counts_
+    b = DSIR(method="dsir", raw_sample=60, seed=1).fit(pool, target).estimator_.raw_counts_
     assert not np.array_equal(a, b)  # another seed draws another sample
 
 

@@ -35,7 +35,7 @@ from dsir.pipeline.output_dir import MANIFEST, WORK_DIR, OutputDir, is_target_sh
 from dsir.pipeline.plan import Run, Settings
 from dsir.pipeline.tasks import ReadSpec, load_arrays
 from dsir.sample.allocate import Budget
-from dsir.sample.methods import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING
+from dsir.sample.methods import DEFAULT_WEIGHTING
 
 DEFAULT_RAW_SAMPLE = 200_000
 
@@ -78,7 +78,7 @@ class DSIR:
     ``top_k`` whether to take the top weights instead of resampling, ``method`` (dsir,
     reference: the reference package's estimator, discriminative: a classifier's log-odds,
     random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
-    and ``temperature`` of the dsir weights, ``chunk_words`` (score chunks of about that
+    and ``temperature`` of the importance weights (None: the method's, ``Method.temperature``), ``chunk_words`` (score chunks of about that
     many words) and ``emit`` ("documents" or "chunks"). ``workers``, ``progress``,
     ``engine`` and ``block_bytes`` say how it runs, never what it selects: ``engine`` is an
     engine object or one of ``dsir.engines.ENGINES`` (default ``"auto"``: ``workers`` threads
@@ -98,8 +98,8 @@ class DSIR:
                  top_k: bool = False, text_field: str = "text", target_text_field: str | None = None,
                  id_field: str | None = None,
                  workers: int = 1, progress: bool = False, engine: Any = None, on_error: str = "stop",
-                 method: str = "dsir", weighting: str = DEFAULT_WEIGHTING,
-                 temperature: float = DEFAULT_TEMPERATURE, chunk_words: int | None = None,
+                 method: str = "discriminative", weighting: str = DEFAULT_WEIGHTING,
+                 temperature: float | None = None, chunk_words: int | None = None,
                  emit: str = "documents", block_bytes: int = DEFAULT_BLOCK_BYTES,
                  features: str = "hashed-ngrams", target_smoothing: float = 0.0):
         self.ngrams, self.buckets, self.smoothing, self.raw_sample = ngrams, buckets, smoothing, raw_sample
@@ -277,7 +277,8 @@ class DSIR:
                target: Any = None, output_format: str | None = None,
                overwrite: bool = False, report: bool = True, group_by: str | None = None,
                resume: bool = False, max_shard_docs: int | None = None,
-               max_shard_bytes: int | str | None = None, dry_run: bool = False, tokens: int | None = None) -> Any:
+               max_shard_bytes: int | str | None = None, dry_run: bool = False, tokens: int | None = None,
+               target_eval: Any = None) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
         (largest key first), up to and including the first that brings the total to ``tokens``
@@ -294,7 +295,10 @@ class DSIR:
         reused from ``output_dir/_dsir``. A shard that would hold more than ``max_shard_docs``
         records or ``max_shard_bytes`` bytes (an integer, or a size such as ``"500MB"`` or
         ``"1GiB"``) is cut, in order, into pieces ``part-NNNNN.MMMMM.<format>``
-        (``pipeline.output_dir``).
+        (``pipeline.output_dir``). ``target_eval`` (a path or a list of them, ``"NAME=PATH"`` for
+        named targets; ``reports.target_eval``) are held-out target documents: the report then
+        shows the perplexity on them of a bigram model trained on the selection against one
+        trained on a uniform sample of the pool; it shapes the report, never the selection.
 
         ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
         directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
@@ -313,7 +317,8 @@ class DSIR:
             target_paths = inputs.paths(target, "target") if target is not None else None
             if output_dir is not None:
                 return self._select(raw_paths, os.fspath(output_dir), Budget(k, fraction, tokens), target_paths,
-                                    output_format, overwrite, report, group_by, resume, limits, dry_run)
+                                    output_format, overwrite, report, group_by, resume, limits, dry_run,
+                                    _as_list(target_eval, "target_eval") if target_eval is not None else None)
             if dry_run:
                 raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
@@ -322,6 +327,8 @@ class DSIR:
             if output_format is not None or overwrite or resume or group_by is not None or limits:
                 raise UsageError("output_format, overwrite, resume, group_by, max_shard_docs and max_shard_bytes "
                                  "need an output_dir")
+            if target_eval is not None:
+                raise UsageError("target_eval needs an output_dir (for the report it shapes)")
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
                 manifest = self._select(raw_paths, work, Budget(k, fraction, tokens), target_paths, "parquet", False,
@@ -332,14 +339,16 @@ class DSIR:
 
     def _select(self, raw: list[str], output_dir: str, budget: Budget, target: list[str] | None, output_format,
                 overwrite: bool, report: bool, group_by, resume: bool,
-                limits: ShardLimits = ShardLimits(), dry_run: bool = False) -> dict:
+                limits: ShardLimits = ShardLimits(), dry_run: bool = False,
+                target_eval: list[str] | None = None) -> dict:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
         return plan.select(self.settings, self.engine, raw, output_dir, budget.k, budget.fraction, target,
                            output_format, overwrite, report, group_by, resume, fit=fit,
                            model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
-                           on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens)
+                           on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens,
+                           target_eval=target_eval)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""

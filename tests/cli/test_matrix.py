@@ -2,9 +2,11 @@
 
 Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 64``,
 ``--chunk-words 64 --emit chunks``, two named targets, ``--method classifier``,
-``--method discriminative`` (its default 2^20-bucket space), ``--method random`` and the reference-exact mode (``reference``: ``--features sha256-ngrams
---method reference --weighting sum --temperature 1``) and a token budget (``tokens``:
-``--tokens 2k`` instead of ``-k``). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+``--method discriminative`` (the default method, in its 2^18-bucket space), ``--method random`` and the reference-exact mode (``reference``: ``--features sha256-ngrams
+--method reference --weighting sum --temperature 1``), a token budget (``tokens``:
+``--tokens 2k`` instead of ``-k``) and held-out target documents (``targeteval``: the two
+named targets, each with ``--target-eval NAME=PATH``; the report cells check each target's
+perplexity, every other cell that it leaves the selection as it is). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -69,7 +71,9 @@ CONFIGS: dict[str, list[str]] = {
     "reference": ["--target", "{TA}", "--features", "sha256-ngrams", "--method", "reference", "--weighting", "sum",
                   "--temperature", "1"],
     "tokens": ["--target", "{TA}", "--tokens", "2k"],  # TOKENS, written with a suffix
+    "targeteval": ["--target", "a={TA}", "--target", "b={TB}", "--target-eval", "a={EA}", "--target-eval", "b={EB}"],
 }
+EVAL_DOCS = 10  # held-out documents of each target (targeteval)
 #: Run options (columns).
 OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshard", "replay", "dryrun"]
 
@@ -139,6 +143,8 @@ def data(tmp_path_factory) -> dict:
         _write_lines(str(bad / f"pool-{f:03d}.jsonl"), lines)
     ta = write_jsonl(str(root / "target-a.jsonl"), documents(25, 101, sea_share=0.95, words=60), extra=False)
     tb = write_jsonl(str(root / "target-b.jsonl"), documents(25, 202, sea_share=0.05, words=60), extra=False)
+    ea = write_jsonl(str(root / "eval-a.jsonl"), documents(EVAL_DOCS, 303, sea_share=0.95, words=60), extra=False)
+    eb = write_jsonl(str(root / "eval-b.jsonl"), documents(EVAL_DOCS, 404, sea_share=0.05, words=60), extra=False)
     arrow = root / "pool-arrow"
     arrow.mkdir()
     for f in range(FILES):  # the text under another name: the arrow cells also take --text-field
@@ -147,7 +153,7 @@ def data(tmp_path_factory) -> dict:
         with pa.ipc.new_stream(str(arrow / f"pool-{f:03d}.arrow"), table.schema) as writer:
             writer.write_table(table, max_chunksize=17)
     return {"root": str(root), "pool": str(pool), "bad_pool": str(bad), "arrow_pool": str(arrow),
-            "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb}
+            "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb, "EA": ea, "EB": eb}
 
 
 # --------------------------------------------------------------------------- running dsir
@@ -162,7 +168,7 @@ def select_args(data: dict, config: str, out: str, *extra: str, pool: str | None
                 report: bool = False) -> list[str]:
     """The ``dsir select`` command of ``config`` into ``out`` (with ``--no-report`` unless
     ``report``), followed by ``extra``."""
-    conf = [a.format(TA=data["TA"], TB=data["TB"]) for a in CONFIGS[config]]
+    conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"]) for a in CONFIGS[config]]
     return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "2", "--raw", pool or data["pool"],
             *conf, *([] if "--tokens" in conf else ["-k", str(K)]), "-o", out, *([] if report else ["--no-report"]),
             *extra]
@@ -245,6 +251,19 @@ def s3():
     """A moto S3 server on 127.0.0.1 with an empty bucket; started by the first s3 cell."""
     with running_s3_server():
         yield make_bucket("dsir-matrix")
+
+
+def check_perplexity(config: str, report: dict) -> None:
+    """The targeteval row's report holds each target's perplexity on its held-out documents
+    (kept by a --no-report select for a later dsir report), the sea target's selection
+    predicting its sea documents better than the pool does."""
+    if config != "targeteval":
+        return
+    for t in report["targets"]:
+        pp = t["perplexity"]
+        assert pp["note"] is None and pp["eval"]["documents"] == EVAL_DOCS, pp
+        assert 0 < pp["selected"] and 0 < pp["pool"] and pp["train_words"] == t["equal_text"]["words"] > 0
+    assert report["targets"][0]["perplexity"]["ratio"] < 1
 
 
 def assert_same_selection(files: dict[str, bytes], manifest: dict, base: dict) -> None:
@@ -397,6 +416,7 @@ def cell_groupby(config, data, baselines, tmp_path, request):
     assert len(compositions) == 1, f"report.json has no composition by {GROUP_FIELD}"
     assert compositions[0]["groups"] == groups["groups"]
     assert os.path.exists(os.path.join(out, "report.html"))
+    check_perplexity(config, report)
 
 
 def cell_report(config, data, baselines, tmp_path, request):
@@ -424,7 +444,8 @@ def cell_report(config, data, baselines, tmp_path, request):
     # In the selection's unit (manifest counts.unit): selected_documents, or selected_chunks.
     assert report["counts"][f"selected_{unit}"] == counts["selected"] == expected_selected(config, manifest)
     assert report["counts"][f"eligible_{unit}"] == counts["eligible"]
-    if config == "targets":
+    check_perplexity(config, report)
+    if config in ("targets", "targeteval"):
         per_target = {t["name"]: t for t in manifest["per_target"]}
         assert [t["name"] for t in report["targets"]] == ["a", "b"]
         for i, name in enumerate(["a", "b"]):
@@ -599,3 +620,10 @@ def test_resume_recomputes_changed_option(change, expected, data, default_run, t
     assert resumed == wanted
     assert resumed_manifest["parameters"] != default_run["manifest"]["parameters"] or \
         resumed_manifest["method"] != default_run["manifest"]["method"]
+
+
+def test_target_eval_leaves_the_selection_as_it_is(baselines):
+    """The targeteval row selects what the targets row selects, byte for byte (manifest too)."""
+    with_eval, without = baselines.get("targeteval"), baselines.get("targets")
+    assert with_eval["files"] == without["files"]
+    assert os.path.exists(os.path.join(with_eval["out"], "_dsir", "target-eval.json"))

@@ -169,7 +169,7 @@ def test_api_model_round_trip_and_refusals(tmp_path):
     a, b = d.score(raw), again.score(raw)
     assert a.equals(b)
     with pytest.raises(UsageError, match="holds a reference fit; method 'dsir' cannot use it"):
-        DSIR(workers=1).load_model(path)
+        DSIR(method="dsir", workers=1).load_model(path)
     with pytest.raises(UsageError, match="target_smoothing is the target pseudo-count of method 'reference'"):
         DSIR(target_smoothing=1.0)
     with pytest.raises(UsageError, match="features must be one of hashed-ngrams, sha256-ngrams"):

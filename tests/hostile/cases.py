@@ -297,7 +297,8 @@ def _(d):
     return select(d, str(d / "a.parquet"), str(d / "e.parquet"))
 
 
-@case("empty/all-texts-empty", Refused("none of the 4 documents of the raw pool is eligible"), "empty inputs")
+@case("empty/all-texts-empty", Refused("raw.jsonl: the raw sample has no n-grams: every sampled raw document is empty"),
+      "empty inputs")
 def _(d):
     return select(d, jsonl(d, "raw.jsonl", ['{"text": ""}'] * 4))
 
@@ -954,6 +955,63 @@ def _(d):
     argv = select(d, jsonl(d, "a.jsonl", _with("domain", [{"x": i % 2} for i in range(12)])),
                   extra=("--group-by", "domain"))
     argv.remove("--no-report")
+    return argv
+
+
+# ---------------------------------------------------------------------------------------
+# Held-out target documents (--target-eval): checked before anything is read or written.
+EVAL = "held-out documents (--target-eval)"
+
+
+def _eval_select(d: Path, lines: list[str] | None, *extra: str, value: str = "{e}") -> list[str]:
+    e = d / "eval.jsonl"
+    if lines is not None:
+        jsonl(d, "eval.jsonl", lines)
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--target-eval", value.format(e=e), *extra))
+
+
+@case("target-eval/missing-file", Refused("{d}/eval.jsonl: target-eval path does not exist"), EVAL)
+def _(d):
+    return _eval_select(d, None)
+
+
+@case("target-eval/malformed-record/stop", Refused("{d}/eval.jsonl:2: malformed JSON"), EVAL)
+def _(d):
+    return _eval_select(d, TARGET[:1] + ['{"text": "a b",}'] + TARGET[1:])
+
+
+def _one_skipped(out: Path, manifest: dict) -> None:
+    perplexity = json.loads((out / "report.json").read_text())["perplexity"]
+    assert perplexity["eval"]["rejected"] == 1 and perplexity["eval"]["documents"] == len(TARGET), perplexity
+
+
+@case("target-eval/malformed-record/skip", Selected(3, check=_one_skipped), EVAL)
+def _(d):
+    argv = _eval_select(d, TARGET[:1] + ['{"text": "a b",}'] + TARGET[1:], "--on-error", "skip")
+    argv.remove("--no-report")
+    return argv
+
+
+@case("target-eval/empty-file", Refused("{d}/eval.jsonl: the held-out documents (--target-eval) hold no word"), EVAL)
+def _(d):
+    return _eval_select(d, [])
+
+
+@case("target-eval/no-words", Refused("hold no word: no perplexity can be measured on them"), EVAL)
+def _(d):
+    return _eval_select(d, [json.dumps({"text": t}) for t in ["", "   ", "\n"]])
+
+
+@case("target-eval/name-without-named-targets", Refused("the target has no name, so no NAME="), EVAL)
+def _(d):
+    return _eval_select(d, TARGET, value="law={e}")
+
+
+@case("target-eval/unknown-target-name", Refused("no target is named 'med' (the targets: law)"), EVAL)
+def _(d):
+    argv = _eval_select(d, TARGET, value="med={e}")
+    i = argv.index("--target")
+    argv[i + 1] = "law=" + argv[i + 1]
     return argv
 
 

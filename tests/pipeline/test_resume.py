@@ -114,7 +114,7 @@ def test_resume_into_a_missing_directory_starts_fresh(corpus, reference, tmp_pat
 @pytest.mark.parametrize("change, recomputed", [
     ({"seed": 7}, {"score", "write"}),  # rate 50/120 < 1: the raw sample depends on the seed too
     ({"ngrams": 1}, {"fit target", "fit raw", "score", "write"}),
-    ({"smoothing": 0.5}, {"score", "write"}),
+    ({"temperature": 0.05}, {"score", "write"}),
     ({"min_length": 25}, {"score", "write"}),
     ({"top_k": True}, {"score", "write"}),
     ({"k": 10}, {"write"}),

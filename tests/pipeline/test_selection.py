@@ -100,13 +100,15 @@ def test_same_selection_whatever_the_workers_and_file_split(tmp_path, corpus, op
     assert key(a) == key(b)
 
 
-def test_dsir_default_picks_the_target_domain_and_the_manifest_says_how(tmp_path, corpus):
+def test_the_default_picks_the_target_domain_and_the_manifest_says_how(tmp_path, corpus):
     m, rows = run(tmp_path, "out", corpus["one"], 40, corpus["targets"]["food"], report=True)
-    assert sum(r["domain"] == "food" for r in rows) >= 38
+    # 15 target documents give a classifier of small log-odds, which T = 0.3 resamples softly
+    assert sum(r["domain"] == "food" for r in rows) >= 30
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["counts"]["selected_documents"] == 40  # recomputed by the report from the stored keys
-    assert m["parameters"]["weighting"] == "mean" and m["parameters"]["temperature"] == 0.01
-    assert m["counts"]["selected"] == 40 and m["method"] == "dsir"
+    assert m["parameters"]["weighting"] == "mean" and m["parameters"]["temperature"] == 0.3
+    assert m["parameters"]["buckets"] == 1 << 18
+    assert m["counts"]["selected"] == 40 and m["method"] == "discriminative"
     lines = {json.dumps(r) for r in corpus["pool"]}
     assert all(json.dumps(r) in lines for r in rows)  # documents are copied unchanged
 
@@ -179,7 +181,7 @@ def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpu
 
 def test_contested_documents_go_to_the_earlier_target(tmp_path, corpus):
     t = corpus["targets"]["law"]
-    m, rows = run(tmp_path, "out", corpus["one"], 80, [f"first={t}", f"second={t}"])
+    m, rows = run(tmp_path, "out", corpus["one"], 80, [f"first={t}", f"second={t}"], method="dsir")
     assert [p["selected"] for p in m["per_target"]] == [40, 40]
     first = [json.loads(x) for p in glob.glob(str(tmp_path / "out" / "part-first-*")) for x in open(p)]
     assert sum(r["domain"] == "law" for r in first) == 40
@@ -303,7 +305,7 @@ def test_discriminative_ranks_on_the_classifiers_log_odds_and_saves_its_model(tm
     saved by ``save`` gives the same selection through ``load_model``."""
     law = corpus["targets"]["law"]
     d = DSIR(method="discriminative", temperature=0.5)
-    assert d.settings.buckets == 1 << 20  # the method's own hash space when none is given
+    assert d.settings.buckets == 1 << 18  # the method's own hash space when none is given
     scores = d.score(corpus["one"], target=law).to_pandas().sort_values("row")
     est = d.estimator_
     f = est.featurizer
@@ -314,10 +316,10 @@ def test_discriminative_ranks_on_the_classifiers_log_odds_and_saves_its_model(tm
     np.testing.assert_allclose(scores["weight"].to_numpy(), log_odds / 0.5, rtol=1e-9)
     m, rows = run(tmp_path, "fresh", corpus["one"], 20, law, method="discriminative", temperature=0.5)
     assert sum(r["domain"] == "law" for r in rows) >= 16 and m["method"] == "discriminative"
-    assert m["parameters"]["buckets"] == 1 << 20
+    assert m["parameters"]["buckets"] == 1 << 18
     d.save(str(tmp_path / "model.npz"))
     again = DSIR(method="discriminative", temperature=0.5).load_model(str(tmp_path / "model.npz"))
     again.select(corpus["one"], str(tmp_path / "loaded"), k=20)
     assert key(selected(tmp_path / "loaded")) == key(rows)
     with pytest.raises(UsageError, match="holds a discriminative fit"):
-        DSIR().load_model(str(tmp_path / "model.npz"))
+        DSIR(method="dsir").load_model(str(tmp_path / "model.npz"))

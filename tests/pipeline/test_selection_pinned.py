@@ -5,7 +5,7 @@ marks, Greek sigmas, odd whitespace) and written as jsonl, jsonl.zst and parquet
 expected sha256 of every output shard and of the per-document log-weights were recorded
 with the code as it was before the kernels were optimized (commit 3f98622), when the only
 weighting was the paper's sum of log-ratios: the selections below ask for it explicitly
-(``weighting="sum", temperature=1.0``), whose keys are the core's bit for bit.
+(``method="dsir", weighting="sum", temperature=1.0``), whose keys are the core's bit for bit.
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ EXPECTED_SHARDS = {
 }
 
 
-PAPER_WEIGHTS = {"weighting": "sum", "temperature": 1.0}
+PAPER_WEIGHTS = {"method": "dsir", "weighting": "sum", "temperature": 1.0}
 
 
 def test_log_weights_pinned(corpus):
     target, pool = corpus
-    d = DSIR(ngrams=2, buckets=997, raw_sample=300, seed=3).fit(pool["jsonl"], target)
+    d = DSIR(ngrams=2, buckets=997, raw_sample=300, seed=3, method="dsir").fit(pool["jsonl"], target)
     table = d.score(pool["jsonl"])
     lw = table.column("log_weight").to_numpy()
     assert hashlib.sha256(lw.tobytes()).hexdigest() == EXPECTED_LOG_WEIGHT_SHA256

@@ -33,7 +33,7 @@ def feature_options(fn):
         click.option("--ngrams", type=click.IntRange(1, 8), default=DEFAULTS["ngrams"], **_SHOW,
                      help="Largest n-gram order: 2 hashes unigrams and bigrams."),
         click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["buckets"], **_SHOW,
-                     help="Number of hash buckets of the feature space (default: 10,000, the paper's, for dsir, reference and classifier; 2^20 = 1,048,576 for discriminative; at most what memory allows: a run holds about 12 arrays of 8 bytes per bucket; refused up front beyond half of the machine's memory)."),
+                     help="Number of hash buckets of the feature space (default: 10,000, the paper's, for dsir, reference and classifier; 2^18 = 262,144 for discriminative; at most what memory allows: a run holds about 12 arrays of 8 bytes per bucket; refused up front beyond half of the machine's memory)."),
         click.option("--features", type=click.Choice(list(FEATURES)), default=DEFAULTS["features"], **_SHOW,
                      help="Featurizer: hashed-ngrams (FNV-1a hashes, fast), or sha256-ngrams (the buckets of the reference package data-selection 1.0.3, exactly: sha256 of each n-gram modulo --buckets; slower)."),
         click.option("--smoothing", type=float, default=DEFAULTS["smoothing"], **_SHOW,
@@ -93,9 +93,9 @@ def selection_options(fn):
         click.option("--top-k", is_flag=True, help="Take the k highest weights (deterministic) instead of importance resampling."),
         click.option("--id-field", default=None, help="Field whose value seeds each document's noise instead of a hash of its text."),
         click.option("--on-error", "on_error", type=click.Choice(["stop", "skip"]), default=DEFAULTS["on_error"], **_SHOW, help="On a bad record, stop (no output), or skip it: select lists it in DIR/rejects.jsonl and counts it in the manifest; score marks its row rejected."),
-        click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), reference (the same with the reference package's estimator: unsmoothed raw model, log(p + 1e-8)), random (uniform), classifier (GPT-3's logistic regression with a Pareto(9) keep rule), or discriminative (importance resampling on the log-odds of a logistic regression, target against a raw sample, in a 2^20-bucket hash space: density-ratio estimation by classification)."),
+        click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULTS["method"], **_SHOW, help="dsir (importance resampling), reference (the same with the reference package's estimator: unsmoothed raw model, log(p + 1e-8)), random (uniform), classifier (GPT-3's logistic regression with a Pareto(9) keep rule), or discriminative (importance resampling on the log-odds of a logistic regression, target against a raw sample, in a 2^18-bucket hash space: density-ratio estimation by classification; the default)."),
         click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULTS["weighting"], **_SHOW, help="dsir log-weight: mean log-ratio per n-gram (does not grow with length), or the paper's sum."),
-        click.option("--temperature", type=float, default=DEFAULTS["temperature"], **_SHOW, help="dsir resamples with probability proportional to exp(log-weight / temperature)."),
+        click.option("--temperature", type=float, default=DEFAULTS["temperature"], **_SHOW, help="The importance methods resample with probability proportional to exp(log-weight / temperature) (default: the method's: 0.01 for dsir and reference, 0.3 for discriminative)."),
         click.option("--chunk-words", type=click.IntRange(min=1), default=None, help="Cut documents into chunks of about N words and score the chunks (as the DSIR paper did)."),
         click.option("--emit", type=click.Choice(EMITS), default=DEFAULTS["emit"], **_SHOW, help="With --chunk-words: select chunks (written as records), or whole documents scored by their average chunk."),
         click.option("--target", multiple=True, metavar="[NAME=]PATH[:P]", help="Target sample: file, directory, glob or URL (repeatable). Needed unless --model is given (or --method random). NAME=PATH[:PROPORTION] names a target: each named target gets its share of k (PROPORTION, equal by default) by its own weights, no unit twice, shards part-NAME-NNNNN."),
@@ -216,13 +216,14 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
 @click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
+@click.option("--target-eval", multiple=True, metavar="[NAME=]PATH", help="Held-out target documents (file, directory or glob; repeatable; NAME=PATH for a named target): the report shows their perplexity under a bigram model trained on the selection against one trained on a uniform sample of the pool, on equal text. Shapes the report only; kept for later 'dsir report' runs.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
-           max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, resume, dry_run, ngrams, buckets, features,
-           smoothing, target_smoothing, raw_sample) -> None:
+           max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, resume, dry_run, ngrams, buckets,
+           features, smoothing, target_smoothing, raw_sample) -> None:
     """Select k raw units (or a token budget) by importance resampling and write them, with all
     their fields, to DIR.
 
@@ -239,7 +240,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
                          resume=resume, max_shard_docs=max_shard_docs, max_shard_bytes=max_shard_bytes,
-                         dry_run=dry_run, tokens=tokens)
+                         dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None)
         if dry_run:
             click.echo(format_plan(m))
             return
@@ -307,10 +308,11 @@ def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_
 @click.argument("output_dir")
 @click.option("--group-by", default=None, metavar="FIELD", help="Also compare the pool and the selection by this metadata field (stored for later runs).")
 @click.option("--sample-documents", type=click.IntRange(min=1), default=20_000, **_SHOW, help="Documents of the pool and of the selection sampled for the KL numbers.")
+@click.option("--target-eval", multiple=True, metavar="[NAME=]PATH", help="Held-out target documents (repeatable; NAME=PATH for a named target) for the perplexity comparison; replaces those select or an earlier report kept.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker threads. [default: number of CPUs]")
 @verbosity_options()[0]
 @verbosity_options()[1]
-def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
+def report(output_dir, group_by, sample_documents, target_eval, workers, quiet) -> None:
     """Write report.json, report.html and report/*.png for the selection in OUTPUT_DIR.
 
     OUTPUT_DIR is the output directory (local or URL) of a finished 'dsir select'. The samples
@@ -322,7 +324,8 @@ def report(output_dir, group_by, sample_documents, workers, quiet) -> None:
 
     def run():
         with LocalEngine(workers or default_workers(), progress=not quiet) as engine:
-            r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents), group_by)
+            r = make_report(output_dir, engine, ReportOptions(sample_documents=sample_documents), group_by,
+                            target_eval=list(target_eval) or None)
         kl = r["kl"]
         if kl["reduction"] is not None:
             _say(f"KL(target || raw) {kl['kl_target_raw']:.4f}, KL(target || selected) "

@@ -29,8 +29,9 @@ CLASSIFIER_MAX_DOCUMENTS = 10_000
 PAPER_BUCKETS = 10_000
 #: ``discriminative`` v1: its hash space and training (chosen on bench/quality.py; see
 #: bench/README.md "The discriminative estimator").
-DISCRIMINATIVE_BUCKETS = 1 << 20
-DISCRIMINATIVE_TRAINING = {"l2": 1e-6, "learning_rate": 0.2, "epochs": 150}
+DISCRIMINATIVE_BUCKETS = 1 << 18
+DISCRIMINATIVE_TRAINING = {"l2": 1e-7, "learning_rate": 0.2, "epochs": 400}
+DISCRIMINATIVE_TEMPERATURE = 0.3
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ class Method:
     """A registered selection method (``version`` is recorded in the manifest).
 
     ``estimator(featurizer, value)`` is given the value of the ``Settings`` field named
-    ``smoothing_param``; ``buckets`` is the feature space's size when none is given.
+    ``smoothing_param``; ``buckets`` and ``temperature`` are the method's when none is given
+    (``temperature`` is used by the importance methods only).
     """
 
     name: str
@@ -128,6 +130,7 @@ class Method:
     needs_target: bool
     smoothing_param: str = "smoothing"
     buckets: int = PAPER_BUCKETS
+    temperature: float = 0.01
 
 
 METHODS: dict[str, Method] = {}
@@ -142,7 +145,8 @@ register(Method("dsir", 1, FitNeeds(raw_counts=True), RatioEstimator, needs_targ
 register(Method("classifier", 1, FitNeeds(raw_ids=CLASSIFIER_MAX_DOCUMENTS, target_ids=CLASSIFIER_MAX_DOCUMENTS),
                 ClassifierEstimator, needs_target=True))
 register(Method("discriminative", 1, FitNeeds(raw_ids=CLASSIFIER_MAX_DOCUMENTS, target_ids=CLASSIFIER_MAX_DOCUMENTS),
-                LogOddsEstimator, needs_target=True, buckets=DISCRIMINATIVE_BUCKETS))
+                LogOddsEstimator, needs_target=True, buckets=DISCRIMINATIVE_BUCKETS,
+                temperature=DISCRIMINATIVE_TEMPERATURE))
 register(Method("random", 1, FitNeeds(), None, needs_target=False))
 # The reference package's estimator: raw counts of the same uniform raw sample as dsir's (the
 # reference fits on all of the pool: with --raw-sample at least the pool's size, so does this).

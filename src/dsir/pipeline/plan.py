@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsir.errors import DsirError, InputError, UsageError
+from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.importance import FitStats, ImportanceEstimator
 from dsir.featurize import warmup
 from dsir.estimate.methods import METHODS, FitData, Method
@@ -107,7 +108,7 @@ class Fit:
     target_results: list[list[FitResult]] = field(default_factory=list)
     lengths: list[BottomK] = field(default_factory=list)
     names_texts: list[BottomK] = field(default_factory=list)
-    models: list = field(default_factory=list)  # ImportanceEstimator per target (dsir)
+    models: list = field(default_factory=list)  # per target: its estimator's model (dsir, reference, discriminative)
     specs: list[TargetSpec] = field(default_factory=list)  # the targets it was fit on
 
     def save(self, path: str) -> None:
@@ -188,6 +189,9 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
         raw = FitData(sum(r.documents for r in raw_results),
                       sum((r.counts for r in raw_results), np.zeros(f.buckets, np.int64)) if needs.raw_counts else None,
                       _merged(raw_results, "ids", pool) if needs.raw_ids else None)
+        if raw.ids is not None and len(raw.ids.values) == 0:
+            raise InputError("the raw sample has no n-grams: every sampled raw document is empty",
+                             path=", ".join(f.path for f in raw_files))
 
     vectors, models, stats = [], [], []
     target_counts = np.stack([sum((r.counts for r in rs), np.zeros(f.buckets, np.int64)) for rs in per_target])
@@ -320,13 +324,15 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            overwrite: bool = False, report: bool = True, group_by: str | None = None, resume: bool = False,
            fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES,
            on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False,
-           tokens: int | None = None) -> dict:
+           tokens: int | None = None, target_eval: list[str] | None = None) -> dict:
     """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
     reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
     after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
     called with what the fit learned (so the API can keep it); ``shard_limits`` cut shards
     that would exceed them into pieces. ``dry_run``: check everything that can be checked
-    without reading a document, and return ``describe_plan``'s plan; nothing is written."""
+    without reading a document, and return ``describe_plan``'s plan; nothing is written.
+    ``target_eval``: held-out target documents for the report (``reports.target_eval``),
+    checked before any work and kept for every later report."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
@@ -334,15 +340,21 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         raise UsageError("--group-by needs a field name")
     started = time.time()
     method, raw_files, targets, out, path_warnings = _resolve(settings, raw, output_dir, target, fit)
+    if target_eval:
+        from dsir.reports.target_eval import check_target_eval, resolve_target_eval
+
+        target_eval = resolve_target_eval(target_eval, [t.name for t in targets])
     log.debug("plan: %s; raw: %d files, %d bytes", ", ".join(p for p, _ in passes(method, fit is not None)),
               len(raw_files), sum(f.size for f in raw_files))
     if dry_run:
         return describe_plan(method, raw_files, targets, out, fit is not None, overwrite, resume, report, group_by,
                              budget)
+    if target_eval:
+        check_target_eval(target_eval, settings.target_text_field or settings.text_field, settings.on_error)
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
-                              report, group_by, model_path, started, on_fit, shard_limits)
+                              report, group_by, model_path, started, on_fit, shard_limits, target_eval)
 
 
 def _resolve(settings: Settings, raw: list[str], output_dir: str, target: list[str] | None, fit: Fit | None):
@@ -402,7 +414,7 @@ def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Targ
 
 def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Budget, output_format, overwrite,
                    resume, report, group_by, model_path, started, on_fit=None,
-                   shard_limits: ShardLimits = ShardLimits()) -> dict:
+                   shard_limits: ShardLimits = ShardLimits(), target_eval=None) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -420,7 +432,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                 on_fit(fit)
         fit.save(out.fit)
         for t, m in zip(targets, fit.models):
-            if isinstance(m, ImportanceEstimator):  # reusable as --model
+            if isinstance(m, (ImportanceEstimator, DiscriminativeEstimator)):  # reusable as --model
                 m.save(out.model(t.name))
         summaries, score_fps = score_stage(run, raw_files, fit)
         want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget)
@@ -445,6 +457,10 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
             raise out_err from exc
         raise
     try:
+        if target_eval:
+            from dsir.reports.target_eval import STORED, save_target_eval
+
+            save_target_eval(out.work_path(STORED), target_eval)
         if group_by:
             from dsir.reports.collect import save_groups
 

@@ -46,13 +46,15 @@ class Settings:
     on_error: str
     method: str
     weighting: str
-    temperature: float
+    temperature: float | None  # None: the method's (``Method.temperature``), set in __post_init__
     chunk_words: int | None
     emit: str
 
     def __post_init__(self) -> None:
-        if self.buckets is None and isinstance(self.method, str) and self.method in METHODS:
-            object.__setattr__(self, "buckets", METHODS[self.method].buckets)
+        if isinstance(self.method, str) and self.method in METHODS:
+            for name in ("buckets", "temperature"):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, getattr(METHODS[self.method], name))
         self._coerce()
         if self.method not in METHODS:
             raise UsageError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
@@ -94,7 +96,8 @@ class Settings:
                  "chunk_words": int, "smoothing": float, "target_smoothing": float, "temperature": float, "top_k": bool,
                  "text_field": str, "target_text_field": str, "id_field": str, "on_error": str, "method": str, "weighting": str, "emit": str,
                  "features": str}
-        optional = {"chunk_words", "id_field", "target_text_field", "buckets"}  # buckets: None for an unknown method
+        # buckets and temperature stay None only for an unknown method, refused below
+        optional = {"chunk_words", "id_field", "target_text_field", "buckets", "temperature"}
         for name, kind in kinds.items():
             value = getattr(self, name)
             if value is None and name in optional:

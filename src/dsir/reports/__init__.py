@@ -8,7 +8,7 @@ import math
 
 from dsir.io.storage import write_bytes
 from dsir.pipeline.output_dir import PLOTS_DIR, REPORT_HTML, REPORT_JSON, REPORT_NAMES, OutputDir
-from dsir.reports.collect import ReportOptions, collect_report, plan_samples
+from dsir.reports.collect import ReportOptions, collect_report, keep_target_eval, plan_samples
 
 
 def _finite(obj):
@@ -48,12 +48,15 @@ def write_report(output_dir: str, report: dict) -> dict[str, str]:
 
 
 def make_report(output_dir: str, engine=None, options: ReportOptions | None = None,
-                group_by: str | None = None, allocation=None) -> dict:
+                group_by: str | None = None, allocation=None, target_eval: list[str] | None = None) -> dict:
     """Collect and write the report of the selection in ``output_dir``; return report.json's content.
 
     ``allocation``: the select that just made the selection hands its own, so the keys are not
-    allocated a second time."""
+    allocated a second time. ``target_eval``: ``--target-eval`` values (``reports.target_eval``),
+    checked and kept in place of those the run kept."""
     with OutputDir(output_dir).locked():  # not while a select (or another report) writes there
+        if target_eval:
+            keep_target_eval(OutputDir(output_dir), target_eval)
         report = collect_report(output_dir, engine, options, group_by, allocation)
         write_report(output_dir, report)
     return _finite(report)

@@ -3,7 +3,9 @@
 Inputs, all under ``OUT``: ``manifest.json`` (parameters, counts), ``_dsir/fit.npz`` (each
 target's score vector and bucket counts, the target samples), ``_dsir/scores-NNNNN.npz``
 (each unit's scores and keys), ``_dsir/report-samples.*`` (the pool and selection samples
-the write pass took) and ``_dsir/groups-*.json`` (``--group-by``). The allocation is
+the write pass took, the equal texts' word ids among them), ``_dsir/groups-*.json``
+(``--group-by``) and ``_dsir/target-eval.json`` (``--target-eval``, whose files are read
+again for every report). The allocation is
 recomputed from the keys exactly as ``select`` did it and checked against the manifest, so
 the weights, cut, histogram and effective sample size shown are those of the keys the
 selection was made with, whatever the method, weighting, temperature, chunks or targets.
@@ -29,10 +31,17 @@ from dsir.featurize.ngram_names import BucketNames
 from dsir.io.paths import expand_paths, open_binary
 from dsir.io.storage import open_npz, save_npz
 from dsir.io.writers import write_json_atomic
-from dsir.metrics import effective_sample_size, kl_reduction, length_summary, top_bucket_share
+from dsir.metrics import distinct_bigrams, effective_sample_size, kl_reduction, length_summary, top_bucket_share
+from dsir.metrics.perplexity import KN_DISCOUNT
+from dsir.metrics.text import WORD_BUCKETS
 from dsir.pipeline.output_dir import OutputDir
 from dsir.reports.groups import composition, merge_groups
 from dsir.reports.samples import SampleSpec, names_from
+from dsir.reports.target_eval import (
+    STORED, check_target_eval, heldout_perplexity, load_target_eval, no_perplexity, resolve_target_eval,
+    save_target_eval,
+)
+from dsir.reports.text_sample import EqualText, equal_texts, plan_text
 from dsir.sample.allocate import Allocation, allocate_targets
 from dsir.sample.methods import IMPORTANCE_METHODS, KeyRule
 
@@ -48,7 +57,8 @@ class ReportOptions:
     ``names_documents``: units of the pool whose n-grams name the buckets;
     ``buckets_shown``: n-gram buckets listed as raising and as lowering the weight;
     ``examples``: units shown per group (top, at the threshold, bottom), cut to
-    ``example_chars`` characters.
+    ``example_chars`` characters; ``text_words``: the most words of each equal text
+    (``reports.text_sample``) the diversity and perplexity are measured on.
     """
 
     sample_documents: int = 20_000
@@ -57,6 +67,7 @@ class ReportOptions:
     examples: int = 3
     example_chars: int = 600
     histogram_bins: int = 60
+    text_words: int = 250_000
 
 
 def read_manifest(out: OutputDir) -> dict:
@@ -96,6 +107,10 @@ class RunView:
 
     def concat(self, name: str) -> np.ndarray:
         return np.concatenate([s[name] for s in self.scores]) if self.scores else np.empty(0)
+
+    def concat_eligible(self) -> np.ndarray:
+        """Whether each unit (all files) could be selected: its key is finite."""
+        return np.concatenate([np.isfinite(s["keys"][0]) for s in self.scores]) if self.scores else np.empty(0, bool)
 
 
 def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocation | None = None) -> RunView:
@@ -196,6 +211,11 @@ def sample_specs(view: RunView, opts: ReportOptions) -> list[SampleSpec]:
     selected = [int(sum((a == t).sum() for a in view.assigned)) for t in range(len(view.names))]
     size = min(opts.sample_documents, max(selected) if selected else 0)
     seed = int(view.manifest["parameters"]["seed"])
+    starts = np.cumsum([0] + [len(s["hash"]) for s in view.scores])
+    keep = plan_text(view.concat("hash"), view.concat("n_tokens"), view.concat_eligible(),
+                     np.concatenate(view.assigned) if view.assigned else np.empty(0, np.int16), len(view.names),
+                     seed, opts.text_words)
+    text = [np.flatnonzero(keep[a:b]) for a, b in zip(starts[:-1], starts[1:])]
     wanted: dict[int, set[int]] = {}
     for group in picks.examples:
         for units in group.values():
@@ -204,7 +224,8 @@ def sample_specs(view: RunView, opts: ReportOptions) -> list[SampleSpec]:
     return [SampleSpec(seed, min(1.0, size / n_pool) if n_pool else 0.0,
                        tuple(min(1.0, size / n) if n else 0.0 for n in selected),
                        min(1.0, opts.names_documents / n_pool) if n_pool else 0.0, picks.name_buckets,
-                       tuple(sorted(wanted.get(i, ()))), opts.example_chars)
+                       tuple(sorted(wanted.get(i, ()))), opts.example_chars,
+                       tuple(text[i].tolist()), tuple(keep[starts[i] + text[i]].tolist()))
             for i in range(len(view.scores))]
 
 
@@ -215,7 +236,7 @@ def plan_samples(run, fit, summaries, allocation, opts: ReportOptions | None = N
     scores = []
     for x in summaries:
         with open_npz(run.out.scores(x.unit)) as z:
-            scores.append({k: z[k] for k in ("scores", "keys", "n_ngrams")})
+            scores.append({k: z[k] for k in ("scores", "keys", "n_ngrams", "hash", "n_tokens")})
     manifest = {"parameters": {"seed": s.seed}}
     view = RunView(manifest, s.rule, s.featurizer, s.smoothing, fit.score_vectors, fit.target_counts,
                    fit.raw_counts, {}, scores, allocation.assigned, allocation.thresholds,
@@ -234,7 +255,17 @@ def save_samples(out: OutputDir, specs: list[SampleSpec], writes: list) -> None:
 
 def _spec_key(spec: SampleSpec) -> list:
     return [spec.pool_rate, list(spec.selected_rates), spec.names_rate, spec.name_buckets.tolist(),
-            list(spec.example_units), spec.example_chars, spec.seed]
+            list(spec.example_units), spec.example_chars, spec.seed, list(spec.text_units), list(spec.text_words)]
+
+
+def keep_target_eval(out: OutputDir, values: list[str]) -> None:
+    """Match ``--target-eval`` values to the run's targets, check their files (as ``select``
+    does) and keep them for this and later reports."""
+    manifest = read_manifest(out)
+    p = manifest["parameters"]
+    evals = resolve_target_eval(values, [t["name"] for t in manifest["per_target"]])
+    check_target_eval(evals, p.get("target_text_field") or p["text_field"], p.get("on_error", "stop"))
+    save_target_eval(out.work_path(STORED), evals)
 
 
 def save_groups(out: OutputDir, field: str, writes: list, target_names: list[str | None]) -> dict:
@@ -323,6 +354,32 @@ def _weight_label(rule: KeyRule) -> str:
     return f"{per} / temperature {rule.temperature:g} (the log of the resampling weight)"
 
 
+def _text_sections(text: EqualText, evals, name: str | None, params: dict) -> dict:
+    """The target's equal texts, their diversity, and the perplexity on its held-out documents
+    (None without ``--target-eval``)."""
+    equal = {"words": text.words, "selected_units": text.selected_units, "pool_units": text.pool_units,
+             "what": f"the first {text.words:,} words (dsir's tokens) of this target's selected units and of the "
+                     "eligible pool's units, each in a fixed pseudo-random order (the unit's hash and the seed), "
+                     "the last unit cut"}
+    diversity = {"what": "distinct word bigrams over word bigrams (within units) of each equal text",
+                 "selected": distinct_bigrams(*text.selected) if text.words else None,
+                 "pool": distinct_bigrams(*text.pool) if text.words else None}
+    perplexity = None
+    if evals is not None:
+        perplexity = {"what": f"held-out perplexity of an interpolated Kneser-Ney bigram model (discount "
+                              f"{KN_DISCOUNT}, {WORD_BUCKETS:,} hashed word ids) trained on each equal text",
+                      "train_words": text.words}
+        ev = None if isinstance(evals, str) else next((e for e in evals if e.name == name), None)
+        if ev is not None:
+            perplexity.update(heldout_perplexity(ev, text.selected, text.pool,
+                                                 params.get("target_text_field") or params["text_field"],
+                                                 params.get("on_error", "stop")))
+        else:  # evals is the error of the kept files, or holds none for this target
+            perplexity.update(no_perplexity(f"the --target-eval files kept for this report: {evals}"
+                                            if isinstance(evals, str) else f"no --target-eval for target {name}"))
+    return {"equal_text": equal, "diversity": diversity, "perplexity": perplexity}
+
+
 def _verdict(kl: dict, name: str | None) -> str:
     who = f"target {name}" if name else "the target"
     if kl["reduction"] is None:
@@ -378,6 +435,9 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
     eligible = np.isfinite(np.concatenate([s["keys"][0] for s in view.scores])) if view.scores else np.empty(0, bool)
     starts = np.concatenate([[0], np.cumsum([len(s["hash"]) for s in view.scores])]).astype(np.int64)
     selected_all = assigned_all >= 0
+    equal = equal_texts(file_samples, starts, view.concat("hash"), tokens_all, eligible, assigned_all, n_targets,
+                        int(manifest["parameters"]["seed"]), opts.text_words)
+    evals = load_target_eval(out.work_path(STORED))
     n_pool, n_eligible, n_selected = len(assigned_all), int(eligible.sum()), int(selected_all.sum())
     bytes_all = view.concat("text_bytes").astype(np.int64)
     inputs = manifest["inputs"]
@@ -453,6 +513,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
             "requested_tokens": entry.get("requested_tokens"), "selected_tokens": entry.get("selected_tokens"),
             "verdict": _verdict(kl_out, name),
             "kl": kl_out,
+            **_text_sections(equal[t], evals, name, manifest["parameters"]),
             "weights": {
                 "what": _weight_label(rule),
                 "effective_sample_size": (effective_sample_size(w_elig) if len(w_elig) else 0.0) if esp else None,
@@ -520,6 +581,9 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
             "selected_fraction_of_tokens": float(sel_tokens.sum() / tokens_all.sum()) if tokens_all.sum() else 0.0,
         },
         "kl": first["kl"],
+        "equal_text": first["equal_text"],
+        "diversity": first["diversity"],
+        "perplexity": first["perplexity"],
         "weights": first["weights"],
         "lengths": {
             "units": "tokens",

@@ -74,6 +74,40 @@ def _bucket_rows(rows: list[dict]) -> list[list[str]]:
              _n(r["target_count"]), _n(r["raw_count"]), str(r["bucket"])] for r in rows]
 
 
+def _pair(section: dict | None) -> str:
+    """``selection / pool`` of a diversity or perplexity section ("–" when absent)."""
+    if not section or section.get("selected") is None:
+        return "–"
+    return f"{_n(section['selected'])} / {_n(section['pool'])}"
+
+
+def _text_figures(t: dict) -> list[str]:
+    """The diversity and held-out perplexity of target ``t``, selection against pool."""
+    eq, dv, pp = t["equal_text"], t["diversity"], t["perplexity"]
+    ppl = pp is not None and pp["selected"] is not None
+    head = ["equal text", "words", "units", "distinct bigrams"] + (["held-out perplexity"] if ppl else [])
+    rows = [["selection", _n(eq["words"]), _n(eq["selected_units"]), _n(dv["selected"])],
+            ["uniform sample of the eligible pool", _n(eq["words"]), _n(eq["pool_units"]), _n(dv["pool"])]]
+    if ppl:
+        rows[0].append(_n(pp["selected"]))
+        rows[1].append(_n(pp["pool"]))
+    out = ["<h2>Diversity and held-out perplexity</h2>", _table(head, rows, {1, 2, 3, 4}),
+           f"<p class='note'>Equal texts: {_e(eq['what'])}. Diversity: {_e(dv['what'])} (higher: less "
+           "repetition).</p>"]
+    if pp is None:
+        out.append("<p class='note'>No held-out perplexity: give held-out target documents with "
+                   "<code>--target-eval PATH</code> (to <code>dsir select</code> or <code>dsir report</code>).</p>")
+    elif not ppl:
+        out.append(f"<p class='note'>{_e(pp['note'])}.</p>")
+    else:
+        ev = pp["eval"]
+        out.append(f"<p class='note'>Perplexity: {_e(pp['what'])}, on {ev['documents']:,} held-out documents "
+                   f"({ev['words']:,} words) of {_e(', '.join(os.path.basename(x) for x in ev['paths']))}"
+                   + (f", {ev['rejected']:,} bad records skipped" if ev["rejected"] else "")
+                   + f" (lower: closer to the target); selection / pool = {pp['ratio']:.3g}.</p>")
+    return out
+
+
 def render_html(report: dict, plots: dict[str, bytes]) -> str:
     """The whole report as one HTML document (every plot inline)."""
     c, kl, w, ln = report["counts"], report["kl"], report["weights"], report["lengths"]
@@ -102,9 +136,12 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out.append(f"<p class='headline'>{_e(report['headline'])}.</p>")
     if len(report["targets"]) > 1:
         out.append("<h2>Targets</h2>")
-        out.append(_table(["target", "requested", "selected", "KL reduction (nats)", "verdict"], [
-            [_e(t["name"]), _requested(t), _n(t["selected"]), _n(t["kl"]["reduction"]), _e(t["verdict"])]
-            for t in report["targets"]], {1, 2, 3}))
+        out.append(_table(["target", "requested", "selected", "KL reduction (nats)",
+                           "distinct bigrams (selection / pool)", "held-out perplexity (selection / pool)",
+                           "verdict"], [
+            [_e(t["name"]), _requested(t), _n(t["selected"]), _n(t["kl"]["reduction"]), _pair(t["diversity"]),
+             _pair(t["perplexity"]), _e(t["verdict"])]
+            for t in report["targets"]], {1, 2, 3, 4, 5}))
         out.append("<p class='note'>Each target's KL numbers compare that target with the units selected for it; "
                    "the sections below show the first target.</p>")
     out.append("<h2>Counts</h2>")
@@ -138,6 +175,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out.append(_table(["n-grams in the bucket", "contribution (nats)", "p target", "log ratio", "bucket"], [
         [_e(" | ".join(r["names"]) or "(not named: see note)"), _n(r["contribution"]), _n(r["p_target"]),
          _n(r["log_ratio"]), str(r["bucket"])] for r in kl["top_contributions"]], {1, 2, 3}))
+    out += _text_figures(report["targets"][0])
 
     out.append("<h2>Distributions</h2>")
     out.append(_img(plots["weights.png"], "histogram of the pool's log-weights with the selection threshold"))

@@ -38,9 +38,9 @@ METHODS = ("dsir", "random", "classifier", "reference", "discriminative")
 IMPORTANCE_METHODS = ("dsir", "reference", "discriminative")
 WEIGHTINGS = ("mean", "sum")
 PARETO_STREAM = 3
-#: Defaults of ``dsir select`` (chosen on bench/quality.py; see bench/README.md).
+#: The default weighting of ``dsir select`` (chosen on bench/quality.py; see bench/README.md);
+#: each method's default temperature is ``estimate.methods.Method.temperature``.
 DEFAULT_WEIGHTING = "mean"
-DEFAULT_TEMPERATURE = 0.01
 
 
 @dataclass(frozen=True)
