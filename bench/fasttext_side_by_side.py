@@ -1,7 +1,8 @@
 """fastText against dsir's ``discriminative`` estimator, side by side in one run (issue 12, item 3).
 
 Both are the same idea: a linear classifier of target documents against a uniform raw sample
-on hashed unigram + bigram features (2**20 buckets), whose log-odds is the importance
+on hashed unigram + bigram features (dsir at its default ``DISCRIMINATIVE_BUCKETS``, 2**18;
+fastText at its own 2**20), whose log-odds is the importance
 log-weight that Gumbel top-k resampling at a temperature T turns into a selection. This bench
 measures whether the maintained fastText binding (PyPI ``fasttext-wheel==0.9.2``, in its own
 venv ``bench/.venv-fasttext``, see ``ensure_fasttext_venv``) is faster or better than dsir's
@@ -42,7 +43,7 @@ worker, one thread; dsir's in this process, numba, one thread):
 * dsir: ``DSIR.fit`` end to end (wall: reads the compressed pool, samples, featurizes,
   trains); its kernel alone on the fastText run's documents: featurizing them
   (``HashedNgramFeaturizer.buckets_of``) and ``DiscriminativeEstimator.fit`` (Adam); the score
-  pass ``HashedNgramFeaturizer(2, 2**20).score(texts, log_ratio_)`` over the pool texts in
+  pass ``HashedNgramFeaturizer(2, DISCRIMINATIVE_BUCKETS).score(texts, log_ratio_)`` over the pool texts in
   memory (the faster of two passes).
 
 Throughput is MB of pool text (UTF-8 bytes of the original ``text``) per CPU-second.

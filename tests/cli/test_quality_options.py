@@ -29,7 +29,8 @@ def test_named_targets_with_proportions(tmp_path):
 
 
 def test_plain_target_and_old_weights_stay_reachable(tmp_path):
-    r = invoke("--target", AUSTEN, "-k", "10", "-o", str(tmp_path / "o"), "--weighting", "sum", "--temperature", "1")
+    r = invoke("--target", AUSTEN, "-k", "10", "-o", str(tmp_path / "o"), "--weighting", "sum", "--temperature", "1",
+               "--method", "dsir")
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert m["method"] == "dsir" and m["parameters"]["weighting"] == "sum"

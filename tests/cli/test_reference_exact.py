@@ -75,7 +75,8 @@ def test_fit_then_select_with_the_model_and_resume(tmp_path):
     run("select", "--raw", pool_dir, "--model", model, "-k", 20, "-o", with_model, *REFERENCE)
     assert _shards(with_model) == _shards(fitted)
     refused = run("select", "--raw", pool_dir, "--model", model, "-k", 20, "-o", tmp_path / "no", "--quiet", ok=False)
-    assert refused.exit_code == 2 and "holds a reference fit; method 'dsir' cannot use it" in refused.output
+    assert refused.exit_code == 2 and ("holds a reference fit; method 'discriminative' cannot use it (give method "
+            "'reference')" in refused.output)  # the default method is not the model's
     # --resume over the finished run reuses it; with other features it is recomputed
     run("select", "--raw", pool_dir, "--target", target, "-k", 20, "-o", fitted, "--target-smoothing", "0.5",
         "--resume", *REFERENCE)

@@ -51,6 +51,21 @@ def test_named_targets(tmp_path, split, example_target):
     assert targets["b"]["note"] == "no perplexity: no --target-eval for target b"
 
 
+def test_the_manifest_replays_the_target_eval(tmp_path, split):
+    """``--config OUT/manifest.json`` runs the selection again with its held-out files, named."""
+    out, again = tmp_path / "out", tmp_path / "again"
+    run("select", "--raw", "examples/pool", "--target", f"austen={split['target']}", "--target-eval",
+        f"austen={split['eval']}", "-k", 30, "-o", out, "--quiet", "--workers", 1)
+    replay = json.loads((out / "manifest.json").read_text())["replay"]
+    assert replay["target_eval"] == [f"austen={split['eval']}"]
+    run("select", "--config", out / "manifest.json", "-o", again, "--quiet")
+    first, second = report_of(out)["targets"][0]["perplexity"], report_of(again)["targets"][0]["perplexity"]
+    assert first == second and first["eval"]["documents"] == 10
+    without = tmp_path / "without"
+    run("select", "--raw", "examples/pool", "--target", split["target"], "-k", 5, "-o", without, "--quiet")
+    assert json.loads((without / "manifest.json").read_text())["replay"]["target_eval"] is None
+
+
 @pytest.mark.parametrize("value,code,message", [
     ("{d}/missing.jsonl", EXIT_INPUT, "{d}/missing.jsonl: target-eval path does not exist"),
     ("{d}/bad.jsonl", EXIT_INPUT, "{d}/bad.jsonl:2: malformed JSON"),

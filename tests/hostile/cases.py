@@ -297,7 +297,7 @@ def _(d):
     return select(d, str(d / "a.parquet"), str(d / "e.parquet"))
 
 
-@case("empty/all-texts-empty", Refused("raw.jsonl: the raw sample has no n-grams: every sampled raw document is empty"),
+@case("empty/all-texts-empty", Refused("raw.jsonl: the raw sample has no n-grams: each of its 4 documents has no tokens, so the classifier has no raw text to learn from"),
       "empty inputs")
 def _(d):
     return select(d, jsonl(d, "raw.jsonl", ['{"text": ""}'] * 4))

@@ -89,14 +89,15 @@ def test_skip_lists_every_bad_record_and_selects_as_if_they_were_absent(tmp_path
 
 
 def test_skip_with_a_sampled_raw_fit_and_small_blocks(tmp_path):
-    """Rows stay aligned between passes when the raw model sees only a sample and blocks are tiny."""
+    """Rows stay aligned between passes when the raw model sees only a sample and blocks are tiny
+    (the n-gram ratio's raw model: ``raw_sample`` is its sample size)."""
     dirty, clean, where = dirty_and_clean(tmp_path, n_good=200, seed=8)
     target = make_target(str(tmp_path / "t.jsonl"))
     from dsir.pipeline.tasks import ReadSpec
 
     runs = {}
     for name, raw, policy in (("a", dirty, "skip"), ("b", clean, "stop")):
-        d = DSIR(raw_sample=60, on_error=policy, block_bytes=512)
+        d = DSIR(method="dsir", raw_sample=60, on_error=policy, block_bytes=512)
         runs[name] = d.select(raw, str(tmp_path / name), k=30, target=target, report=False)
     a, b = runs["a"], runs["b"]
     assert a["counts"]["rejected"] == len(BAD)

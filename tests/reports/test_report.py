@@ -167,6 +167,15 @@ def test_why_names_buckets_by_their_own_ngrams(toy, run):
     for r in why["raising"] + why["lowering"]:
         for name in r["names"]:
             assert reference.bucket(name, B) == r["bucket"]
+
+
+def test_why_of_the_ngram_ratio_is_its_topic_words(toy, tmp_path):
+    """The n-gram ratio raises the target's words and lowers the others' (the classifier of
+    the default method may give a collinear cat word a negative coefficient, so this is the
+    ratio's property, not every method's)."""
+    out = tmp_path / "out"
+    DSIR(ngrams=N, buckets=B, seed=SEED, method="dsir").select(toy["pool"], str(out), k=K, target=toy["target"])
+    why = _report(out)["why"]
     raising_words = {w for r in why["raising"] for n in r["names"] for w in n.split()}
     lowering_words = {w for r in why["lowering"] for n in r["names"] for w in n.split()}
     from tests.reports.conftest import CATS, FOOD, MONEY
@@ -256,12 +265,16 @@ def test_html_is_self_contained(run):
     assert "KL reduction" in page and "Composition by" in page
 
 
-def test_a_pool_with_nothing_eligible_is_refused_before_any_output(tmp_path, toy):
+@pytest.mark.parametrize("method, message", [
+    ("dsir", r"none of the 2 documents of the raw pool is eligible \(each has no tokens"),
+    # the classifier is refused sooner: it has no raw documents to learn from
+    ("discriminative", r"empty\.jsonl: the raw sample has no n-grams: each of its 2 documents has no tokens")])
+def test_a_pool_with_nothing_eligible_is_refused_before_any_output(tmp_path, toy, method, message):
     pool = tmp_path / "empty.jsonl"
     pool.write_text('{"text": ""}\n{"text": "   "}\n')
     out = tmp_path / "out"
-    with pytest.raises(InputError, match=r"none of the 2 documents of the raw pool is eligible \(each has no tokens"):
-        DSIR(ngrams=N, buckets=B).select(str(pool), str(out), k=1, target=toy["target"])
+    with pytest.raises(InputError, match=message):
+        DSIR(ngrams=N, buckets=B, method=method).select(str(pool), str(out), k=1, target=toy["target"])
     assert sorted(os.listdir(out)) == ["_dsir"]
 
 

@@ -54,9 +54,11 @@ def write_bytes(path: str, data: bytes, durable: bool = False) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = target  # a failed write() names no file; the error must name it
         raise
 
 

@@ -19,7 +19,7 @@ log = logging.getLogger("dsir")
 
 def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, budget, allocation,
                    output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
-                   group_by: str | None = None, report: bool = True) -> dict:
+                   group_by: str | None = None, report: bool = True, target_eval: list | None = None) -> dict:
     """What was done, with the parameters that did it (``Settings``, every field), and the
     ``replay`` options that do it again."""
     s = run.settings
@@ -92,7 +92,9 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "replay": replay_options(s, raw_files, targets, model_path, k=budget.k, fraction=budget.fraction,
                                  tokens=budget.tokens,
                                  output_format=output_format, max_shard_docs=shard_limits.max_documents,
-                                 max_shard_bytes=shard_limits.max_bytes, group_by=group_by, no_report=not report),
+                                 max_shard_bytes=shard_limits.max_bytes, group_by=group_by, no_report=not report,
+                                 target_eval=[f"{e.name}={p}" if e.name else p for e in target_eval for p in e.paths]
+                                 if target_eval else None),
     }
     if s.on_error == "skip":
         paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]

@@ -190,7 +190,8 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
                       sum((r.counts for r in raw_results), np.zeros(f.buckets, np.int64)) if needs.raw_counts else None,
                       _merged(raw_results, "ids", pool) if needs.raw_ids else None)
         if raw.ids is not None and len(raw.ids.values) == 0:
-            raise InputError("the raw sample has no n-grams: every sampled raw document is empty",
+            raise InputError(f"the raw sample has no n-grams: each of its {raw.documents} documents has no tokens, "
+                             "so the classifier has no raw text to learn from",
                              path=", ".join(f.path for f in raw_files))
 
     vectors, models, stats = [], [], []
@@ -442,7 +443,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
         out.remove_stale_shards({o.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] for w in writes
                                  for o in written_shards(vars(w))})
         manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, budget, allocation,
-                                  output_format, warnings, model_path, shard_limits, group_by, report)
+                                  output_format, warnings, model_path, shard_limits, group_by, report,
+                                  target_eval)
         if samples:
             from dsir.reports.collect import save_samples
 
