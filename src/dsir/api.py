@@ -25,6 +25,8 @@ from dsir.errors import UsageError
 from dsir.estimate import ImportanceEstimator, ReferenceEstimator
 from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.methods import METHODS
+from dsir.filters import FilterOptions
+from dsir.filters.decontaminate import DEFAULT_WORDS as DEFAULT_DECONTAMINATE_WORDS
 from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
 from dsir.io.paths import expand_paths, open_binary
 from dsir.io.readers import DEFAULT_BLOCK_BYTES
@@ -196,7 +198,8 @@ class DSIR:
 
     # -- scoring -----------------------------------------------------------------------
 
-    def score(self, raw: Any, output: str | None = None, target: Any = None) -> pa.Table:
+    def score(self, raw: Any, output: str | None = None, target: Any = None, decontaminate: Any = None,
+              decontaminate_words: int = DEFAULT_DECONTAMINATE_WORDS, quality_rules: str = "none") -> pa.Table:
         """Every unit's raw log-weight and selection key, with its locator ``(file, row)``.
 
         Fits first when ``target`` is given. Columns: file, row (and chunk, start, end for
@@ -206,18 +209,24 @@ class DSIR:
         with named targets log_weight, weight and key once per target (``_NAME``). Writes
         it as parquet to ``output`` (a local path or URL) when given. For in-memory ``raw`` the
         rows are those of the input, in its order, and ``file`` is ``"<memory>"``.
+        ``decontaminate`` and ``quality_rules`` as in ``select``: the units they exclude are not eligible.
         """
         with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
-            table = self._score(raw_paths, output, target_paths)
+            filters = FilterOptions(tuple(inputs.paths(decontaminate, "decontaminate"))
+                                    if decontaminate is not None else (), decontaminate_words, quality_rules)
+            table = self._score(raw_paths, output, target_paths, filters)
             if inputs.spooled and inputs.spooled[0].path == raw_paths[0]:
                 table = table.set_column(0, "file", pa.array(["<memory>"] * table.num_rows, pa.string()))
         return table
 
-    def _score(self, raw: list[str], output: str | None, target: list[str] | None) -> pa.Table:
+    def _score(self, raw: list[str], output: str | None, target: list[str] | None,
+               filters: FilterOptions = FilterOptions()) -> pa.Table:
         method = METHODS[self.method]
         raw_files = expand_paths(raw, "raw")
+        built = plan.filter_stage(self.settings, filters, expand_paths(list(filters.decontaminate), "decontaminate")
+                                  if filters.decontaminate else [], self.block_bytes)
         output = None if output is None else os.fspath(output)
         if target is not None:
             self.fit(raw, target)
@@ -230,7 +239,7 @@ class DSIR:
             out = OutputDir(work)
             out.makedirs()
             run = self._run(out)
-            summaries, _ = plan.score_stage(run, raw_files, fit, keep_ids=self.id_field is not None)
+            summaries, _ = plan.score_stage(run, raw_files, fit, keep_ids=self.id_field is not None, filters=built)
             names = [spec.name for spec in fit.specs] or [None]
             parts = [self._score_table(out, file, x.unit, names, run) for x, file in zip(summaries, raw_files)]
         table = pa.concat_tables(parts) if parts else pa.table({})
@@ -278,7 +287,8 @@ class DSIR:
                overwrite: bool = False, report: bool = True, group_by: str | None = None,
                resume: bool = False, max_shard_docs: int | None = None,
                max_shard_bytes: int | str | None = None, dry_run: bool = False, tokens: int | None = None,
-               target_eval: Any = None) -> Any:
+               target_eval: Any = None, decontaminate: Any = None,
+               decontaminate_words: int = DEFAULT_DECONTAMINATE_WORDS, quality_rules: str = "none") -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
         (largest key first), up to and including the first that brings the total to ``tokens``
@@ -299,6 +309,11 @@ class DSIR:
         named targets; ``reports.target_eval``) are held-out target documents: the report then
         shows the perplexity on them of a bigram model trained on the selection against one
         trained on a uniform sample of the pool; it shapes the report, never the selection.
+        ``decontaminate`` (paths, or in-memory data like ``target``: benchmark or held-out texts)
+        makes every pool document that shares a run of ``decontaminate_words`` words with any of
+        them ineligible (``filters.decontaminate``); the manifest counts them per file.
+        ``quality_rules`` (``"gopher"`` or ``"c4"``; ``filters.quality_rules``) makes the documents
+        that fail one of the preset's heuristic rules ineligible; the manifest counts them per rule.
 
         ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
         directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
@@ -315,10 +330,13 @@ class DSIR:
         with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
+            filters = FilterOptions(tuple(inputs.paths(decontaminate, "decontaminate"))
+                                    if decontaminate is not None else (), decontaminate_words, quality_rules)
             if output_dir is not None:
                 return self._select(raw_paths, os.fspath(output_dir), Budget(k, fraction, tokens), target_paths,
                                     output_format, overwrite, report, group_by, resume, limits, dry_run,
-                                    _as_list(target_eval, "target_eval") if target_eval is not None else None)
+                                    _as_list(target_eval, "target_eval") if target_eval is not None else None,
+                                    filters)
             if dry_run:
                 raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
@@ -332,7 +350,7 @@ class DSIR:
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
                 manifest = self._select(raw_paths, work, Budget(k, fraction, tokens), target_paths, "parquet", False,
-                                        False, None, False)
+                                        False, None, False, filters=filters)
                 return _selected_rows(work, manifest, inputs.spooled[0], self.text_field)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -340,7 +358,7 @@ class DSIR:
     def _select(self, raw: list[str], output_dir: str, budget: Budget, target: list[str] | None, output_format,
                 overwrite: bool, report: bool, group_by, resume: bool,
                 limits: ShardLimits = ShardLimits(), dry_run: bool = False,
-                target_eval: list[str] | None = None) -> dict:
+                target_eval: list[str] | None = None, filters: FilterOptions = FilterOptions()) -> dict:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
@@ -348,7 +366,7 @@ class DSIR:
                            output_format, overwrite, report, group_by, resume, fit=fit,
                            model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
                            on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens,
-                           target_eval=target_eval)
+                           target_eval=target_eval, filters=filters)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""
@@ -366,7 +384,8 @@ class _Inputs:
         given = path_or_memory(value, role)
         if given is not None:
             return _as_list(given, role)
-        spooled = spool(value, role, self.target_text_field if role == "target" else self.text_field)
+        spooled = spool(value, role, self.target_text_field if role in ("target", "decontaminate")
+                        else self.text_field)
         self.spooled.append(spooled)
         return [spooled.path]
 

@@ -188,10 +188,10 @@ def test_an_interrupted_run_exits_130_with_one_line(tmp_path, example_target):
     assert proc.returncode == EXIT_INTERRUPTED, stderr
     assert "dsir: interrupted" in stderr and "Traceback" not in stderr, stderr
     assert not (out / "manifest.json").exists()
-    done = subprocess.run(cmd[:-1] + ["-q", "--resume"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd[:-1] + ["-q", "--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     fresh = [str(tmp_path / "fresh") if a == str(out) else a for a in cmd[:-1]] + ["-q"]
-    assert subprocess.run(fresh, capture_output=True, text=True, timeout=120).returncode == 0
+    assert subprocess.run(fresh, capture_output=True, text=True, timeout=300).returncode == 0
     assert shards(out) == shards(tmp_path / "fresh") != {}
 
 

@@ -6,7 +6,9 @@ Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 6
 --method reference --weighting sum --temperature 1``), a token budget (``tokens``:
 ``--tokens 2k`` instead of ``-k``) and held-out target documents (``targeteval``: the two
 named targets, each with ``--target-eval NAME=PATH``; the report cells check each target's
-perplexity, every other cell that it leaves the selection as it is). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+perplexity, every other cell that it leaves the selection as it is) and the pre-selection
+filters (``filters``: ``--decontaminate`` with 20-word runs of 12 pool documents, matched at
+8 words, and ``--quality-rules gopher``; the baseline holds none of the documents they exclude). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -72,6 +74,8 @@ CONFIGS: dict[str, list[str]] = {
                   "--temperature", "1"],
     "tokens": ["--target", "{TA}", "--tokens", "2k"],  # TOKENS, written with a suffix
     "targeteval": ["--target", "a={TA}", "--target", "b={TB}", "--target-eval", "a={EA}", "--target-eval", "b={EB}"],
+    "filters": ["--target", "{TA}", "--decontaminate", "{DC}", "--decontaminate-words", "8", "--quality-rules",
+                "gopher"],
 }
 EVAL_DOCS = 10  # held-out documents of each target (targeteval)
 #: Run options (columns).
@@ -145,6 +149,10 @@ def data(tmp_path_factory) -> dict:
     tb = write_jsonl(str(root / "target-b.jsonl"), documents(25, 202, sea_share=0.05, words=60), extra=False)
     ea = write_jsonl(str(root / "eval-a.jsonl"), documents(EVAL_DOCS, 303, sea_share=0.95, words=60), extra=False)
     eb = write_jsonl(str(root / "eval-b.jsonl"), documents(EVAL_DOCS, 404, sea_share=0.05, words=60), extra=False)
+    # decontaminate: 20 words from the middle of the 12 longest documents of pool files 1 and 4
+    long = sorted((r for f in (1, 4) for r in _pool_records(f)), key=lambda r: (-len(r["text"]), r["id"]))[:12]
+    dc = _write_lines(str(root / "benchmark.jsonl"),
+                      [json.dumps({"text": " ".join(r["text"].split()[20:40])}) for r in long])
     arrow = root / "pool-arrow"
     arrow.mkdir()
     for f in range(FILES):  # the text under another name: the arrow cells also take --text-field
@@ -153,7 +161,8 @@ def data(tmp_path_factory) -> dict:
         with pa.ipc.new_stream(str(arrow / f"pool-{f:03d}.arrow"), table.schema) as writer:
             writer.write_table(table, max_chunksize=17)
     return {"root": str(root), "pool": str(pool), "bad_pool": str(bad), "arrow_pool": str(arrow),
-            "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb, "EA": ea, "EB": eb}
+            "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb, "EA": ea, "EB": eb,
+            "DC": dc, "DC_IDS": sorted(r["id"] for r in long)}
 
 
 # --------------------------------------------------------------------------- running dsir
@@ -168,7 +177,8 @@ def select_args(data: dict, config: str, out: str, *extra: str, pool: str | None
                 report: bool = False) -> list[str]:
     """The ``dsir select`` command of ``config`` into ``out`` (with ``--no-report`` unless
     ``report``), followed by ``extra``."""
-    conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"]) for a in CONFIGS[config]]
+    conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"], DC=data["DC"])
+            for a in CONFIGS[config]]
     return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "2", "--raw", pool or data["pool"],
             *conf, *([] if "--tokens" in conf else ["-k", str(K)]), "-o", out, *([] if report else ["--no-report"]),
             *extra]
@@ -623,7 +633,55 @@ def test_resume_recomputes_changed_option(change, expected, data, default_run, t
 
 
 def test_target_eval_leaves_the_selection_as_it_is(baselines):
-    """The targeteval row selects what the targets row selects, byte for byte (manifest too)."""
+    """The targeteval row selects what the targets row selects, byte for byte; its manifest
+    differs only in the replay options, which give the held-out files again."""
     with_eval, without = baselines.get("targeteval"), baselines.get("targets")
-    assert with_eval["files"] == without["files"]
+    files = {n: b for n, b in with_eval["files"].items() if n != "manifest.json"}
+    assert files == {n: b for n, b in without["files"].items() if n != "manifest.json"}
+    a, b = with_eval["manifest"], without["manifest"]
+    assert [v.split("=")[0] for v in a["replay"]["target_eval"]] == ["a", "b"] and b["replay"]["target_eval"] is None
+    assert {**a, "replay": None} == {**b, "replay": None}
+    assert {**a["replay"], "target_eval": None} == b["replay"]
     assert os.path.exists(os.path.join(with_eval["out"], "_dsir", "target-eval.json"))
+
+
+def _shares_a_run(text: str, runs: set[tuple[str, ...]], n: int) -> bool:
+    """Whether ``text`` holds one of ``runs`` (n-word tuples), by a plain scan (the independent check)."""
+    words = re.sub(r"[^\w]+|_", " ", text.lower()).split()
+    return any(tuple(words[i:i + n]) in runs for i in range(len(words) - n + 1))
+
+
+def test_filters_row_selects_no_document_the_filters_exclude(data, baselines):
+    """The filters row's selection holds no document sharing an 8-word run with the benchmark
+    file nor failing a Gopher rule, and the manifest's counts are those of plain scans."""
+    from tests.filters.test_quality_rules import ref_gopher
+
+    base = baselines.get("filters")
+    bench = [re.sub(r"[^\w]+|_", " ", json.loads(line)["text"].lower()).split()
+             for line in open(data["DC"], encoding="utf-8")]
+    runs = {tuple(w[i:i + 8]) for w in bench for i in range(len(w) - 7)}
+    pool = [r for f in range(FILES) for r in _pool_records(f)]
+    contaminated = {r["id"] for r in pool if _shares_a_run(r["text"], runs, 8)}
+    assert contaminated >= set(data["DC_IDS"])
+    section = base["manifest"]["filters"]["decontaminate"]
+    assert section["excluded_documents"] == len(contaminated) == section["files"][0]["excluded_documents"]
+    poor = {r["id"] for r in pool if any(ref_gopher(r["text"]))}
+    assert base["manifest"]["filters"]["quality_rules"]["excluded_documents"] == len(poor)
+    eligible = {r["id"] for r in pool if r["text"]} - contaminated - poor
+    assert base["manifest"]["counts"]["eligible"] == len(eligible)
+    selected = [json.loads(line)["id"] for name, blob in shards(base["files"]).items()
+                for line in blob.decode().splitlines()]
+    assert len(selected) == K and set(selected) <= eligible
+    assert contaminated & {json.loads(line)["id"] for name, blob in shards(baselines.get("default")["files"]).items()
+                           for line in blob.decode().splitlines()}  # without it some were selected
+
+
+def test_resume_with_decontaminate_added_recomputes(data, default_run, tmp_path):
+    """--resume over a finished default run with --decontaminate added is the fresh run with it."""
+    out, fresh = str(tmp_path / "out"), str(tmp_path / "fresh")
+    shutil.copytree(default_run["out"], out)
+    extra = ["--decontaminate", data["DC"], "--decontaminate-words", "8"]
+    ok(select_args(data, "default", out, *extra, "--resume"))
+    ok(select_args(data, "default", fresh, *extra))
+    assert shards(output_bytes(out)) == shards(output_bytes(fresh)) != shards(default_run["files"])
+    assert manifest_of(out)["filters"] == manifest_of(fresh)["filters"]

@@ -1088,3 +1088,53 @@ def _(d):
       "arrow and saved datasets")
 def _(d):
     return select(d, str(d / "pool"))
+
+
+# ---------------------------------------------------------------------------------------
+# Decontamination files (--decontaminate): read and checked before anything is written.
+DECON = "decontamination files (--decontaminate)"
+
+
+def _decon_select(d: Path, lines: list[str] | None, *extra: str) -> list[str]:
+    b = d / "bench.jsonl"
+    if lines is not None:
+        jsonl(d, "bench.jsonl", lines)
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--decontaminate", str(b), *extra))
+
+
+@case("decontaminate/missing-file", Refused("{d}/bench.jsonl: decontaminate path does not exist"), DECON)
+def _(d):
+    return _decon_select(d, None)
+
+
+@case("decontaminate/malformed-record/stop", Refused("{d}/bench.jsonl:2: malformed JSON"), DECON)
+def _(d):
+    return _decon_select(d, GOOD[:1] + ['{"text": "a b",}'] + GOOD[1:2])
+
+
+def _decon_one_skipped(out: Path, manifest: dict) -> None:
+    files = manifest["filters"]["decontaminate"]["files"]
+    assert files[0]["rejected"] == 1 and files[0]["documents"] == 2, files
+    assert manifest["filters"]["decontaminate"]["excluded_documents"] == 2  # GOOD[0] and GOOD[1] themselves
+
+
+@case("decontaminate/malformed-record/skip", Selected(3, check=_decon_one_skipped), DECON)
+def _(d):
+    return _decon_select(d, GOOD[:1] + ['{"text": "a b",}'] + GOOD[1:2], "--on-error", "skip")
+
+
+@case("decontaminate/empty-file", Refused("{d}/bench.jsonl: the decontamination file holds no text of 13 words or "
+                                          "more (0 documents, 0 of them shorter)"), DECON)
+def _(d):
+    return _decon_select(d, [])
+
+
+@case("decontaminate/only-short-texts", Refused("{d}/bench.jsonl: the decontamination file holds no text of 13 "
+                                                "words or more (2 documents, 2 of them shorter)"), DECON)
+def _(d):
+    return _decon_select(d, [json.dumps({"text": "what is the capital of France?"}), json.dumps({"text": ""})])
+
+
+@case("decontaminate/zero-words", Refused("--decontaminate-words"), DECON)
+def _(d):
+    return _decon_select(d, GOOD[:1], "--decontaminate-words", "0")

@@ -9,6 +9,8 @@ import click
 
 from dsir import __version__
 from dsir.api import DSIR, MODEL_METHODS
+from dsir.filters import QUALITY_RULES
+from dsir.filters.decontaminate import DEFAULT_WORDS as DEFAULT_DECONTAMINATE_WORDS
 from dsir.cli.params import BYTE_SIZE, TOKEN_COUNT
 from dsir.engines import ENGINES, make_engine
 from dsir.engines.local import default_workers
@@ -217,13 +219,17 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
 @click.option("--target-eval", multiple=True, metavar="[NAME=]PATH", help="Held-out target documents (file, directory or glob; repeatable; NAME=PATH for a named target): the report shows their perplexity under a bigram model trained on the selection against one trained on a uniform sample of the pool, on equal text. Shapes the report only; kept for later 'dsir report' runs.")
+@click.option("--decontaminate", multiple=True, metavar="PATH", help="Benchmark or held-out texts (file, directory or glob, any input format; repeatable; their text field is the target's): a pool document that shares a run of --decontaminate-words words with any of them is not eligible. The manifest counts them per file, the report shows examples with the matching words.")
+@click.option("--decontaminate-words", type=click.IntRange(min=1), default=DEFAULT_DECONTAMINATE_WORDS, show_default=True, metavar="N", help="Length in words of the runs --decontaminate matches (13, as GPT-3's and datatrove's overlap checks); words are runs of letters and digits, lowercased.")
+@click.option("--quality-rules", type=click.Choice(QUALITY_RULES), default="none", show_default=True, help="Heuristic quality rules whose failing documents are not eligible: Gopher's (word count, mean word length, symbol ratios, bullet and ellipsis lines, alphabetic words, stop words) or C4's (lorem ipsum, curly brackets, fewer than 5 sentences in the lines C4 keeps). The manifest and report count the documents each rule removed.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
-           max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, resume, dry_run, ngrams, buckets,
-           features, smoothing, target_smoothing, raw_sample) -> None:
+           max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
+           decontaminate_words, quality_rules, resume, dry_run, ngrams, buckets, features, smoothing, target_smoothing,
+           raw_sample) -> None:
     """Select k raw units (or a token budget) by importance resampling and write them, with all
     their fields, to DIR.
 
@@ -240,7 +246,9 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
                          resume=resume, max_shard_docs=max_shard_docs, max_shard_bytes=max_shard_bytes,
-                         dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None)
+                         dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None,
+                         decontaminate=Paths(decontaminate) or None, decontaminate_words=decontaminate_words,
+                         quality_rules=quality_rules)
         if dry_run:
             click.echo(format_plan(m))
             return
@@ -285,10 +293,14 @@ def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_ad
 @common_options
 @selection_options
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Parquet file to write (file, row, log_weight, weight, key, tokens, eligible; id with --id-field).")
+@click.option("--decontaminate", multiple=True, metavar="PATH", help="As for 'select': units of documents that share a run of --decontaminate-words words with these texts are not eligible.")
+@click.option("--decontaminate-words", type=click.IntRange(min=1), default=DEFAULT_DECONTAMINATE_WORDS, show_default=True, metavar="N", help="Length in words of the runs --decontaminate matches.")
+@click.option("--quality-rules", type=click.Choice(QUALITY_RULES), default="none", show_default=True, help="As for 'select': units of documents failing the preset's heuristic rules are not eligible.")
 @feature_options
 def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
-          weighting, temperature, chunk_words, emit, target, model, output, ngrams, buckets, features, smoothing,
-          target_smoothing, raw_sample) -> None:
+          weighting, temperature, chunk_words, emit, target, model, output, decontaminate, decontaminate_words,
+          quality_rules, ngrams,
+          buckets, features, smoothing, target_smoothing, raw_sample) -> None:
     """Write every raw unit's log-weight and the key 'select' ranks it by, with its file and row, as parquet.
 
     Takes the options of 'select' that decide the ranking, so its key column is exactly what
@@ -299,7 +311,9 @@ def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
                       model, target_text_field, features, target_smoothing)
         with d.engine:
-            table = d.score(Paths(raw), output, target=Paths(target) or None)
+            table = d.score(Paths(raw), output, target=Paths(target) or None,
+                            decontaminate=Paths(decontaminate) or None, decontaminate_words=decontaminate_words,
+                            quality_rules=quality_rules)
         _say(f"scored {table.num_rows} {d.settings.unit_name} into {output}", err=True)
     _run(run)
 

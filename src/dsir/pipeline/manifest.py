@@ -19,7 +19,8 @@ log = logging.getLogger("dsir")
 
 def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, budget, allocation,
                    output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
-                   group_by: str | None = None, report: bool = True, target_eval: list | None = None) -> dict:
+                   group_by: str | None = None, report: bool = True, target_eval: list | None = None,
+                   filters=None) -> dict:
     """What was done, with the parameters that did it (``Settings``, every field), and the
     ``replay`` options that do it again."""
     s = run.settings
@@ -51,6 +52,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "eligibility": (f"{s.unit_name} with at least {max(1, s.min_length)} tokens are eligible; "
                         "shorter (and empty) ones are never selected"),
         "chunking": chunking,
+        "filters": filters_section(filters, summaries),
         "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
         if s.method != "random" or any(t.files for t in targets) else None,
         "counts": {
@@ -94,7 +96,13 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
                                  output_format=output_format, max_shard_docs=shard_limits.max_documents,
                                  max_shard_bytes=shard_limits.max_bytes, group_by=group_by, no_report=not report,
                                  target_eval=[f"{e.name}={p}" if e.name else p for e in target_eval for p in e.paths]
-                                 if target_eval else None),
+                                 if target_eval else None,
+                                 decontaminate=[f["path"] for f in filters.describe()["decontaminate"]["files"]]
+                                 if filters is not None and filters.decontaminate is not None else None,
+                                 decontaminate_words=filters.decontaminate.words
+                                 if filters is not None and filters.decontaminate is not None else None,
+                                 quality_rules=filters.quality_rules.preset
+                                 if filters is not None and filters.quality_rules is not None else None),
     }
     if s.on_error == "skip":
         paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
@@ -108,6 +116,27 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
             log.warning(msg.format(run.out.path(REJECTS_FILE)))
             manifest["warnings"].append(msg.format(REJECTS_FILE))
     return manifest
+
+
+def filters_section(filters, summaries) -> dict | None:
+    """What each filter excluded (``dsir.filters``), with its parameters and, for
+    decontamination, the documents removed per file; None when no filter ran."""
+    if filters is None or not filters.active:
+        return None
+    from dsir.filters import merge_tallies
+
+    tally = merge_tallies([x.filtered for x in summaries])
+    out = filters.describe()
+    for name, section in out.items():
+        got = tally.get(name, {"documents": 0})
+        section["excluded_documents"] = got["documents"]
+        if "files" in section:
+            by = got.get("by_source", [0] * len(section["files"]))
+            section["files"] = [{**f, "excluded_documents": n} for f, n in zip(section["files"], by)]
+        if "rules" in section:  # a document failing several rules counts for each
+            by = got.get("by_source", [0] * len(section["rules"]))
+            section["failed_documents"] = dict(zip(section["rules"], by))
+    return out
 
 
 def replay_options(settings, raw_files, targets: list, model_path: str | None, **select_options) -> dict:
@@ -131,6 +160,8 @@ def replay_options(settings, raw_files, targets: list, model_path: str | None, *
             target = None
             break
         target += [f"{t.name}={p}:{t.spec.proportion or 1.0}" if t.name else p for p in paths]
+    if any(os.path.dirname(p) == spooled for p in select_options.get("decontaminate") or ()):
+        select_options = {**select_options, "decontaminate": None}  # in memory: give it again
     return {"raw": files(raw_files), "target": target, "model": model_path,
             **{f.name: getattr(settings, f.name) for f in fields(settings)}, **select_options}
 
@@ -172,6 +203,15 @@ def dataset_card(manifest: dict) -> str:
              f"{len(manifest['inputs'])} input files by dsir {manifest['dsir_version']} (method "
              f"{manifest['method']}). `manifest.json` records how (every parameter, input and shard, with its "
              "sha256); `report.html`, when present, shows what was selected and why.")
+    filters = manifest.get("filters") or {}
+    if "decontaminate" in filters:
+        dec = filters["decontaminate"]
+        about += (f" {dec['excluded_documents']:,} pool documents sharing a run of {dec['ngram_words']} words with "
+                  f"{', '.join(f['path'].rsplit('/', 1)[-1] for f in dec['files'])} were not eligible "
+                  "(decontamination).")
+    if "quality_rules" in filters:
+        about += (f" {filters['quality_rules']['excluded_documents']:,} pool documents failing the "
+                  f"{filters['quality_rules']['preset']} quality rules were not eligible.")
     if len(set(family.values())) > 1:
         lines = ["# A dsir selection", "", about, "",
                  "Its shards mirror the formats of its inputs, jsonl and parquet, and one `datasets.load_dataset` "

@@ -27,6 +27,9 @@ from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.importance import FitStats, ImportanceEstimator
 from dsir.featurize import warmup
+from dsir.filters import FilterOptions, Filters
+from dsir.filters.decontaminate import NgramSet
+from dsir.filters.quality_rules import QualityRules
 from dsir.estimate.methods import METHODS, FitData, Method
 from dsir.io.paths import InputFile, expand_paths
 from dsir.io.storage import write_bytes
@@ -249,13 +252,27 @@ def loaded_fit(model) -> Fit:
                [[]], [BottomK.empty(1, np.int32)], [BottomK.empty(1, np.uint8)], [model], [TargetSpec(())])
 
 
-def score_stage(run: Run, raw_files: list[InputFile], fit: Fit,
-                keep_ids: bool = False) -> tuple[list[ScoreSummary], list[str]]:
-    """Score every unit of every raw file against every target; return the summaries and
-    the score units' fingerprints (the write pass depends on them)."""
+def filter_stage(settings: Settings, options: FilterOptions, files: list[InputFile],
+                 block_bytes: int = DEFAULT_BLOCK_BYTES) -> Filters:
+    """The filters every score unit applies, made from ``options`` (decontamination: one read
+    of each of its ``files``, the target's text field and the run's ``on_error``), before the
+    output directory is touched, so that a bad file is refused before any work."""
+    if not options.active:
+        return Filters()
+    ngrams = (NgramSet.from_files(files, options.decontaminate_words, settings.target_text_field or settings.text_field,
+                                  settings.on_error, block_bytes) if options.decontaminate else None)
+    rules = QualityRules(options.quality_rules) if options.quality_rules != "none" else None
+    return Filters(decontaminate=ngrams, quality_rules=rules)
+
+
+def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool = False,
+                filters: Filters = Filters()) -> tuple[list[ScoreSummary], list[str]]:
+    """Score every unit of every raw file against every target (documents the ``filters``
+    exclude are not eligible); return the summaries and the score units' fingerprints (the
+    write pass depends on them)."""
     s = run.settings
     tasks = [ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
-                       s.chunk_words, s.emit, keep_ids, run.out.scores(i), run.rejects_path("score", i))
+                       s.chunk_words, s.emit, keep_ids, filters, run.out.scores(i), run.rejects_path("score", i))
              for i, file in enumerate(raw_files)]
     owned = [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks]
     summaries = run.phase("score", score_task, tasks, "score", raw_files, owned)
@@ -325,7 +342,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            overwrite: bool = False, report: bool = True, group_by: str | None = None, resume: bool = False,
            fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES,
            on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False,
-           tokens: int | None = None, target_eval: list[str] | None = None) -> dict:
+           tokens: int | None = None, target_eval: list[str] | None = None,
+           filters: FilterOptions = FilterOptions()) -> dict:
     """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
     reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
     after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
@@ -333,7 +351,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     that would exceed them into pieces. ``dry_run``: check everything that can be checked
     without reading a document, and return ``describe_plan``'s plan; nothing is written.
     ``target_eval``: held-out target documents for the report (``reports.target_eval``),
-    checked before any work and kept for every later report."""
+    checked before any work and kept for every later report. ``filters``: documents they
+    exclude (``dsir.filters``) are not eligible."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
@@ -341,6 +360,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         raise UsageError("--group-by needs a field name")
     started = time.time()
     method, raw_files, targets, out, path_warnings = _resolve(settings, raw, output_dir, target, fit)
+    filter_files = expand_paths(list(filters.decontaminate), "decontaminate") if filters.decontaminate else []
+    check_apart(out, list(filters.decontaminate), filter_files)
     if target_eval:
         from dsir.reports.target_eval import check_target_eval, resolve_target_eval
 
@@ -349,13 +370,14 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
               len(raw_files), sum(f.size for f in raw_files))
     if dry_run:
         return describe_plan(method, raw_files, targets, out, fit is not None, overwrite, resume, report, group_by,
-                             budget)
+                             budget, filter_files)
     if target_eval:
         check_target_eval(target_eval, settings.target_text_field or settings.text_field, settings.on_error)
+    built = filter_stage(settings, filters, filter_files, block_bytes)
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
-                              report, group_by, model_path, started, on_fit, shard_limits, target_eval)
+                              report, group_by, model_path, started, on_fit, shard_limits, target_eval, built)
 
 
 def _resolve(settings: Settings, raw: list[str], output_dir: str, target: list[str] | None, fit: Fit | None):
@@ -384,7 +406,7 @@ def passes(method: Method, fitted: bool) -> list[tuple[str, str]]:
 
 def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Target], out: OutputDir, fitted: bool,
                   overwrite: bool, resume: bool, report: bool, group_by: str | None,
-                  budget: Budget | None = None) -> dict:
+                  budget: Budget | None = None, filter_files: list[InputFile] | None = None) -> dict:
     """What a select would do, from file sizes alone: the files, each pass and what it reads,
     and what becomes of the output directory. Refuses what the run would refuse up front."""
     output = out.check_prepare(overwrite=overwrite, resume=resume)
@@ -395,6 +417,9 @@ def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Targ
                  "bytes": f.size} for f in fs]
 
     steps = []
+    if filter_files:
+        steps.append({"phase": "decontaminate", "reads": "decontaminate", "files": len(filter_files),
+                      "bytes": sum(f.size for f in filter_files)})
     for phase, role in passes(method, fitted):
         fs = raw_files if role == "raw" else target_files
         if not fs:
@@ -415,7 +440,8 @@ def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Targ
 
 def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Budget, output_format, overwrite,
                    resume, report, group_by, model_path, started, on_fit=None,
-                   shard_limits: ShardLimits = ShardLimits(), target_eval=None) -> dict:
+                   shard_limits: ShardLimits = ShardLimits(), target_eval=None,
+                   filters: Filters = Filters()) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -435,7 +461,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
         for t, m in zip(targets, fit.models):
             if isinstance(m, (ImportanceEstimator, DiscriminativeEstimator)):  # reusable as --model
                 m.save(out.model(t.name))
-        summaries, score_fps = score_stage(run, raw_files, fit)
+        summaries, score_fps = score_stage(run, raw_files, fit, filters=filters)
         want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget)
         samples = plan_samples(run, fit, summaries, allocation) if report else None
         writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by,
@@ -444,7 +470,11 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                                  for o in written_shards(vars(w))})
         manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, budget, allocation,
                                   output_format, warnings, model_path, shard_limits, group_by, report,
-                                  target_eval)
+                                  target_eval, filters)
+        if filters.active:  # the report's examples of what the filters excluded
+            from dsir.filters import FILTERED, merge_tallies
+
+            write_json_atomic(out.work_path(FILTERED), merge_tallies([x.filtered for x in summaries]))
         if samples:
             from dsir.reports.collect import save_samples
 

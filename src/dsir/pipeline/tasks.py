@@ -16,6 +16,7 @@ from dsir.featurize import Featurizer, content_hashes
 from dsir.featurize.chunking import chunk_documents, chunk_hashes, score_chunks
 from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
+from dsir.filters import Filters, FilterTally
 from dsir.io.fields import json_field, set_json_field
 from dsir.io.formats import format_of
 from dsir.io.paths import InputFile
@@ -261,6 +262,7 @@ class ScoreTask:
     chunk_words: int | None = None
     emit: str = "documents"
     keep_ids: bool = False  # store each unit's id (``dsir score --id-field``)
+    filters: Filters = Filters()  # documents they exclude are not eligible
     scores_path: str = field(default="", metadata=NOT_FINGERPRINTED)
     rejects_path: str | None = field(default=None, metadata=NOT_FINGERPRINTED)
 
@@ -274,6 +276,7 @@ class ScoreSummary:
     tokens: int
     text_bytes: int
     rejected: int = 0  # records rejected (on_error="skip"): ineligible and not counted in documents
+    filtered: dict = field(default_factory=dict)  # ``FilterTally.counts``: what the filters excluded
 
 
 #: Arrays of a scores file; ``row``, ``chunk``, ``start``, ``end`` only for chunk units.
@@ -294,6 +297,7 @@ def score_task(task: ScoreTask) -> ScoreSummary:
     text_bytes = 0
     rejects: list = []
     chunked = task.chunk_words is not None
+    tally = FilterTally()
 
     def put(name: str, a: np.ndarray) -> None:
         parts.setdefault(name, []).append(a)
@@ -306,6 +310,8 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         documents += n_docs
         _, offsets = arrow_buffers(batch.texts)
         text_bytes += int(offsets[-1] - offsets[0])
+        excluded = (task.filters.apply(batch.texts, doc_hashes, task.file.path, batch.first_row, tally)
+                    if task.filters.active else None)
         if not chunked:
             sums = []
             for v in task.score_vectors:
@@ -336,6 +342,8 @@ def score_task(task: ScoreTask) -> ScoreSummary:
                 n_ngrams_f = np.bincount(chunks.doc, weights=c_ngrams, minlength=n_docs) / denom
                 hashes, unit_bytes = doc_hashes, np.diff(offsets)
         eligible = n_tokens >= max(1, task.min_length)
+        if excluded is not None:
+            eligible &= ~(excluded[chunks.doc] if chunked and task.emit == "chunks" else excluded)
         if task.keep_ids:
             ids = batch.ids.cast(pa.string()).fill_null("")
             if chunked and task.emit == "chunks":
@@ -372,6 +380,7 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         tokens=int(arrays["n_tokens"].sum()),
         text_bytes=text_bytes,
         rejected=len(rejects),
+        filtered=tally.counts,
     )
 
 

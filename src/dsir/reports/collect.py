@@ -391,6 +391,22 @@ def _verdict(kl: dict, name: str | None) -> str:
             f"{kl['reduction']:.3f} nats ({100 * kl['relative_reduction']:.0f}% of KL(target ‖ pool))")
 
 
+def filters_report(out: OutputDir, manifest: dict) -> dict | None:
+    """What the run's filters excluded (the manifest's ``filters``) with the examples the score
+    pass kept (``OUT/_dsir/filters.json``); None when no filter ran."""
+    section = manifest.get("filters")
+    if not section:
+        return None
+    from dsir.filters import FILTERED
+
+    try:
+        with open_binary(out.work_path(FILTERED)) as fh:
+            tally = json.load(fh)
+    except FileNotFoundError:
+        tally = {}
+    return {name: {**params, "examples": tally.get(name, {}).get("examples", [])} for name, params in section.items()}
+
+
 def collect_report(output_dir: str, engine=None, options: ReportOptions | None = None,
                    group_by: str | None = None, allocation: Allocation | None = None) -> dict:
     """Compute the report of the selection in ``output_dir`` (see the module docstring)."""
@@ -598,6 +614,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "why": first["why"],
         "examples": first["examples"],
         "compositions": groups,
+        "filters": filters_report(out, manifest),
     }
     # timings vary from run to run: kept out of report.json, which is reproducible byte for byte
     write_json_atomic(out.work_path("report-run.json"), {"seconds": round(time.time() - started, 3)})

@@ -3,6 +3,8 @@ no fonts or anything else fetched over the network."""
 
 from __future__ import annotations
 
+import json
+
 import base64
 import html
 import os
@@ -108,6 +110,39 @@ def _text_figures(t: dict) -> list[str]:
     return out
 
 
+def _filters_section(filters: dict | None) -> list[str]:
+    """What the filters excluded before selection, with examples."""
+    if not filters:
+        return []
+    out = ["<h2>Excluded before selection</h2>"]
+    dec = filters.get("decontaminate")
+    if dec:
+        out.append(f"<p class='note'>Decontamination: {dec['excluded_documents']:,} pool documents share a run of "
+                   f"{dec['ngram_words']} words with these files ({dec['distinct_ngrams']:,} distinct runs; a false "
+                   f"match has a chance of about {dec['false_match_rate']:.1g} per run of the pool), and none of them "
+                   "can be selected.</p>")
+        out.append(_table(["file", "documents", "runs of words", "shorter documents (cannot match)",
+                           "pool documents excluded"],
+                          [[_e(f["path"]), _n(f["documents"]), _n(f["ngrams"]), _n(f["short_documents"]),
+                            _n(f["excluded_documents"])] for f in dec["files"]], {1, 2, 3, 4}))
+        for ex in dec["examples"]:
+            out.append(f"<div class='doc'><div class='m'>excluded · {_e(ex['file'])} row {ex['row']} · shares "
+                       f"“{_e(ex['ngram'])}”</div><p>{_e(ex['text'])}</p></div>")
+    rules = filters.get("quality_rules")
+    if rules:
+        out.append(f"<p class='note'>Quality rules ({_e(rules['preset'])}): {rules['excluded_documents']:,} pool "
+                   "documents fail at least one rule and cannot be selected; a document failing several rules "
+                   "counts for each below.</p>")
+        thresholds = rules.get("thresholds", {})
+        out.append(_table(["rule", "threshold", "documents failing it"],
+                          [[_e(r), _e(json.dumps(thresholds.get(r))), _n(n)]
+                           for r, n in rules["failed_documents"].items()], {2}))
+        for ex in rules["examples"]:
+            out.append(f"<div class='doc'><div class='m'>excluded · {_e(ex['file'])} row {ex['row']} · fails "
+                       f"{_e(', '.join(ex['rules']))}</div><p>{_e(ex['text'])}</p></div>")
+    return out
+
+
 def render_html(report: dict, plots: dict[str, bytes]) -> str:
     """The whole report as one HTML document (every plot inline)."""
     c, kl, w, ln = report["counts"], report["kl"], report["weights"], report["lengths"]
@@ -153,6 +188,8 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out.append(f"<p class='note'>Requested {_requested(c)}; selected fraction: "
                f"{100 * c['selected_fraction_of_eligible']:.3g}% of eligible {u}, "
                f"{100 * c['selected_fraction_of_tokens']:.3g}% of tokens. Output shards: {_bytes(c['selected_output_bytes'])}.</p>")
+
+    out += _filters_section(report.get("filters"))
 
     out.append("<h2>KL reduction</h2>")
     out.append(_img(plots["kl.png"], "KL divergences and the share of the reduction carried by the top buckets"))
