@@ -67,8 +67,12 @@ def test_the_perplexity_is_that_of_models_on_the_equal_texts(toy, runs):
 def test_it_changes_the_report_only(toy, runs, tmp_path):
     plain, held = runs["plain"], runs["held"]
     for name in sorted(os.listdir(plain)):
-        if name.startswith("part-") or name in ("manifest.json", "README.md"):
+        if name.startswith("part-") or name == "README.md":
             assert (plain / name).read_bytes() == (held / name).read_bytes(), name
+    m_plain, m_held = (json.loads((r / "manifest.json").read_text()) for r in (plain, held))
+    assert m_held["replay"]["target_eval"] == [runs["cats"]] and m_plain["replay"]["target_eval"] is None
+    assert {**m_plain, "replay": {**m_plain["replay"], "target_eval": None}} == \
+        {**m_held, "replay": {**m_held["replay"], "target_eval": None}}  # the replay gives it again, nothing else
     a, b = _report(plain), _report(held)
     assert a["perplexity"] is None and b["perplexity"] is not None
     assert {k: v for k, v in a.items() if k not in ("perplexity", "targets")} == \
