@@ -32,6 +32,33 @@ def _init_worker(parent: int | None = None) -> None:
     pa.set_io_thread_count(1)
 
 
+def _noop() -> None:
+    return None
+
+
+def _started_process_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose ``workers`` processes are started now, with SIGINT ignored.
+
+    A spawned worker spends a second or more importing dsir before ``_init_worker`` runs; a
+    Ctrl-C in that time would print its KeyboardInterrupt traceback. A signal ignored at
+    ``exec`` stays ignored in the new interpreter, so the workers are started (one no-op task
+    each) while the parent ignores SIGINT for the few milliseconds that takes.
+    """
+    import signal
+
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(os.getpid(),))
+    if threading.current_thread() is not threading.main_thread():
+        return pool  # only the main thread may change a signal's handler
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for _ in range(workers):
+            pool.submit(_noop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return pool
+
+
 def _die_with_parent(parent: int | None) -> None:
     """Ask the kernel to kill this worker when its parent dies (SIGKILL by the OOM killer
     too), so no worker outlives a run; where that is not available, a watcher thread ends
@@ -101,8 +128,7 @@ class LocalEngine:
     def _executor(self) -> Executor:
         if self._pool is None:
             if self.processes:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                                 initializer=_init_worker, initargs=(os.getpid(),))
+                self._pool = _started_process_pool(self.workers)
             else:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dsir-worker")
         return self._pool
