@@ -25,6 +25,7 @@ from dsir.errors import UsageError
 from dsir.estimate import ImportanceEstimator, ReferenceEstimator
 from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.methods import METHODS
+from dsir.dedup.rule import DEFAULT_BANDS, DEFAULT_PERMUTATIONS, DEFAULT_THRESHOLD, DedupRule
 from dsir.filters import FilterOptions
 from dsir.filters.decontaminate import DEFAULT_WORDS as DEFAULT_DECONTAMINATE_WORDS
 from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
@@ -288,7 +289,9 @@ class DSIR:
                resume: bool = False, max_shard_docs: int | None = None,
                max_shard_bytes: int | str | None = None, dry_run: bool = False, tokens: int | None = None,
                target_eval: Any = None, decontaminate: Any = None,
-               decontaminate_words: int = DEFAULT_DECONTAMINATE_WORDS, quality_rules: str = "none") -> Any:
+               decontaminate_words: int = DEFAULT_DECONTAMINATE_WORDS, quality_rules: str = "none",
+               dedup: str = "none", dedup_threshold: float = DEFAULT_THRESHOLD,
+               dedup_permutations: int = DEFAULT_PERMUTATIONS, dedup_bands: int = DEFAULT_BANDS) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
         (largest key first), up to and including the first that brings the total to ``tokens``
@@ -314,6 +317,11 @@ class DSIR:
         them ineligible (``filters.decontaminate``); the manifest counts them per file.
         ``quality_rules`` (``"gopher"`` or ``"c4"``; ``filters.quality_rules``) makes the documents
         that fail one of the preset's heuristic rules ineligible; the manifest counts them per rule.
+        ``dedup`` (``"exact"`` or ``"near"``; ``dedup.rule``) selects no unit that duplicates one
+        ranked above it (the same words, or an estimated Jaccard similarity of at least
+        ``dedup_threshold`` over 5-word shingles, from MinHash signatures of
+        ``dedup_permutations`` values in ``dedup_bands`` LSH bands): the first ``k`` distinct
+        units in key order; the manifest counts the candidates dropped.
 
         ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
         directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
@@ -327,6 +335,7 @@ class DSIR:
         each pass with the bytes it reads, what becomes of ``output_dir``).
         """
         limits = ShardLimits.of(max_shard_docs, max_shard_bytes)
+        rule = DedupRule(dedup, dedup_threshold, dedup_permutations, dedup_bands)
         with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
@@ -336,7 +345,7 @@ class DSIR:
                 return self._select(raw_paths, os.fspath(output_dir), Budget(k, fraction, tokens), target_paths,
                                     output_format, overwrite, report, group_by, resume, limits, dry_run,
                                     _as_list(target_eval, "target_eval") if target_eval is not None else None,
-                                    filters)
+                                    filters, rule)
             if dry_run:
                 raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
@@ -350,7 +359,7 @@ class DSIR:
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
                 manifest = self._select(raw_paths, work, Budget(k, fraction, tokens), target_paths, "parquet", False,
-                                        False, None, False, filters=filters)
+                                        False, None, False, filters=filters, dedup=rule)
                 return _selected_rows(work, manifest, inputs.spooled[0], self.text_field)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -358,7 +367,8 @@ class DSIR:
     def _select(self, raw: list[str], output_dir: str, budget: Budget, target: list[str] | None, output_format,
                 overwrite: bool, report: bool, group_by, resume: bool,
                 limits: ShardLimits = ShardLimits(), dry_run: bool = False,
-                target_eval: list[str] | None = None, filters: FilterOptions = FilterOptions()) -> dict:
+                target_eval: list[str] | None = None, filters: FilterOptions = FilterOptions(),
+                dedup: DedupRule = DedupRule()) -> dict:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
@@ -366,7 +376,7 @@ class DSIR:
                            output_format, overwrite, report, group_by, resume, fit=fit,
                            model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
                            on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens,
-                           target_eval=target_eval, filters=filters)
+                           target_eval=target_eval, filters=filters, dedup=dedup)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 # The folders whose modules define cached kernels; numba writes next to each.
-_KERNEL_FOLDERS = ("featurize", "sample", "estimate", "io", "filters", ".")
+_KERNEL_FOLDERS = ("featurize", "sample", "estimate", "io", "filters", "dedup", ".")
 
 
 class KernelCacheWarning(UserWarning):

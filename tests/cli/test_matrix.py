@@ -8,7 +8,10 @@ Rows (configurations ``CONFIGS``): the default dsir selection, ``--chunk-words 6
 named targets, each with ``--target-eval NAME=PATH``; the report cells check each target's
 perplexity, every other cell that it leaves the selection as it is) and the pre-selection
 filters (``filters``: ``--decontaminate`` with 20-word runs of 12 pool documents, matched at
-8 words, and ``--quality-rules gopher``; the baseline holds none of the documents they exclude). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+8 words, and ``--quality-rules gopher``; the baseline holds none of the documents they exclude) and
+near-duplicate-aware selection (``dedup``: ``--dedup near``; pool files 3 to 5 hold near copies of
+long sea documents of files 0 to 2, and the baseline holds no two documents whose 5-word shingle
+sets have a Jaccard similarity of 0.8 or more). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -76,7 +79,9 @@ CONFIGS: dict[str, list[str]] = {
     "targeteval": ["--target", "a={TA}", "--target", "b={TB}", "--target-eval", "a={EA}", "--target-eval", "b={EB}"],
     "filters": ["--target", "{TA}", "--decontaminate", "{DC}", "--decontaminate-words", "8", "--quality-rules",
                 "gopher"],
+    "dedup": ["--target", "{TA}", "--dedup", "near"],
 }
+COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)
 EVAL_DOCS = 10  # held-out documents of each target (targeteval)
 #: Run options (columns).
 OPTIONS = ["resume", "skip", "s3", "groupby", "report", "ray", "arrow", "maxshard", "replay", "dryrun"]
@@ -104,7 +109,23 @@ def expected_selected(config: str, manifest: dict) -> int:
 
 def _pool_records(f: int) -> list[dict]:
     """Documents of pool file ``f``: sea or land vocabulary, lengths from 2 to 200 words (so
-    that --min-length and --chunk-words 64 matter), an ``id``, a ``source`` and a ``meta``."""
+    that --min-length and --chunk-words 64 matter), an ``id``, a ``source`` and a ``meta``.
+    The last ``COPIES`` documents of files 3 to 5 are near copies of the longest sea documents
+    of file ``f - 3``: another first line and the last word changed (shingle Jaccard about 0.9)."""
+    records = _original_records(f)
+    if f >= 3:
+        sea = [r for r in _original_records(f - 3) if r["source"] == "harbour-gazette" and r["text"]]
+        longest = sorted(sea, key=lambda r: (-len(r["text"].split()), r["id"]))[:COPIES]
+        for j, r in enumerate(longest):
+            i = DOCS_PER_FILE - COPIES + j
+            words = r["text"].split()[1:]
+            words[-1] = "harbour."
+            records[i] = {**r, "id": f"pool-{f}-{i}", "text": f"{f}-{i}: " + " ".join(words),
+                          "meta": {"file": f, "n": i, "copy_of": r["id"]}}
+    return records
+
+
+def _original_records(f: int) -> list[dict]:
     rng = random.Random(7000 + f)
     records = []
     for i in range(DOCS_PER_FILE):
@@ -674,6 +695,64 @@ def test_filters_row_selects_no_document_the_filters_exclude(data, baselines):
     assert len(selected) == K and set(selected) <= eligible
     assert contaminated & {json.loads(line)["id"] for name, blob in shards(baselines.get("default")["files"]).items()
                            for line in blob.decode().splitlines()}  # without it some were selected
+
+
+def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = re.findall(r"[^\W_]+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))} if words else set()
+
+
+def _near_pairs(texts: dict[str, str], threshold: float) -> list[tuple[str, str, float]]:
+    """Every pair of ``texts`` (by id) whose shingle sets have a Jaccard similarity of at least ``threshold``."""
+    sets = {i: _shingles(t) for i, t in texts.items()}
+    ids = sorted(sets)
+    out = []
+    for a in range(len(ids)):
+        for b in range(a + 1, len(ids)):
+            x, y = sets[ids[a]], sets[ids[b]]
+            j = len(x & y) / len(x | y) if x | y else 1.0
+            if j >= threshold:
+                out.append((ids[a], ids[b], j))
+    return out
+
+
+def test_dedup_row_selects_no_near_duplicate_pair(data, baselines):
+    """The dedup row's selection holds K documents, no two of them with a shingle Jaccard of
+    0.8 or more (brute force over every pair), while the default selection holds such pairs;
+    the manifest's examples name a dropped copy and the original it duplicates."""
+    base, default = baselines.get("dedup"), baselines.get("default")
+    pool = {r["id"]: r for f in range(FILES) for r in _pool_records(f)}
+
+    def selected(run) -> dict[str, str]:
+        return {r["id"]: r["text"] for name, blob in shards(run["files"]).items()
+                for r in map(json.loads, blob.decode().splitlines())}
+
+    assert len(selected(base)) == K
+    assert _near_pairs(selected(base), 0.8) == []
+    assert _near_pairs(selected(default), 0.8), "the default selection holds no near copy: the row tests nothing"
+    section = base["manifest"]["dedup"]
+    assert section["mode"] == "near" and section["threshold"] == 0.8 and section["dropped"] >= 1
+    (target,) = section["per_target"]
+    assert target["dropped"] == section["dropped"] and target["examined"] == K + target["dropped"]
+    by_unit = {(os.path.basename(f), i): r for f in sorted(glob.glob(os.path.join(data["pool"], "*.jsonl")))
+               for i, r in enumerate(map(json.loads, open(f, encoding="utf-8")))}
+    for e in target["examples"]:
+        dropped = by_unit[(os.path.basename(e["file"]), e["unit"])]
+        kept = by_unit[(os.path.basename(e["kept_file"]), e["kept_unit"])]
+        assert kept["id"] in selected(base) and dropped["id"] not in selected(base)
+        truth = _near_pairs({"a": dropped["text"], "b": kept["text"]}, 0.0)[0][2]
+        assert abs(e["similarity"] - truth) < 0.2 and e["similarity"] >= section["cutoff"]
+    assert {pool[i]["meta"].get("copy_of") for i in pool} - {None}  # the pool has copies
+
+
+def test_resume_with_dedup_added_recomputes(data, default_run, tmp_path):
+    """--resume over a finished default run with --dedup near added is the fresh run with it."""
+    out, fresh = str(tmp_path / "out"), str(tmp_path / "fresh")
+    shutil.copytree(default_run["out"], out)
+    ok(select_args(data, "default", out, "--dedup", "near", "--resume"))
+    ok(select_args(data, "default", fresh, "--dedup", "near"))
+    assert shards(output_bytes(out)) == shards(output_bytes(fresh)) != shards(default_run["files"])
+    assert manifest_of(out)["dedup"] == manifest_of(fresh)["dedup"]
 
 
 def test_resume_with_decontaminate_added_recomputes(data, default_run, tmp_path):

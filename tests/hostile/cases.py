@@ -1138,3 +1138,17 @@ def _(d):
 @case("decontaminate/zero-words", Refused("--decontaminate-words"), DECON)
 def _(d):
     return _decon_select(d, GOOD[:1], "--decontaminate-words", "0")
+
+
+DEDUP = "near-duplicate options (--dedup)"
+
+
+@case("dedup/bands-do-not-divide-permutations",
+      Refused("--dedup-bands must divide --dedup-permutations (128), got 30"), DEDUP)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--dedup", "near", "--dedup-bands", "30"))
+
+
+@case("dedup/threshold-zero", Refused("--dedup-threshold"), DEDUP)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--dedup", "near", "--dedup-threshold", "0"))

@@ -13,6 +13,8 @@ import pytest
 from dsir.featurize import HashedNgramFeaturizer, Sha256NgramFeaturizer
 from dsir.io.paths import InputFile
 from dsir.io.writers import ShardLimits
+from dsir.dedup.rule import SignatureSpec
+from dsir.filters import Filters
 from dsir.pipeline.tasks import CountTask, FitResult, FitTask, ReadSpec, ScoreTask, WriteTask
 from dsir.pipeline.units import (
     DurableUnit, RunState, array_digest, excluded_fields, file_identity, fingerprint, load_record, run_unit,
@@ -173,7 +175,8 @@ def _tasks(tmp_path):
     return [
         CountTask(file),
         FitTask(file, read, feat, 0.5, 1, True, 0, 0, 0),
-        ScoreTask(0, file, read, feat, np.zeros((1, 16)), KeyRule(), 0, 0, None, "documents", False, "s", None),
+        ScoreTask(0, file, read, feat, np.zeros((1, 16)), KeyRule(), 0, 0, None, "documents", False, Filters(),
+                  SignatureSpec("near"), scores_path="s", rejects_path=None),
         WriteTask(0, file, read, feat, "fp", np.zeros(1, np.int16), ("o",), "jsonl", "documents", spec, None, "s"),
     ]
 

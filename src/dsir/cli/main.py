@@ -9,6 +9,9 @@ import click
 
 from dsir import __version__
 from dsir.api import DSIR, MODEL_METHODS
+from dsir.dedup.rule import DEDUP_MODES, DEFAULT_BANDS as DEFAULT_DEDUP_BANDS
+from dsir.dedup.rule import DEFAULT_PERMUTATIONS as DEFAULT_DEDUP_PERMUTATIONS
+from dsir.dedup.rule import DEFAULT_THRESHOLD as DEFAULT_DEDUP_THRESHOLD
 from dsir.filters import QUALITY_RULES
 from dsir.filters.decontaminate import DEFAULT_WORDS as DEFAULT_DECONTAMINATE_WORDS
 from dsir.cli.params import BYTE_SIZE, TOKEN_COUNT
@@ -222,14 +225,18 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--decontaminate", multiple=True, metavar="PATH", help="Benchmark or held-out texts (file, directory or glob, any input format; repeatable; their text field is the target's): a pool document that shares a run of --decontaminate-words words with any of them is not eligible. The manifest counts them per file, the report shows examples with the matching words.")
 @click.option("--decontaminate-words", type=click.IntRange(min=1), default=DEFAULT_DECONTAMINATE_WORDS, show_default=True, metavar="N", help="Length in words of the runs --decontaminate matches (13, as GPT-3's and datatrove's overlap checks); words are runs of letters and digits, lowercased.")
 @click.option("--quality-rules", type=click.Choice(QUALITY_RULES), default="none", show_default=True, help="Heuristic quality rules whose failing documents are not eligible: Gopher's (word count, mean word length, symbol ratios, bullet and ellipsis lines, alphabetic words, stop words) or C4's (lorem ipsum, curly brackets, fewer than 5 sentences in the lines C4 keeps). The manifest and report count the documents each rule removed.")
+@click.option("--dedup", type=click.Choice(DEDUP_MODES), default="none", show_default=True, help="Select no unit that duplicates one ranked above it: 'exact', the same words (lowercased runs of letters and digits); 'near', an estimated Jaccard similarity of --dedup-threshold or more over 5-word shingles (MinHash, LSH). The selection is then the first k distinct units in key order; the manifest and report count the candidates dropped, as duplicates of which selected unit.")
+@click.option("--dedup-threshold", type=click.FloatRange(0, 1, min_open=True), default=DEFAULT_DEDUP_THRESHOLD, show_default=True, metavar="J", help="--dedup near: the Jaccard similarity of 5-word shingle sets at which two units are duplicates (pairs estimated within 3 standard errors below it count too).")
+@click.option("--dedup-permutations", type=click.IntRange(1, 1024), default=DEFAULT_DEDUP_PERMUTATIONS, show_default=True, metavar="N", help="--dedup near: MinHash values per unit (the estimate's standard error is sqrt(J(1-J)/N)).")
+@click.option("--dedup-bands", type=click.IntRange(min=1), default=DEFAULT_DEDUP_BANDS, show_default=True, metavar="B", help="--dedup near: LSH bands (of N/B values each; B must divide N); more bands find pairs of lower similarity to check.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
            max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
-           decontaminate_words, quality_rules, resume, dry_run, ngrams, buckets, features, smoothing, target_smoothing,
-           raw_sample) -> None:
+           decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, resume,
+           dry_run, ngrams, buckets, features, smoothing, target_smoothing, raw_sample) -> None:
     """Select k raw units (or a token budget) by importance resampling and write them, with all
     their fields, to DIR.
 
@@ -248,7 +255,8 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
                          resume=resume, max_shard_docs=max_shard_docs, max_shard_bytes=max_shard_bytes,
                          dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None,
                          decontaminate=Paths(decontaminate) or None, decontaminate_words=decontaminate_words,
-                         quality_rules=quality_rules)
+                         quality_rules=quality_rules, dedup=dedup, dedup_threshold=dedup_threshold,
+                         dedup_permutations=dedup_permutations, dedup_bands=dedup_bands)
         if dry_run:
             click.echo(format_plan(m))
             return

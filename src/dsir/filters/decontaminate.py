@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from dsir.errors import InputError
-from dsir.filters.words import ngram_hashes, word_hashes, words_of
+from dsir.filters.words import ngram_hashes, word_hashes_of, words_of
 from dsir.io.paths import InputFile
 from dsir.io.readers import DEFAULT_BLOCK_BYTES, iter_text_batches
 
@@ -57,7 +57,7 @@ class NgramSet:
                 if batch.rejects and first_reject is None:
                     r = batch.rejects[0]
                     first_reject = f"{r.file}:{r.line}: {r.reason}" if r.line else f"{r.file} (row {r.row}): {r.reason}"
-                h, indptr = word_hashes(words_of(batch.texts))
+                h, indptr = word_hashes_of(batch.texts)
                 docs += len(batch.texts) - len(batch.rejects or ())
                 short += int(np.sum(np.diff(indptr) < words)) - len(batch.rejects or ())
                 parts.append(ngram_hashes(h, indptr, words)[0])
@@ -91,7 +91,7 @@ class NgramSet:
         """For each text: whether it shares an n-gram with the set; the ``(document, file)``
         pairs of the matches (each pair once); and, per text, the word position of its first
         matching n-gram (-1 where none)."""
-        h, indptr = word_hashes(words_of(texts))
+        h, indptr = word_hashes_of(texts)
         grams, doc = ngram_hashes(h, indptr, self.words)
         n = len(texts)
         if not len(grams) or not len(self.hashes):

@@ -20,7 +20,7 @@ log = logging.getLogger("dsir")
 def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, budget, allocation,
                    output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
                    group_by: str | None = None, report: bool = True, target_eval: list | None = None,
-                   filters=None) -> dict:
+                   filters=None, dedup=None) -> dict:
     """What was done, with the parameters that did it (``Settings``, every field), and the
     ``replay`` options that do it again."""
     s = run.settings
@@ -53,6 +53,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
                         "shorter (and empty) ones are never selected"),
         "chunking": chunking,
         "filters": filters_section(filters, summaries),
+        "dedup": dedup_section(dedup, allocation, raw_files, [t.name for t in targets]),
         "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
         if s.method != "random" or any(t.files for t in targets) else None,
         "counts": {
@@ -102,7 +103,8 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
                                  decontaminate_words=filters.decontaminate.words
                                  if filters is not None and filters.decontaminate is not None else None,
                                  quality_rules=filters.quality_rules.preset
-                                 if filters is not None and filters.quality_rules is not None else None),
+                                 if filters is not None and filters.quality_rules is not None else None,
+                                 **dedup_replay(dedup)),
     }
     if s.on_error == "skip":
         paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
@@ -137,6 +139,30 @@ def filters_section(filters, summaries) -> dict | None:
             by = got.get("by_source", [0] * len(section["rules"]))
             section["failed_documents"] = dict(zip(section["rules"], by))
     return out
+
+
+def dedup_section(dedup, allocation, raw_files, names: list) -> dict | None:
+    """The ``--dedup`` rule and, per target, the candidates its walk examined and dropped as
+    duplicates of a unit selected before (with the first examples, by file path and unit);
+    None without one."""
+    if dedup is None or not dedup.active:
+        return None
+    per_target = []
+    for name, d in zip(names, allocation.duplicates):
+        x = d.to_dict()
+        for e in x["examples"]:
+            e["file"], e["kept_file"] = raw_files[e["file"]].path, raw_files[e["kept_file"]].path
+        per_target.append({"name": name, **x})
+    return {**dedup.describe(), "dropped": sum(d.dropped for d in allocation.duplicates),
+            "dropped_tokens": sum(d.dropped_tokens for d in allocation.duplicates), "per_target": per_target}
+
+
+def dedup_replay(dedup) -> dict:
+    """The replay options of a ``DedupRule`` (none when it is off: the default)."""
+    if dedup is None or not dedup.active:
+        return {}
+    return {"dedup": dedup.mode, "dedup_threshold": dedup.threshold, "dedup_permutations": dedup.permutations,
+            "dedup_bands": dedup.bands}
 
 
 def replay_options(settings, raw_files, targets: list, model_path: str | None, **select_options) -> dict:
@@ -212,6 +238,13 @@ def dataset_card(manifest: dict) -> str:
     if "quality_rules" in filters:
         about += (f" {filters['quality_rules']['excluded_documents']:,} pool documents failing the "
                   f"{filters['quality_rules']['preset']} quality rules were not eligible.")
+    dedup = manifest.get("dedup")
+    if dedup:
+        how = ("the same words" if dedup["mode"] == "exact" else
+               f"an estimated Jaccard similarity of {dedup['threshold']:g} or more over {dedup['shingle_words']}-word "
+               "shingles")
+        about += (f" {dedup['dropped']:,} candidates were skipped as duplicates ({how}) of a document selected "
+                  "before them.")
     if len(set(family.values())) > 1:
         lines = ["# A dsir selection", "", about, "",
                  "Its shards mirror the formats of its inputs, jsonl and parquet, and one `datasets.load_dataset` "

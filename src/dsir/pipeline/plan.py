@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dsir.dedup.rule import DedupRule
 from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.importance import FitStats, ImportanceEstimator
@@ -266,23 +267,25 @@ def filter_stage(settings: Settings, options: FilterOptions, files: list[InputFi
 
 
 def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool = False,
-                filters: Filters = Filters()) -> tuple[list[ScoreSummary], list[str]]:
+                filters: Filters = Filters(), dedup: DedupRule = DedupRule()) -> tuple[list[ScoreSummary], list[str]]:
     """Score every unit of every raw file against every target (documents the ``filters``
-    exclude are not eligible); return the summaries and the score units' fingerprints (the
-    write pass depends on them)."""
+    exclude are not eligible; with ``dedup``, each unit's signature too); return the
+    summaries and the score units' fingerprints (the write pass depends on them)."""
     s = run.settings
     tasks = [ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
-                       s.chunk_words, s.emit, keep_ids, filters, run.out.scores(i), run.rejects_path("score", i))
+                       s.chunk_words, s.emit, keep_ids, filters, dedup.signatures, run.out.scores(i),
+                       run.rejects_path("score", i))
              for i, file in enumerate(raw_files)]
     owned = [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks]
     summaries = run.phase("score", score_task, tasks, "score", raw_files, owned)
     return summaries, [task_fingerprint("score", t) for t in tasks]
 
 
-def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target],
-                   budget: Budget) -> tuple[int, list[int], Allocation, list[str]]:
-    """The budget over the targets, then each target's units: ``(requested, shares, allocation,
-    warnings)``; ``requested`` and ``shares`` count units, or tokens for a token budget."""
+def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target], budget: Budget,
+                   dedup: DedupRule = DedupRule()) -> tuple[int, list[int], Allocation, list[str]]:
+    """The budget over the targets, then each target's units (with ``dedup``, the first
+    distinct ones in key order): ``(requested, shares, allocation, warnings)``; ``requested``
+    and ``shares`` count units, or tokens for a token budget."""
     eligible = sum(x.eligible for x in summaries)
     warnings = []
     unit = run.settings.unit_name
@@ -306,16 +309,26 @@ def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target
             warnings.append(f"k = {want} is more than the {eligible} eligible {unit}: selecting all of them")
         shares = allocate(min(want, eligible), target_proportions([t.spec for t in targets]))
     allocation = allocate_targets(keys, lambda u: load_arrays(run.out.scores(u), ("hash",))["hash"], shares, sizes,
-                                  by_tokens=budget.in_tokens)
+                                  by_tokens=budget.in_tokens, dedup=dedup,
+                                  signatures=signature_loader(run.out, dedup))
     got = allocation.selected_tokens if budget.in_tokens else allocation.selected
     what = "tokens" if budget.in_tokens else unit
     for t, share, n in zip(targets, shares, got):
         if n < share:
+            more = " that are not duplicates" if dedup.active else ""
             warnings.append(f"target {t.name or ''}: {n} of its {share} {what} selected (no more eligible "
-                            f"{unit} left)")
+                            f"{unit}{more} left)")
     for w in warnings:
         log.warning(w)
     return want, shares, allocation, warnings
+
+
+def signature_loader(out: OutputDir, dedup: DedupRule):
+    """``file -> signatures`` of a run's scored units for ``dedup`` (None without one)."""
+    if not dedup.active:
+        return None
+    name = "exact" if dedup.mode == "exact" else "minhash"
+    return lambda u: load_arrays(out.scores(u), (name,))[name]
 
 
 def write_stage(run: Run, raw_files: list[InputFile], targets: list[Target], score_fps: list[str],
@@ -343,7 +356,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES,
            on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False,
            tokens: int | None = None, target_eval: list[str] | None = None,
-           filters: FilterOptions = FilterOptions()) -> dict:
+           filters: FilterOptions = FilterOptions(), dedup: DedupRule = DedupRule()) -> dict:
     """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
     reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
     after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
@@ -352,7 +365,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     without reading a document, and return ``describe_plan``'s plan; nothing is written.
     ``target_eval``: held-out target documents for the report (``reports.target_eval``),
     checked before any work and kept for every later report. ``filters``: documents they
-    exclude (``dsir.filters``) are not eligible."""
+    exclude (``dsir.filters``) are not eligible. ``dedup``: no unit that duplicates a
+    better-keyed selected one is selected (``dedup.rule``)."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
@@ -377,7 +391,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
-                              report, group_by, model_path, started, on_fit, shard_limits, target_eval, built)
+                              report, group_by, model_path, started, on_fit, shard_limits, target_eval, built,
+                              dedup)
 
 
 def _resolve(settings: Settings, raw: list[str], output_dir: str, target: list[str] | None, fit: Fit | None):
@@ -441,7 +456,7 @@ def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Targ
 def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Budget, output_format, overwrite,
                    resume, report, group_by, model_path, started, on_fit=None,
                    shard_limits: ShardLimits = ShardLimits(), target_eval=None,
-                   filters: Filters = Filters()) -> dict:
+                   filters: Filters = Filters(), dedup: DedupRule = DedupRule()) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -461,8 +476,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
         for t, m in zip(targets, fit.models):
             if isinstance(m, (ImportanceEstimator, DiscriminativeEstimator)):  # reusable as --model
                 m.save(out.model(t.name))
-        summaries, score_fps = score_stage(run, raw_files, fit, filters=filters)
-        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget)
+        summaries, score_fps = score_stage(run, raw_files, fit, filters=filters, dedup=dedup)
+        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget, dedup)
         samples = plan_samples(run, fit, summaries, allocation) if report else None
         writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by,
                              shard_limits)
@@ -470,7 +485,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                                  for o in written_shards(vars(w))})
         manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, budget, allocation,
                                   output_format, warnings, model_path, shard_limits, group_by, report,
-                                  target_eval, filters)
+                                  target_eval, filters, dedup)
         if filters.active:  # the report's examples of what the filters excluded
             from dsir.filters import FILTERED, merge_tallies
 

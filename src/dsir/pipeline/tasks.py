@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from dsir.dedup.rule import SignatureSpec
 from dsir.errors import InputError
 from dsir.featurize import Featurizer, content_hashes
 from dsir.featurize.chunking import chunk_documents, chunk_hashes, score_chunks
@@ -263,6 +264,7 @@ class ScoreTask:
     emit: str = "documents"
     keep_ids: bool = False  # store each unit's id (``dsir score --id-field``)
     filters: Filters = Filters()  # documents they exclude are not eligible
+    signatures: SignatureSpec | None = None  # what ``--dedup`` compares units by
     scores_path: str = field(default="", metadata=NOT_FINGERPRINTED)
     rejects_path: str | None = field(default=None, metadata=NOT_FINGERPRINTED)
 
@@ -279,8 +281,22 @@ class ScoreSummary:
     filtered: dict = field(default_factory=dict)  # ``FilterTally.counts``: what the filters excluded
 
 
-#: Arrays of a scores file; ``row``, ``chunk``, ``start``, ``end`` only for chunk units.
+#: Arrays of a scores file; ``row``, ``chunk``, ``start``, ``end`` only for chunk units,
+#: ``exact`` and ``minhash`` only with ``--dedup`` (``dedup.minhash``).
 SCORE_ARRAYS = ("n_tokens", "n_ngrams", "hash", "text_bytes", "scores", "keys")
+
+
+def unit_signatures(spec: SignatureSpec, texts: pa.Array, chunks=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(exact, minhash)`` of each unit: the documents ``texts``, or their ``chunks``."""
+    from dsir.dedup.minhash import signatures, span_signatures
+
+    permutations = max(1, spec.permutations)  # exact mode keeps no MinHash: one value, dropped
+    if chunks is None:
+        minhash, exact = signatures(texts, spec.shingle_words, permutations, spec.seed)
+    else:
+        minhash, exact = span_signatures(chunks.data, chunks.starts, chunks.ends, spec.shingle_words,
+                                         permutations, spec.seed)
+    return exact, minhash
 
 
 def score_task(task: ScoreTask) -> ScoreSummary:
@@ -344,6 +360,12 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         eligible = n_tokens >= max(1, task.min_length)
         if excluded is not None:
             eligible &= ~(excluded[chunks.doc] if chunked and task.emit == "chunks" else excluded)
+        if task.signatures is not None:
+            exact, minhash = unit_signatures(task.signatures, batch.texts,
+                                             chunks if chunked and task.emit == "chunks" else None)
+            put("exact", exact)
+            if task.signatures.mode == "near":
+                put("minhash", minhash)
         if task.keep_ids:
             ids = batch.ids.cast(pa.string()).fill_null("")
             if chunked and task.emit == "chunks":
@@ -358,9 +380,13 @@ def score_task(task: ScoreTask) -> ScoreSummary:
             if sums else np.empty((0, len(hashes))))
     empty = {"n_tokens": np.int32, "n_ngrams": np.float64, "hash": np.uint64, "text_bytes": np.int64,
              **({"row": np.int64, "chunk": np.int32, "start": np.int64, "end": np.int64}
-                if chunked and task.emit == "chunks" else {})}
+                if chunked and task.emit == "chunks" else {}),
+             **({"exact": np.uint64} if task.signatures is not None else {})}
     arrays = {name: np.concatenate(parts[name]) if name in parts else np.empty(0, dtype)
               for name, dtype in empty.items()}
+    if task.signatures is not None and task.signatures.mode == "near":
+        arrays["minhash"] = (np.concatenate(parts["minhash"]) if "minhash" in parts
+                             else np.empty((0, task.signatures.permutations), np.uint16))
     for name in ("scores", "keys"):
         arrays[name] = (np.concatenate(parts[name], axis=1) if name in parts
                         else np.empty((n_targets, 0), dtype=np.float64))

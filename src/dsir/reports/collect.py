@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -98,6 +98,7 @@ class RunView:
     assigned: list[np.ndarray]
     thresholds: list
     names: list[str | None]
+    duplicates: list = field(default_factory=list)  # per target with --dedup: ``allocate.Duplicates``
 
     def weights(self, t: int) -> np.ndarray:
         """The weight each unit was ranked on for target ``t`` (before noise), all files."""
@@ -130,8 +131,11 @@ def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocatio
                          path=out.work) from exc
     by_tokens = p.get("tokens") is not None
     shares = [t["requested_tokens"] if by_tokens else t["requested"] for t in manifest["per_target"]]
+    dedup = dedup_rule_of(manifest)
+    column = "exact" if dedup is not None and dedup.mode == "exact" else "minhash"
     alloc = allocation or allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares,
-                                           [s["n_tokens"].astype(np.int64) for s in scores], by_tokens=by_tokens)
+                                           [s["n_tokens"].astype(np.int64) for s in scores], by_tokens=by_tokens,
+                                           dedup=dedup, signatures=lambda u: scores[u][column])
     for a, entry in zip(alloc.assigned, manifest["inputs"]):
         if int((a >= 0).sum()) != entry["selected"]:
             raise InputError(f"the scores say {int((a >= 0).sum())} units of {entry['path']} are selected, the "
@@ -140,7 +144,20 @@ def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocatio
     return RunView(manifest, KeyRule(p["method"], p["weighting"], p["temperature"], p["top_k"]),
                    featurizer_of_params(feat), float(p["smoothing"]),
                    fit_arrays["score_vectors"], fit_arrays["target_counts"], fit_arrays["raw_counts"], fit_arrays,
-                   scores, alloc.assigned, alloc.thresholds, [t["name"] for t in manifest["per_target"]])
+                   scores, alloc.assigned, alloc.thresholds, [t["name"] for t in manifest["per_target"]],
+                   alloc.duplicates)
+
+
+def dedup_rule_of(manifest: dict):
+    """The ``DedupRule`` a run's manifest records (None without ``--dedup``)."""
+    d = manifest.get("dedup")
+    if not d:
+        return None
+    from dsir.dedup.rule import DedupRule
+
+    if d["mode"] == "exact":
+        return DedupRule("exact")
+    return DedupRule("near", d["threshold"], d["permutations"], d["bands"])
 
 
 # -- what the report samples (planned before the write pass) -----------------------------
@@ -150,6 +167,7 @@ def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocatio
 class Picks:
     name_buckets: np.ndarray
     examples: list[dict]  # per target: {"top"|"threshold"|"bottom": [(file, unit)]}
+    duplicates: list[tuple[int, int]] = field(default_factory=list)  # (file, unit) of the --dedup examples
 
 
 def _pick(values: np.ndarray, index: np.ndarray, starts: np.ndarray, m: int, largest: bool) -> list[tuple[int, int]]:
@@ -201,7 +219,8 @@ def plan_picks(view: RunView, opts: ReportOptions) -> Picks:
         examples.append({"top": _pick(w[elig], elig, starts, e, True),
                          "threshold": _pick(keys[sel], sel, starts, e, False),
                          "bottom": _pick(w[elig], elig, starts, e, False)})
-    return Picks(name_buckets, examples)
+    duplicates = [pair for d in view.duplicates for f, u, kf, ku, _ in d.examples for pair in ((f, u), (kf, ku))]
+    return Picks(name_buckets, examples, duplicates)
 
 
 def sample_specs(view: RunView, opts: ReportOptions) -> list[SampleSpec]:
@@ -221,6 +240,8 @@ def sample_specs(view: RunView, opts: ReportOptions) -> list[SampleSpec]:
         for units in group.values():
             for f, u in units:
                 wanted.setdefault(f, set()).add(u)
+    for f, u in picks.duplicates:
+        wanted.setdefault(f, set()).add(u)
     return [SampleSpec(seed, min(1.0, size / n_pool) if n_pool else 0.0,
                        tuple(min(1.0, size / n) if n else 0.0 for n in selected),
                        min(1.0, opts.names_documents / n_pool) if n_pool else 0.0, picks.name_buckets,
@@ -240,7 +261,7 @@ def plan_samples(run, fit, summaries, allocation, opts: ReportOptions | None = N
     manifest = {"parameters": {"seed": s.seed}}
     view = RunView(manifest, s.rule, s.featurizer, s.smoothing, fit.score_vectors, fit.target_counts,
                    fit.raw_counts, {}, scores, allocation.assigned, allocation.thresholds,
-                   [None] * len(fit.score_vectors))
+                   [None] * len(fit.score_vectors), allocation.duplicates)
     return sample_specs(view, opts)
 
 
@@ -405,6 +426,21 @@ def filters_report(out: OutputDir, manifest: dict) -> dict | None:
     except FileNotFoundError:
         tally = {}
     return {name: {**params, "examples": tally.get(name, {}).get("examples", [])} for name, params in section.items()}
+
+
+def dedup_report(manifest: dict, view: RunView, example_text: dict) -> dict | None:
+    """The manifest's ``dedup`` section, each example pair with both texts (as the write
+    pass sampled them); None without ``--dedup``."""
+    section = manifest.get("dedup")
+    if not section:
+        return None
+    out = {k: v for k, v in section.items() if k != "per_target"}
+    out["per_target"] = []
+    for entry, d in zip(section["per_target"], view.duplicates):
+        examples = [{**e, "text": example_text.get((f, u), ""), "kept_text": example_text.get((kf, ku), "")}
+                    for e, (f, u, kf, ku, _) in zip(entry["examples"], d.examples)]
+        out["per_target"].append({**entry, "examples": examples})
+    return out
 
 
 def collect_report(output_dir: str, engine=None, options: ReportOptions | None = None,
@@ -615,6 +651,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "examples": first["examples"],
         "compositions": groups,
         "filters": filters_report(out, manifest),
+        "dedup": dedup_report(manifest, view, example_text),
     }
     # timings vary from run to run: kept out of report.json, which is reproducible byte for byte
     write_json_atomic(out.work_path("report-run.json"), {"seconds": round(time.time() - started, 3)})

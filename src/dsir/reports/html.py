@@ -143,6 +143,29 @@ def _filters_section(filters: dict | None) -> list[str]:
     return out
 
 
+def _dedup_section(dedup: dict | None) -> list[str]:
+    """The candidates ``--dedup`` dropped, with example pairs."""
+    if not dedup:
+        return []
+    how = ("the same words (lowercased runs of letters and digits)" if dedup["mode"] == "exact" else
+           f"an estimated Jaccard similarity of {dedup['threshold']:g} or more over {dedup['shingle_words']}-word "
+           f"shingles (MinHash, {dedup['permutations']} values in {dedup['bands']} LSH bands; pairs estimated at "
+           f"{dedup['cutoff']:.3f} or more count)")
+    out = ["<h2>Duplicates skipped</h2>",
+           f"<p class='note'>With --dedup {_e(dedup['mode'])}, units were taken in key order and a unit with "
+           f"{_e(how)} to one taken before it was skipped: {dedup['dropped']:,} candidates "
+           f"({dedup['dropped_tokens']:,} tokens) were dropped, and the selection is the first distinct units.</p>"]
+    out.append(_table(["target", "candidates examined", "dropped as duplicates"],
+                      [[_e(t["name"] or "–"), _n(t["examined"]), _n(t["dropped"])] for t in dedup["per_target"]],
+                      {1, 2}))
+    for t in dedup["per_target"]:
+        for ex in t["examples"]:
+            out.append(f"<div class='doc'><div class='m'>dropped · {_e(ex['file'])} unit {ex['unit']} · similarity "
+                       f"{ex['similarity']:.2f} to the selected {_e(ex['kept_file'])} unit {ex['kept_unit']}</div>"
+                       f"<p>{_e(ex['text'])}</p><div class='m'>selected</div><p>{_e(ex['kept_text'])}</p></div>")
+    return out
+
+
 def render_html(report: dict, plots: dict[str, bytes]) -> str:
     """The whole report as one HTML document (every plot inline)."""
     c, kl, w, ln = report["counts"], report["kl"], report["weights"], report["lengths"]
@@ -190,6 +213,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
                f"{100 * c['selected_fraction_of_tokens']:.3g}% of tokens. Output shards: {_bytes(c['selected_output_bytes'])}.</p>")
 
     out += _filters_section(report.get("filters"))
+    out += _dedup_section(report.get("dedup"))
 
     out.append("<h2>KL reduction</h2>")
     out.append(_img(plots["kl.png"], "KL divergences and the share of the reduction carried by the top buckets"))

@@ -1,0 +1,1 @@
+"""Near-duplicate-aware selection."""
