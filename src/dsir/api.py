@@ -27,6 +27,7 @@ from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.methods import METHODS
 from dsir.dedup.rule import DEFAULT_BANDS, DEFAULT_PERMUTATIONS, DEFAULT_THRESHOLD, DedupRule
 from dsir.filters import FilterOptions
+from dsir.sample.mixture import Mixture
 from dsir.filters.decontaminate import DEFAULT_WORDS as DEFAULT_DECONTAMINATE_WORDS
 from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
 from dsir.io.paths import expand_paths, open_binary
@@ -291,7 +292,8 @@ class DSIR:
                target_eval: Any = None, decontaminate: Any = None,
                decontaminate_words: int = DEFAULT_DECONTAMINATE_WORDS, quality_rules: str = "none",
                dedup: str = "none", dedup_threshold: float = DEFAULT_THRESHOLD,
-               dedup_permutations: int = DEFAULT_PERMUTATIONS, dedup_bands: int = DEFAULT_BANDS) -> Any:
+               dedup_permutations: int = DEFAULT_PERMUTATIONS, dedup_bands: int = DEFAULT_BANDS,
+               mix: str | None = None) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
         (largest key first), up to and including the first that brings the total to ``tokens``
@@ -322,6 +324,9 @@ class DSIR:
         ``dedup_threshold`` over 5-word shingles, from MinHash signatures of
         ``dedup_permutations`` values in ``dedup_bands`` LSH bands): the first ``k`` distinct
         units in key order; the manifest counts the candidates dropped.
+        ``mix`` (``"FIELD=VALUE:PROPORTION,..."``; ``sample.mixture``) splits the budget over a
+        metadata field's values by largest remainder, each part filled with the largest keys
+        among its own units; units of other values are not eligible (one target or none).
 
         ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
         directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
@@ -336,6 +341,7 @@ class DSIR:
         """
         limits = ShardLimits.of(max_shard_docs, max_shard_bytes)
         rule = DedupRule(dedup, dedup_threshold, dedup_permutations, dedup_bands)
+        mixture = Mixture.parse(mix) if mix is not None else None
         with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
@@ -345,7 +351,7 @@ class DSIR:
                 return self._select(raw_paths, os.fspath(output_dir), Budget(k, fraction, tokens), target_paths,
                                     output_format, overwrite, report, group_by, resume, limits, dry_run,
                                     _as_list(target_eval, "target_eval") if target_eval is not None else None,
-                                    filters, rule)
+                                    filters, rule, mixture)
             if dry_run:
                 raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
@@ -359,7 +365,7 @@ class DSIR:
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
                 manifest = self._select(raw_paths, work, Budget(k, fraction, tokens), target_paths, "parquet", False,
-                                        False, None, False, filters=filters, dedup=rule)
+                                        False, None, False, filters=filters, dedup=rule, mix=mixture)
                 return _selected_rows(work, manifest, inputs.spooled[0], self.text_field)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -368,7 +374,7 @@ class DSIR:
                 overwrite: bool, report: bool, group_by, resume: bool,
                 limits: ShardLimits = ShardLimits(), dry_run: bool = False,
                 target_eval: list[str] | None = None, filters: FilterOptions = FilterOptions(),
-                dedup: DedupRule = DedupRule()) -> dict:
+                dedup: DedupRule = DedupRule(), mix: Mixture | None = None) -> dict:
         fit = None if target is not None else self._fitted()
         if target is None and fit is None and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
@@ -376,7 +382,7 @@ class DSIR:
                            output_format, overwrite, report, group_by, resume, fit=fit,
                            model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
                            on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens,
-                           target_eval=target_eval, filters=filters, dedup=dedup)
+                           target_eval=target_eval, filters=filters, dedup=dedup, mix=mix)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""

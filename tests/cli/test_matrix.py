@@ -11,7 +11,8 @@ filters (``filters``: ``--decontaminate`` with 20-word runs of 12 pool documents
 8 words, and ``--quality-rules gopher``; the baseline holds none of the documents they exclude) and
 near-duplicate-aware selection (``dedup``: ``--dedup near``; pool files 3 to 5 hold near copies of
 long sea documents of files 0 to 2, and the baseline holds no two documents whose 5-word shingle
-sets have a Jaccard similarity of 0.8 or more). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+sets have a Jaccard similarity of 0.8 or more) and a mixture (``mix``: ``--mix
+source=harbour-gazette:0.6,farmers-weekly:0.4``, so 24 and 16 of the K documents). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -80,6 +81,7 @@ CONFIGS: dict[str, list[str]] = {
     "filters": ["--target", "{TA}", "--decontaminate", "{DC}", "--decontaminate-words", "8", "--quality-rules",
                 "gopher"],
     "dedup": ["--target", "{TA}", "--dedup", "near"],
+    "mix": ["--target", "{TA}", "--mix", "source=harbour-gazette:0.6,farmers-weekly:0.4"],
 }
 COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)
 EVAL_DOCS = 10  # held-out documents of each target (targeteval)
@@ -743,6 +745,21 @@ def test_dedup_row_selects_no_near_duplicate_pair(data, baselines):
         truth = _near_pairs({"a": dropped["text"], "b": kept["text"]}, 0.0)[0][2]
         assert abs(e["similarity"] - truth) < 0.2 and e["similarity"] >= section["cutoff"]
     assert {pool[i]["meta"].get("copy_of") for i in pool} - {None}  # the pool has copies
+
+
+def test_mix_row_has_the_requested_composition(data, baselines):
+    """The mix row's selection is 24 harbour-gazette and 16 farmers-weekly documents, each part
+    the largest keys of its own documents (the default row's keys: the same target and seed)."""
+    base = baselines.get("mix")
+    got = {}
+    for name, blob in shards(base["files"]).items():
+        for r in map(json.loads, blob.decode().splitlines()):
+            got[r["source"]] = got.get(r["source"], 0) + 1
+    assert got == {"harbour-gazette": 24, "farmers-weekly": 16}
+    parts = base["manifest"]["mix"]["parts"]
+    assert [(p["value"], p["requested"], p["selected"]) for p in parts] == [
+        ("harbour-gazette", 24, 24), ("farmers-weekly", 16, 16)]
+    assert base["manifest"]["counts"]["eligible"] == sum(p["eligible"] for p in parts)
 
 
 def test_resume_with_dedup_added_recomputes(data, default_run, tmp_path):

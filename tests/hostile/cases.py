@@ -1152,3 +1152,18 @@ def _(d):
 @case("dedup/threshold-zero", Refused("--dedup-threshold"), DEDUP)
 def _(d):
     return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--dedup", "near", "--dedup-threshold", "0"))
+
+
+MIX = "mixtures (--mix)"
+
+
+@case("mix/no-proportion", Refused("--mix part 'news' must be VALUE:PROPORTION"), MIX)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--mix", "domain=news"))
+
+
+@case("mix/several-targets", Refused("--mix splits one target's selection over a field's values"), MIX)
+def _(d):
+    argv = select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--mix", "domain=news:1"))
+    at = argv.index("--target")
+    return argv[:at] + ["--target", "a=" + argv[at + 1], "--target", "b=" + argv[at + 1]] + argv[at + 2:]

@@ -229,13 +229,14 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--dedup-threshold", type=click.FloatRange(0, 1, min_open=True), default=DEFAULT_DEDUP_THRESHOLD, show_default=True, metavar="J", help="--dedup near: the Jaccard similarity of 5-word shingle sets at which two units are duplicates (pairs estimated within 3 standard errors below it count too).")
 @click.option("--dedup-permutations", type=click.IntRange(1, 1024), default=DEFAULT_DEDUP_PERMUTATIONS, show_default=True, metavar="N", help="--dedup near: MinHash values per unit (the estimate's standard error is sqrt(J(1-J)/N)).")
 @click.option("--dedup-bands", type=click.IntRange(min=1), default=DEFAULT_DEDUP_BANDS, show_default=True, metavar="B", help="--dedup near: LSH bands (of N/B values each; B must divide N); more bands find pairs of lower similarity to check.")
+@click.option("--mix", default=None, metavar="FIELD=VALUE:P,...", help="Select a composition over a metadata field: the budget is split over the values in these proportions (largest remainder), each part filled with the largest keys among its own units (by the target's weights; uniformly with --method random); units of other values are not eligible. One target or none.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
            max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
-           decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, resume,
+           decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, mix, resume,
            dry_run, ngrams, buckets, features, smoothing, target_smoothing, raw_sample) -> None:
     """Select k raw units (or a token budget) by importance resampling and write them, with all
     their fields, to DIR.
@@ -256,7 +257,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
                          dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None,
                          decontaminate=Paths(decontaminate) or None, decontaminate_words=decontaminate_words,
                          quality_rules=quality_rules, dedup=dedup, dedup_threshold=dedup_threshold,
-                         dedup_permutations=dedup_permutations, dedup_bands=dedup_bands)
+                         dedup_permutations=dedup_permutations, dedup_bands=dedup_bands, mix=mix)
         if dry_run:
             click.echo(format_plan(m))
             return
@@ -269,6 +270,12 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
                 got = (f"{t['selected']} {c.get('unit', 'documents')} ({t['selected_tokens']} tokens of its "
                        f"{t['requested_tokens']})" if tokens else f"{t['selected']} of {t['requested']}")
                 _say(f"  target {t['name']}: {got}", err=True)
+        for p in (m.get("mix") or {}).get("parts", []):
+            got = (f"{p['selected_tokens']} tokens of its {p['requested_tokens']}" if tokens
+                   else f"{p['selected']} of {p['requested']}")
+            _say(f"  {m['mix']['field']}={p['value']}: {got} ({p['eligible']} eligible)", err=True)
+        if m.get("dedup"):
+            _say(f"  dedup {m['dedup']['mode']}: {m['dedup']['dropped']} candidates dropped as duplicates", err=True)
         if not no_report:
             _say(f"report: {output.rstrip('/')}/report.html", err=True)
     _run(run)

@@ -446,6 +446,8 @@ class TextBatch:
     line_numbers: np.ndarray | None = None
     block: LineBlock | None = None
     rejects: list | None = None  # with on_error="skip": the rejected records (rows read as "")
+    labels: pa.Array | None = None  # with a label_field: each document's value of it
+    table: pa.Table | None = None  # a table file's rows, while their labels are read
 
 
 def _parquet_batch_rows(pf: pq.ParquetFile | ArrowSource, block_bytes: int) -> int:
@@ -499,11 +501,26 @@ def plain_strings(batch: pa.RecordBatch, dictionaries: bool = True) -> pa.Record
 
 
 def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str | None = None,
-                      block_bytes: int = DEFAULT_BLOCK_BYTES, on_error: str = "stop") -> Iterator[TextBatch]:
-    """Stream the text (and id) of every document of ``file``, with row numbers.
+                      block_bytes: int = DEFAULT_BLOCK_BYTES, on_error: str = "stop",
+                      label_field: str | None = None) -> Iterator[TextBatch]:
+    """Stream the text (and id) of every document of ``file``, with row numbers; with
+    ``label_field``, each document's value of that metadata field as a label too
+    (``TextBatch.labels``, as ``--group-by`` reads it: a missing value is ``MISSING``).
 
     With ``on_error="skip"`` bad records are rejected instead (see ``dsir.io.rejects``).
     """
+    for batch in _iter_text_batches(file, text_field, id_field, block_bytes, on_error, label_field):
+        if label_field is not None:
+            from dsir.io.formats import FORMATS, TableBlock
+
+            source = batch.block if batch.block is not None else TableBlock(batch.table, batch.first_row)
+            batch.labels = FORMATS[file.format].field_labels(file, source, label_field)
+            batch.table = None
+        yield batch
+
+
+def _iter_text_batches(file: InputFile, text_field: str, id_field: str | None, block_bytes: int, on_error: str,
+                       label_field: str | None) -> Iterator[TextBatch]:
     from dsir.io import rejects as rj
 
     skip = on_error == "skip"
@@ -512,7 +529,10 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
         pf = open_table_file(file)
         for f in fields:
             _check_parquet_field(file, pf, f, must_be_text=f == text_field)
+        label_columns = (fl.read_columns(pf.schema_arrow, [label_field], dotted=not isinstance(pf, ArrowSource))
+                         if label_field is not None else [])
         columns = fl.read_columns(pf.schema_arrow, fields, dotted=not isinstance(pf, ArrowSource))
+        columns = columns + [c for c in label_columns if c not in columns]
         row = 0
         try:
             rows = _RowProgress(file, _stored_rows(pf))
@@ -522,17 +542,18 @@ def iter_text_batches(file: InputFile, text_field: str = "text", id_field: str |
                 rows.add(rb.num_rows)
                 texts = plain_text(fl.column(rb, text_field, text=True))
                 ids = plain_text(fl.column(rb, id_field)) if id_field else None
+                table = pa.Table.from_batches([rb]) if label_field is not None else None
                 if skip:
                     texts, ids, rejected = rj.reject_null_texts(file, texts, row, text_field, ids,
                                                                 lambda r, rb=rb: fl.null_detail(rb, text_field, r))
-                    yield TextBatch(file, texts, row, ids, rejects=rejected)
+                    yield TextBatch(file, texts, row, ids, rejects=rejected, table=table)
                     row += rb.num_rows
                     continue
                 if texts.null_count:
                     bad = int(fl.null_rows(texts)[0])
                     raise InputError(f"text column {text_field!r} is null{fl.null_detail(rb, text_field, bad)}",
                                      path=file.path, row=row + bad)
-                yield TextBatch(file, texts, row, ids)
+                yield TextBatch(file, texts, row, ids, table=table)
                 row += rb.num_rows
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"corrupt {file.format} data near row {row} ({exc})", path=file.path) from exc

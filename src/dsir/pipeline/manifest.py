@@ -20,7 +20,7 @@ log = logging.getLogger("dsir")
 def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, budget, allocation,
                    output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
                    group_by: str | None = None, report: bool = True, target_eval: list | None = None,
-                   filters=None, dedup=None) -> dict:
+                   filters=None, dedup=None, mix=None) -> dict:
     """What was done, with the parameters that did it (``Settings``, every field), and the
     ``replay`` options that do it again."""
     s = run.settings
@@ -54,6 +54,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "chunking": chunking,
         "filters": filters_section(filters, summaries),
         "dedup": dedup_section(dedup, allocation, raw_files, [t.name for t in targets]),
+        "mix": mix_section(mix, allocation, budget, shares, summaries, run),
         "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
         if s.method != "random" or any(t.files for t in targets) else None,
         "counts": {
@@ -104,7 +105,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
                                  if filters is not None and filters.decontaminate is not None else None,
                                  quality_rules=filters.quality_rules.preset
                                  if filters is not None and filters.quality_rules is not None else None,
-                                 **dedup_replay(dedup)),
+                                 **dedup_replay(dedup), **({"mix": str(mix)} if mix is not None else {})),
     }
     if s.on_error == "skip":
         paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
@@ -155,6 +156,32 @@ def dedup_section(dedup, allocation, raw_files, names: list) -> dict | None:
         per_target.append({"name": name, **x})
     return {**dedup.describe(), "dropped": sum(d.dropped for d in allocation.duplicates),
             "dropped_tokens": sum(d.dropped_tokens for d in allocation.duplicates), "per_target": per_target}
+
+
+def mix_section(mix, allocation, budget, shares, summaries, run) -> dict | None:
+    """``--mix``: the field and, per value, its proportion, its share of the budget, the units
+    (and tokens) selected and how many were eligible; None without one."""
+    if mix is None:
+        return None
+    import numpy as np
+
+    from dsir.pipeline.tasks import load_arrays
+
+    eligible = np.zeros(len(mix.values), np.int64)
+    for x in summaries:
+        z = load_arrays(run.out.scores(x.unit), ("part", "keys"))
+        ok = np.isfinite(z["keys"][0]) if len(z["keys"]) else np.zeros(len(z["part"]), bool)
+        eligible += np.bincount(z["part"][ok].astype(np.int64), minlength=len(mix.values))[:len(mix.values)]
+    by_part = allocation.parts
+    requested = mix.shares(shares[0])
+    tokens = budget.in_tokens
+    return {"field": mix.field, "rule": "largest remainder over the proportions; each part takes the largest keys "
+                                        "among its own units",
+            "parts": [{"value": v, "proportion": p, "share": round(q, 6), "eligible": int(e),
+                       "requested": None if tokens else r, "selected": n,
+                       "requested_tokens": r if tokens else None, "selected_tokens": nt}
+                      for v, p, q, e, r, n, nt in zip(mix.values, mix.proportions, mix.shares_of_one, eligible,
+                                                      requested, by_part.selected, by_part.selected_tokens)]}
 
 
 def dedup_replay(dedup) -> dict:

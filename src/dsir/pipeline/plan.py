@@ -49,6 +49,7 @@ from dsir.pipeline.units import RunState, run_phase, task_fingerprint
 from dsir.sample.allocate import Allocation, Budget, allocate_targets
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.methods import allocate
+from dsir.sample.mixture import Mixture, allocate_mixture
 
 log = logging.getLogger("dsir")
 
@@ -267,14 +268,15 @@ def filter_stage(settings: Settings, options: FilterOptions, files: list[InputFi
 
 
 def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool = False,
-                filters: Filters = Filters(), dedup: DedupRule = DedupRule()) -> tuple[list[ScoreSummary], list[str]]:
+                filters: Filters = Filters(), dedup: DedupRule = DedupRule(),
+                mix: Mixture | None = None) -> tuple[list[ScoreSummary], list[str]]:
     """Score every unit of every raw file against every target (documents the ``filters``
     exclude are not eligible; with ``dedup``, each unit's signature too); return the
     summaries and the score units' fingerprints (the write pass depends on them)."""
     s = run.settings
     tasks = [ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
-                       s.chunk_words, s.emit, keep_ids, filters, dedup.signatures, run.out.scores(i),
-                       run.rejects_path("score", i))
+                       s.chunk_words, s.emit, keep_ids, filters, dedup.signatures, mix.parts if mix else None,
+                       run.out.scores(i), run.rejects_path("score", i))
              for i, file in enumerate(raw_files)]
     owned = [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks]
     summaries = run.phase("score", score_task, tasks, "score", raw_files, owned)
@@ -282,10 +284,12 @@ def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool =
 
 
 def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target], budget: Budget,
-                   dedup: DedupRule = DedupRule()) -> tuple[int, list[int], Allocation, list[str]]:
-    """The budget over the targets, then each target's units (with ``dedup``, the first
-    distinct ones in key order): ``(requested, shares, allocation, warnings)``; ``requested``
-    and ``shares`` count units, or tokens for a token budget."""
+                   dedup: DedupRule = DedupRule(),
+                   mix: Mixture | None = None) -> tuple[int, list[int], Allocation, list[str]]:
+    """The budget over the targets (or the parts of the ``mix``), then each one's units (with
+    ``dedup``, the first distinct ones in key order): ``(requested, shares, allocation,
+    warnings)``; ``requested`` and ``shares`` count units, or tokens for a token budget; with
+    a mixture, ``allocation.parts`` is the allocation by part."""
     eligible = sum(x.eligible for x in summaries)
     warnings = []
     unit = run.settings.unit_name
@@ -308,14 +312,26 @@ def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target
         if want > eligible:
             warnings.append(f"k = {want} is more than the {eligible} eligible {unit}: selecting all of them")
         shares = allocate(min(want, eligible), target_proportions([t.spec for t in targets]))
-    allocation = allocate_targets(keys, lambda u: load_arrays(run.out.scores(u), ("hash",))["hash"], shares, sizes,
-                                  by_tokens=budget.in_tokens, dedup=dedup,
-                                  signatures=signature_loader(run.out, dedup))
-    got = allocation.selected_tokens if budget.in_tokens else allocation.selected
+    hashes = lambda u: load_arrays(run.out.scores(u), ("hash",))["hash"]  # noqa: E731
     what = "tokens" if budget.in_tokens else unit
+    more = " that are not duplicates" if dedup.active else ""
+    if mix is not None:
+        parts = [load_arrays(run.out.scores(x.unit), ("part",))["part"] for x in summaries]
+        part_shares = mix.shares(shares[0])
+        allocation, by_part = allocate_mixture(keys, parts, hashes, part_shares, sizes, budget.in_tokens, dedup,
+                                               signature_loader(run.out, dedup))
+        allocation.parts = by_part
+        got = by_part.selected_tokens if budget.in_tokens else by_part.selected
+        for value, share, n in zip(mix.values, part_shares, got):
+            if n < share:
+                warnings.append(f"part {mix.field}={value}: {n} of its {share} {what} selected (no more eligible "
+                                f"{unit}{more} of that value left)")
+    else:
+        allocation = allocate_targets(keys, hashes, shares, sizes, by_tokens=budget.in_tokens, dedup=dedup,
+                                      signatures=signature_loader(run.out, dedup))
+    got = allocation.selected_tokens if budget.in_tokens else allocation.selected
     for t, share, n in zip(targets, shares, got):
-        if n < share:
-            more = " that are not duplicates" if dedup.active else ""
+        if n < share and mix is None:
             warnings.append(f"target {t.name or ''}: {n} of its {share} {what} selected (no more eligible "
                             f"{unit}{more} left)")
     for w in warnings:
@@ -356,7 +372,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            fit: Fit | None = None, model_path: str | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES,
            on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False,
            tokens: int | None = None, target_eval: list[str] | None = None,
-           filters: FilterOptions = FilterOptions(), dedup: DedupRule = DedupRule()) -> dict:
+           filters: FilterOptions = FilterOptions(), dedup: DedupRule = DedupRule(),
+           mix: Mixture | None = None) -> dict:
     """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
     reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
     after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
@@ -366,7 +383,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     ``target_eval``: held-out target documents for the report (``reports.target_eval``),
     checked before any work and kept for every later report. ``filters``: documents they
     exclude (``dsir.filters``) are not eligible. ``dedup``: no unit that duplicates a
-    better-keyed selected one is selected (``dedup.rule``)."""
+    better-keyed selected one is selected (``dedup.rule``). ``mix``: the budget is split over a
+    metadata field's values, each part filled from its own units (``sample.mixture``)."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
@@ -374,6 +392,9 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         raise UsageError("--group-by needs a field name")
     started = time.time()
     method, raw_files, targets, out, path_warnings = _resolve(settings, raw, output_dir, target, fit)
+    if mix is not None and len(targets) > 1:
+        raise UsageError("--mix splits one target's selection over a field's values: give one target (or none), "
+                         "not several")
     filter_files = expand_paths(list(filters.decontaminate), "decontaminate") if filters.decontaminate else []
     check_apart(out, list(filters.decontaminate), filter_files)
     if target_eval:
@@ -392,7 +413,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
                               report, group_by, model_path, started, on_fit, shard_limits, target_eval, built,
-                              dedup)
+                              dedup, mix)
 
 
 def _resolve(settings: Settings, raw: list[str], output_dir: str, target: list[str] | None, fit: Fit | None):
@@ -456,7 +477,8 @@ def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Targ
 def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Budget, output_format, overwrite,
                    resume, report, group_by, model_path, started, on_fit=None,
                    shard_limits: ShardLimits = ShardLimits(), target_eval=None,
-                   filters: Filters = Filters(), dedup: DedupRule = DedupRule()) -> dict:
+                   filters: Filters = Filters(), dedup: DedupRule = DedupRule(),
+                   mix: Mixture | None = None) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -476,8 +498,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
         for t, m in zip(targets, fit.models):
             if isinstance(m, (ImportanceEstimator, DiscriminativeEstimator)):  # reusable as --model
                 m.save(out.model(t.name))
-        summaries, score_fps = score_stage(run, raw_files, fit, filters=filters, dedup=dedup)
-        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget, dedup)
+        summaries, score_fps = score_stage(run, raw_files, fit, filters=filters, dedup=dedup, mix=mix)
+        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget, dedup, mix)
         samples = plan_samples(run, fit, summaries, allocation) if report else None
         writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by,
                              shard_limits)
@@ -485,7 +507,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                                  for o in written_shards(vars(w))})
         manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, budget, allocation,
                                   output_format, warnings, model_path, shard_limits, group_by, report,
-                                  target_eval, filters, dedup)
+                                  target_eval, filters, dedup, mix)
         if filters.active:  # the report's examples of what the filters excluded
             from dsir.filters import FILTERED, merge_tallies
 

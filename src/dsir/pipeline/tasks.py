@@ -31,6 +31,7 @@ from dsir.reports.samples import NAMES_SAMPLE_STREAM, TARGET_SAMPLE_STREAM, File
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
 from dsir.sample.methods import KeyRule
+from dsir.sample.mixture import PartSpec, part_indices
 
 #: The raw sample's random stream (the Gumbel noise is stream 0; the report's are 101-104).
 #: The classifier's raw side samples with the same rule as the raw model.
@@ -265,6 +266,7 @@ class ScoreTask:
     keep_ids: bool = False  # store each unit's id (``dsir score --id-field``)
     filters: Filters = Filters()  # documents they exclude are not eligible
     signatures: SignatureSpec | None = None  # what ``--dedup`` compares units by
+    parts: PartSpec | None = None  # ``--mix``: each unit's part (units of no part are not eligible)
     scores_path: str = field(default="", metadata=NOT_FINGERPRINTED)
     rejects_path: str | None = field(default=None, metadata=NOT_FINGERPRINTED)
 
@@ -282,7 +284,8 @@ class ScoreSummary:
 
 
 #: Arrays of a scores file; ``row``, ``chunk``, ``start``, ``end`` only for chunk units,
-#: ``exact`` and ``minhash`` only with ``--dedup`` (``dedup.minhash``).
+#: ``exact`` and ``minhash`` only with ``--dedup`` (``dedup.minhash``), ``part`` only with
+#: ``--mix`` (``sample.mixture``).
 SCORE_ARRAYS = ("n_tokens", "n_ngrams", "hash", "text_bytes", "scores", "keys")
 
 
@@ -319,7 +322,7 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         parts.setdefault(name, []).append(a)
 
     for batch in iter_text_batches(task.file, task.read.text_field, task.read.id_field, task.read.block_bytes,
-                                   task.read.on_error):
+                                   task.read.on_error, task.parts.field if task.parts else None):
         rejects.extend(batch.rejects or ())  # rejected rows read as "": no tokens, never eligible
         doc_hashes = document_hashes(batch, task.read.id_field)
         n_docs = len(batch.texts)
@@ -360,6 +363,11 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         eligible = n_tokens >= max(1, task.min_length)
         if excluded is not None:
             eligible &= ~(excluded[chunks.doc] if chunked and task.emit == "chunks" else excluded)
+        if task.parts is not None:
+            part = part_indices(batch.labels, task.parts.values)
+            part = part[chunks.doc] if chunked and task.emit == "chunks" else part
+            eligible &= part >= 0
+            put("part", part)
         if task.signatures is not None:
             exact, minhash = unit_signatures(task.signatures, batch.texts,
                                              chunks if chunked and task.emit == "chunks" else None)
@@ -381,7 +389,8 @@ def score_task(task: ScoreTask) -> ScoreSummary:
     empty = {"n_tokens": np.int32, "n_ngrams": np.float64, "hash": np.uint64, "text_bytes": np.int64,
              **({"row": np.int64, "chunk": np.int32, "start": np.int64, "end": np.int64}
                 if chunked and task.emit == "chunks" else {}),
-             **({"exact": np.uint64} if task.signatures is not None else {})}
+             **({"exact": np.uint64} if task.signatures is not None else {}),
+             **({"part": np.int16} if task.parts is not None else {})}
     arrays = {name: np.concatenate(parts[name]) if name in parts else np.empty(0, dtype)
               for name, dtype in empty.items()}
     if task.signatures is not None and task.signatures.mode == "near":

@@ -133,9 +133,20 @@ def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocatio
     shares = [t["requested_tokens"] if by_tokens else t["requested"] for t in manifest["per_target"]]
     dedup = dedup_rule_of(manifest)
     column = "exact" if dedup is not None and dedup.mode == "exact" else "minhash"
-    alloc = allocation or allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares,
-                                           [s["n_tokens"].astype(np.int64) for s in scores], by_tokens=by_tokens,
-                                           dedup=dedup, signatures=lambda u: scores[u][column])
+    sizes = [s["n_tokens"].astype(np.int64) for s in scores]
+    if allocation is not None:
+        alloc = allocation
+    elif manifest.get("mix"):
+        from dsir.sample.mixture import Mixture, allocate_mixture
+
+        m = manifest["mix"]
+        mix = Mixture(m["field"], tuple(x["value"] for x in m["parts"]), tuple(x["proportion"] for x in m["parts"]))
+        alloc, _ = allocate_mixture([s["keys"] for s in scores], [s["part"] for s in scores],
+                                    lambda u: scores[u]["hash"], mix.shares(shares[0]), sizes, by_tokens, dedup,
+                                    lambda u: scores[u][column])
+    else:
+        alloc = allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares, sizes,
+                                 by_tokens=by_tokens, dedup=dedup, signatures=lambda u: scores[u][column])
     for a, entry in zip(alloc.assigned, manifest["inputs"]):
         if int((a >= 0).sum()) != entry["selected"]:
             raise InputError(f"the scores say {int((a >= 0).sum())} units of {entry['path']} are selected, the "
@@ -652,6 +663,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "compositions": groups,
         "filters": filters_report(out, manifest),
         "dedup": dedup_report(manifest, view, example_text),
+        "mix": manifest.get("mix"),
     }
     # timings vary from run to run: kept out of report.json, which is reproducible byte for byte
     write_json_atomic(out.work_path("report-run.json"), {"seconds": round(time.time() - started, 3)})

@@ -166,6 +166,23 @@ def _dedup_section(dedup: dict | None) -> list[str]:
     return out
 
 
+def _mix_section(mix: dict | None, unit: str) -> list[str]:
+    """The requested composition over the --mix field against the selected one."""
+    if not mix:
+        return []
+    tokens = mix["parts"][0]["requested"] is None
+    what = "tokens" if tokens else unit
+    out = ["<h2>Mixture</h2>",
+           f"<p class='note'>--mix over the field {_e(mix['field'])}: the budget is split over its values by "
+           f"largest remainder, and each part takes the largest keys among its own {_e(unit)}; {_e(unit)} of "
+           "other values are not eligible.</p>"]
+    out.append(_table(["value", "proportion", f"{what} requested", f"{what} selected", "eligible " + unit],
+                      [[_e(p["value"]), f"{p['share']:.4g}", _n(p["requested_tokens"] if tokens else p["requested"]),
+                        _n(p["selected_tokens"] if tokens else p["selected"]), _n(p["eligible"])]
+                       for p in mix["parts"]], {1, 2, 3, 4}))
+    return out
+
+
 def render_html(report: dict, plots: dict[str, bytes]) -> str:
     """The whole report as one HTML document (every plot inline)."""
     c, kl, w, ln = report["counts"], report["kl"], report["weights"], report["lengths"]
@@ -214,6 +231,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
 
     out += _filters_section(report.get("filters"))
     out += _dedup_section(report.get("dedup"))
+    out += _mix_section(report.get("mix"), u)
 
     out.append("<h2>KL reduction</h2>")
     out.append(_img(plots["kl.png"], "KL divergences and the share of the reduction carried by the top buckets"))

@@ -84,6 +84,7 @@ class Allocation:
     selected_tokens: list[int] = field(default_factory=list)
     thresholds: list = field(default_factory=list)  # per target, over its keys with earlier picks removed
     duplicates: list = field(default_factory=list)  # per target with a DedupRule: ``Duplicates``
+    parts: Allocation | None = None  # with a mixture: the allocation by part (``sample.mixture``)
 
 
 @dataclass
