@@ -28,6 +28,7 @@ from dsir.estimate.methods import METHODS
 from dsir.dedup.rule import DEFAULT_BANDS, DEFAULT_PERMUTATIONS, DEFAULT_THRESHOLD, DedupRule
 from dsir.filters import FilterOptions
 from dsir.sample.mixture import Mixture
+from dsir.sample.outside import OutsideOptions, parse_range
 from dsir.filters.decontaminate import DEFAULT_WORDS as DEFAULT_DECONTAMINATE_WORDS
 from dsir.io.memory import Spooled, give_back, path_or_memory, release, spool
 from dsir.io.paths import expand_paths, open_binary
@@ -293,7 +294,8 @@ class DSIR:
                decontaminate_words: int = DEFAULT_DECONTAMINATE_WORDS, quality_rules: str = "none",
                dedup: str = "none", dedup_threshold: float = DEFAULT_THRESHOLD,
                dedup_permutations: int = DEFAULT_PERMUTATIONS, dedup_bands: int = DEFAULT_BANDS,
-               mix: str | None = None) -> Any:
+               mix: str | None = None, scores: Any = None, score_column: str | None = None,
+               score_weight: float | None = None, score_range: Any = None, keep_top: float | None = None) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
         (largest key first), up to and including the first that brings the total to ``tokens``
@@ -327,6 +329,13 @@ class DSIR:
         ``mix`` (``"FIELD=VALUE:PROPORTION,..."``; ``sample.mixture``) splits the budget over a
         metadata field's values by largest remainder, each part filled with the largest keys
         among its own units; units of other values are not eligible (one target or none).
+        ``scores`` (paths of parquet, Arrow or jsonl files with ``file`` and ``row`` columns, as
+        ``score`` writes them, or the ``id_field`` column) and ``score_column``
+        (``sample.outside``): per-document scores made elsewhere; without ``score_weight`` they
+        are the keys (``k`` keeps the best scores; ``keep_top=F`` the best fraction F of the
+        eligible units), with it ``score_weight * score`` is added to the importance keys;
+        ``score_range`` (``"LO:HI"`` or a pair, either side None) makes the units scored
+        outside it ineligible.
 
         ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
         directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
@@ -342,6 +351,16 @@ class DSIR:
         limits = ShardLimits.of(max_shard_docs, max_shard_bytes)
         rule = DedupRule(dedup, dedup_threshold, dedup_permutations, dedup_bands)
         mixture = Mixture.parse(mix) if mix is not None else None
+        low, high = (parse_range(score_range) if isinstance(score_range, str) else
+                     tuple(score_range) if score_range is not None else (None, None))
+        outside = OutsideOptions(tuple(_as_list(scores, "scores")) if scores is not None else (), score_column,
+                                 score_weight, low, high)
+        if keep_top is not None:
+            if not outside.ranks_alone:
+                raise UsageError("keep_top keeps the best scores: give scores (and no score_weight)")
+            if fraction is not None or k is not None or tokens is not None:
+                raise UsageError("keep_top is a budget: give it instead of k, fraction and tokens")
+            fraction = keep_top
         with _Inputs(self.text_field, self.target_text_field) as inputs:
             raw_paths = inputs.paths(raw, "raw")
             target_paths = inputs.paths(target, "target") if target is not None else None
@@ -351,7 +370,7 @@ class DSIR:
                 return self._select(raw_paths, os.fspath(output_dir), Budget(k, fraction, tokens), target_paths,
                                     output_format, overwrite, report, group_by, resume, limits, dry_run,
                                     _as_list(target_eval, "target_eval") if target_eval is not None else None,
-                                    filters, rule, mixture)
+                                    filters, rule, mixture, outside)
             if dry_run:
                 raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
@@ -365,7 +384,8 @@ class DSIR:
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
                 manifest = self._select(raw_paths, work, Budget(k, fraction, tokens), target_paths, "parquet", False,
-                                        False, None, False, filters=filters, dedup=rule, mix=mixture)
+                                        False, None, False, filters=filters, dedup=rule, mix=mixture,
+                                        scores=outside)
                 return _selected_rows(work, manifest, inputs.spooled[0], self.text_field)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -374,15 +394,17 @@ class DSIR:
                 overwrite: bool, report: bool, group_by, resume: bool,
                 limits: ShardLimits = ShardLimits(), dry_run: bool = False,
                 target_eval: list[str] | None = None, filters: FilterOptions = FilterOptions(),
-                dedup: DedupRule = DedupRule(), mix: Mixture | None = None) -> dict:
-        fit = None if target is not None else self._fitted()
-        if target is None and fit is None and METHODS[self.method].needs_target:
+                dedup: DedupRule = DedupRule(), mix: Mixture | None = None,
+                scores: OutsideOptions = OutsideOptions()) -> dict:
+        alone = scores.ranks_alone  # the keys are the scores: no fit is used
+        fit = None if target is not None or alone else self._fitted()
+        if target is None and fit is None and not alone and METHODS[self.method].needs_target:
             raise UsageError("fit() (or load_model()) must come before this, or give a target")
         return plan.select(self.settings, self.engine, raw, output_dir, budget.k, budget.fraction, target,
                            output_format, overwrite, report, group_by, resume, fit=fit,
                            model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
                            on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens,
-                           target_eval=target_eval, filters=filters, dedup=dedup, mix=mix)
+                           target_eval=target_eval, filters=filters, dedup=dedup, mix=mix, scores=scores)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""

@@ -12,7 +12,9 @@ filters (``filters``: ``--decontaminate`` with 20-word runs of 12 pool documents
 near-duplicate-aware selection (``dedup``: ``--dedup near``; pool files 3 to 5 hold near copies of
 long sea documents of files 0 to 2, and the baseline holds no two documents whose 5-word shingle
 sets have a Jaccard similarity of 0.8 or more) and a mixture (``mix``: ``--mix
-source=harbour-gazette:0.6,farmers-weekly:0.4``, so 24 and 16 of the K documents). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+source=harbour-gazette:0.6,farmers-weekly:0.4``, so 24 and 16 of the K documents) and outside
+scores (``scores``: a jsonl of a score per pool id, ``--score-weight 2`` beside the target's
+weights; the baseline is the top K of key + 2 * score). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -82,6 +84,8 @@ CONFIGS: dict[str, list[str]] = {
                 "gopher"],
     "dedup": ["--target", "{TA}", "--dedup", "near"],
     "mix": ["--target", "{TA}", "--mix", "source=harbour-gazette:0.6,farmers-weekly:0.4"],
+    "scores": ["--target", "{TA}", "--id-field", "id", "--scores", "{SC}", "--score-column", "q", "--score-weight",
+               "2"],
 }
 COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)
 EVAL_DOCS = 10  # held-out documents of each target (targeteval)
@@ -176,6 +180,9 @@ def data(tmp_path_factory) -> dict:
     long = sorted((r for f in (1, 4) for r in _pool_records(f)), key=lambda r: (-len(r["text"]), r["id"]))[:12]
     dc = _write_lines(str(root / "benchmark.jsonl"),
                       [json.dumps({"text": " ".join(r["text"].split()[20:40])}) for r in long])
+    rng = random.Random(11)  # scores: one per pool id (every pool variant has the same ids)
+    sc = _write_lines(str(root / "scores.jsonl"), [json.dumps({"id": r["id"], "q": round(rng.random(), 4)})
+                                                   for f in range(FILES) for r in _pool_records(f)])
     arrow = root / "pool-arrow"
     arrow.mkdir()
     for f in range(FILES):  # the text under another name: the arrow cells also take --text-field
@@ -185,7 +192,7 @@ def data(tmp_path_factory) -> dict:
             writer.write_table(table, max_chunksize=17)
     return {"root": str(root), "pool": str(pool), "bad_pool": str(bad), "arrow_pool": str(arrow),
             "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb, "EA": ea, "EB": eb,
-            "DC": dc, "DC_IDS": sorted(r["id"] for r in long)}
+            "DC": dc, "DC_IDS": sorted(r["id"] for r in long), "SC": sc}
 
 
 # --------------------------------------------------------------------------- running dsir
@@ -200,7 +207,7 @@ def select_args(data: dict, config: str, out: str, *extra: str, pool: str | None
                 report: bool = False) -> list[str]:
     """The ``dsir select`` command of ``config`` into ``out`` (with ``--no-report`` unless
     ``report``), followed by ``extra``."""
-    conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"], DC=data["DC"])
+    conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"], DC=data["DC"], SC=data["SC"])
             for a in CONFIGS[config]]
     return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "2", "--raw", pool or data["pool"],
             *conf, *([] if "--tokens" in conf else ["-k", str(K)]), "-o", out, *([] if report else ["--no-report"]),
@@ -760,6 +767,22 @@ def test_mix_row_has_the_requested_composition(data, baselines):
     assert [(p["value"], p["requested"], p["selected"]) for p in parts] == [
         ("harbour-gazette", 24, 24), ("farmers-weekly", 16, 16)]
     assert base["manifest"]["counts"]["eligible"] == sum(p["eligible"] for p in parts)
+
+
+def test_scores_row_is_the_top_k_of_key_plus_weighted_score(data, baselines):
+    """The scores row selects the K largest ``key + 2 * q`` (keys from ``dsir score`` of the
+    same target, seed and --id-field), computed here from the scores file."""
+    base = baselines.get("scores")
+    out = os.path.join(os.path.dirname(base["out"]), "scores-keys.parquet")
+    ok([sys.executable, "-m", "dsir", "score", "--quiet", "--raw", data["pool"], "--target", data["TA"],
+        "--id-field", "id", "-o", out])
+    q = {json.loads(line)["id"]: json.loads(line)["q"] for line in open(data["SC"], encoding="utf-8")}
+    rows = pq.read_table(out).to_pylist()
+    mixed = sorted(((r["key"] + 2 * q[r["id"]], r["id"]) for r in rows if r["eligible"]), reverse=True)
+    want = {i for _, i in mixed[:K]}
+    got = {json.loads(line)["id"] for name, blob in shards(base["files"]).items() for line in blob.decode().splitlines()}
+    assert got == want
+    assert base["manifest"]["scores"]["by"] == "id" and base["manifest"]["scores"]["units_without_score"] == 0
 
 
 def test_resume_with_dedup_added_recomputes(data, default_run, tmp_path):

@@ -230,14 +230,20 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--dedup-permutations", type=click.IntRange(1, 1024), default=DEFAULT_DEDUP_PERMUTATIONS, show_default=True, metavar="N", help="--dedup near: MinHash values per unit (the estimate's standard error is sqrt(J(1-J)/N)).")
 @click.option("--dedup-bands", type=click.IntRange(min=1), default=DEFAULT_DEDUP_BANDS, show_default=True, metavar="B", help="--dedup near: LSH bands (of N/B values each; B must divide N); more bands find pairs of lower similarity to check.")
 @click.option("--mix", default=None, metavar="FIELD=VALUE:P,...", help="Select a composition over a metadata field: the budget is split over the values in these proportions (largest remainder), each part filled with the largest keys among its own units (by the target's weights; uniformly with --method random); units of other values are not eligible. One target or none.")
+@click.option("--scores", multiple=True, metavar="PATH", help="Per-document scores made elsewhere (parquet, Arrow or jsonl; repeatable): columns file and row as 'dsir score' writes them, or the --id-field column, and --score-column. Without --score-weight the scores are the keys (-k keeps the best, --keep-top a fraction); pool documents without a score are not eligible.")
+@click.option("--score-column", default=None, metavar="NAME", help="The column of --scores that holds the scores.")
+@click.option("--score-weight", type=float, default=None, metavar="L", help="Add L * score to the importance keys (a unit's sampling weight times exp(L * score)) instead of ranking by the scores alone.")
+@click.option("--score-range", default=None, metavar="LO:HI", help="Units whose --scores score is outside [LO, HI] are not eligible (either side may be empty).")
+@click.option("--keep-top", type=click.FloatRange(0, 1, min_open=True), default=None, metavar="F", help="Keep the best fraction F of the eligible units by --scores (a budget, instead of -k).")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
            max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
-           decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, mix, resume,
-           dry_run, ngrams, buckets, features, smoothing, target_smoothing, raw_sample) -> None:
+           decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, mix, scores,
+           score_column, score_weight, score_range, keep_top, resume, dry_run, ngrams, buckets, features, smoothing,
+           target_smoothing, raw_sample) -> None:
     """Select k raw units (or a token budget) by importance resampling and write them, with all
     their fields, to DIR.
 
@@ -245,8 +251,13 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
     (part-NNNNN.<format>), then DIR/manifest.json saying what was done, then the report.
     """
     def run():
-        if sum(x is not None for x in (k, fraction, tokens)) != 1:
+        if keep_top is not None and any(x is not None for x in (k, fraction, tokens)):
+            raise click.UsageError("--keep-top is a budget: give it instead of -k, --fraction and --tokens")
+        if keep_top is None and sum(x is not None for x in (k, fraction, tokens)) != 1:
             raise click.UsageError("give exactly one of -k, --fraction and --tokens")
+        nonlocal method
+        if scores and score_weight is None and not target and not model:
+            method = "random"  # ranked by the scores alone: no importance weights to fit
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
                       model, target_text_field, features, target_smoothing)
@@ -257,7 +268,9 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
                          dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None,
                          decontaminate=Paths(decontaminate) or None, decontaminate_words=decontaminate_words,
                          quality_rules=quality_rules, dedup=dedup, dedup_threshold=dedup_threshold,
-                         dedup_permutations=dedup_permutations, dedup_bands=dedup_bands, mix=mix)
+                         dedup_permutations=dedup_permutations, dedup_bands=dedup_bands, mix=mix,
+                         scores=Paths(scores) or None, score_column=score_column, score_weight=score_weight,
+                         score_range=score_range, keep_top=keep_top)
         if dry_run:
             click.echo(format_plan(m))
             return

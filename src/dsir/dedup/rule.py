@@ -159,16 +159,46 @@ def _first_distinct_exact(hashes: np.ndarray, kept_before: int, sizes: np.ndarra
 
 
 def band_buckets(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """int32[n, bands]: for each row and band, the number of its band's value among the
-    distinct values of that band (rows with equal band values share it)."""
-    n = len(signatures)
-    out = np.empty((n, bands), np.int32)
-    for b in range(bands):
-        part = np.ascontiguousarray(signatures[:, b * rows:(b + 1) * rows])
-        _, inverse = np.unique(part.view(np.dtype((np.void, part.dtype.itemsize * rows))).reshape(n),
-                               return_inverse=True)
-        out[:, b] = inverse.reshape(-1)
+    """int32[n, bands]: for each row and band, a bucket number that rows share exactly when
+    their values in that band are equal (numbered in order of first appearance)."""
+    sig = np.ascontiguousarray(signatures, dtype=np.uint16)
+    out = np.empty((len(sig), bands), np.int32)
+    size = 1 << max(4, int(2 * len(sig)).bit_length())  # a table at most half full
+    _band_buckets(sig, bands, rows, size, out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _band_buckets(sig, bands, rows, size, out):
+    """Per band, an open-addressing table from the band's values (hashed, then compared
+    value by value) to the first row that had them."""
+    n = sig.shape[0]
+    first = np.empty(size, np.int32)
+    mask = size - 1
+    for b in range(bands):
+        first[:] = -1
+        lo = b * rows
+        for j in range(n):
+            h = np.uint64(0x9E3779B97F4A7C15)
+            for r in range(rows):
+                h = (h ^ np.uint64(sig[j, lo + r])) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+            slot = np.int64(h & np.uint64(mask))
+            while True:
+                i = first[slot]
+                if i < 0:
+                    first[slot] = j
+                    out[j, b] = j
+                    break
+                same = True
+                for r in range(rows):
+                    if sig[i, lo + r] != sig[j, lo + r]:
+                        same = False
+                        break
+                if same:
+                    out[j, b] = out[i, b]
+                    break
+                slot = (slot + 1) & mask
 
 
 @njit(cache=True, nogil=True)

@@ -20,7 +20,7 @@ log = logging.getLogger("dsir")
 def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, budget, allocation,
                    output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
                    group_by: str | None = None, report: bool = True, target_eval: list | None = None,
-                   filters=None, dedup=None, mix=None) -> dict:
+                   filters=None, dedup=None, mix=None, outside=None) -> dict:
     """What was done, with the parameters that did it (``Settings``, every field), and the
     ``replay`` options that do it again."""
     s = run.settings
@@ -55,6 +55,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "filters": filters_section(filters, summaries),
         "dedup": dedup_section(dedup, allocation, raw_files, [t.name for t in targets]),
         "mix": mix_section(mix, allocation, budget, shares, summaries, run),
+        "scores": outside_section(outside, summaries, run),
         "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
         if s.method != "random" or any(t.files for t in targets) else None,
         "counts": {
@@ -105,7 +106,8 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
                                  if filters is not None and filters.decontaminate is not None else None,
                                  quality_rules=filters.quality_rules.preset
                                  if filters is not None and filters.quality_rules is not None else None,
-                                 **dedup_replay(dedup), **({"mix": str(mix)} if mix is not None else {})),
+                                 **dedup_replay(dedup), **({"mix": str(mix)} if mix is not None else {}),
+                                 **outside_replay(outside)),
     }
     if s.on_error == "skip":
         paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
@@ -182,6 +184,35 @@ def mix_section(mix, allocation, budget, shares, summaries, run) -> dict | None:
                        "requested_tokens": r if tokens else None, "selected_tokens": nt}
                       for v, p, q, e, r, n, nt in zip(mix.values, mix.proportions, mix.shares_of_one, eligible,
                                                       requested, by_part.selected, by_part.selected_tokens)]}
+
+
+def outside_section(outside, summaries, run) -> dict | None:
+    """``--scores``: the files and how their scores were used, with the pool units that had a
+    score, and of those, the ones in ``--score-range``; None without them."""
+    if outside is None:
+        return None
+    import numpy as np
+
+    from dsir.pipeline.tasks import load_arrays
+
+    scored = in_range = 0
+    for x in summaries:
+        v = load_arrays(run.out.scores(x.unit), ("outside",))["outside"]
+        u = outside.for_file(x.unit)
+        scored += int((~np.isnan(v)).sum())
+        in_range += int(u.eligible(v).sum())
+    units = sum(x.units for x in summaries)
+    return {**outside.describe(), "units_scored": scored, "units_without_score": units - scored,
+            "units_in_range": in_range}
+
+
+def outside_replay(outside) -> dict:
+    if outside is None:
+        return {}
+    o = outside.options
+    return {"scores": [f["path"] for f in outside.sources], "score_column": o.column, "score_weight": o.weight,
+            "score_range": None if o.low is None and o.high is None else
+            f"{'' if o.low is None else repr(o.low)}:{'' if o.high is None else repr(o.high)}"}
 
 
 def dedup_replay(dedup) -> dict:

@@ -16,6 +16,7 @@ write      selected units to shards, and the report's samples and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -50,6 +51,7 @@ from dsir.sample.allocate import Allocation, Budget, allocate_targets
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.methods import allocate
 from dsir.sample.mixture import Mixture, allocate_mixture
+from dsir.sample.outside import OutsideOptions, OutsideScores, load_outside
 
 log = logging.getLogger("dsir")
 
@@ -269,14 +271,15 @@ def filter_stage(settings: Settings, options: FilterOptions, files: list[InputFi
 
 def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool = False,
                 filters: Filters = Filters(), dedup: DedupRule = DedupRule(),
-                mix: Mixture | None = None) -> tuple[list[ScoreSummary], list[str]]:
+                mix: Mixture | None = None,
+                outside: OutsideScores | None = None) -> tuple[list[ScoreSummary], list[str]]:
     """Score every unit of every raw file against every target (documents the ``filters``
     exclude are not eligible; with ``dedup``, each unit's signature too); return the
     summaries and the score units' fingerprints (the write pass depends on them)."""
     s = run.settings
     tasks = [ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
                        s.chunk_words, s.emit, keep_ids, filters, dedup.signatures, mix.parts if mix else None,
-                       run.out.scores(i), run.rejects_path("score", i))
+                       outside.for_file(i) if outside else None, run.out.scores(i), run.rejects_path("score", i))
              for i, file in enumerate(raw_files)]
     owned = [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks]
     summaries = run.phase("score", score_task, tasks, "score", raw_files, owned)
@@ -332,8 +335,8 @@ def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target
     got = allocation.selected_tokens if budget.in_tokens else allocation.selected
     for t, share, n in zip(targets, shares, got):
         if n < share and mix is None:
-            warnings.append(f"target {t.name or ''}: {n} of its {share} {what} selected (no more eligible "
-                            f"{unit}{more} left)")
+            who = f"target {t.name}: {n} of its" if t.name else f"{n} of the"
+            warnings.append(f"{who} {share} {what} selected (no more eligible {unit}{more} left)")
     for w in warnings:
         log.warning(w)
     return want, shares, allocation, warnings
@@ -373,7 +376,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False,
            tokens: int | None = None, target_eval: list[str] | None = None,
            filters: FilterOptions = FilterOptions(), dedup: DedupRule = DedupRule(),
-           mix: Mixture | None = None) -> dict:
+           mix: Mixture | None = None, scores: OutsideOptions = OutsideOptions()) -> dict:
     """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
     reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
     after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
@@ -384,10 +387,16 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     checked before any work and kept for every later report. ``filters``: documents they
     exclude (``dsir.filters``) are not eligible. ``dedup``: no unit that duplicates a
     better-keyed selected one is selected (``dedup.rule``). ``mix``: the budget is split over a
-    metadata field's values, each part filled from its own units (``sample.mixture``)."""
+    metadata field's values, each part filled from its own units (``sample.mixture``).
+    ``scores``: outside scores as the keys or a term of them (``sample.outside``)."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
+    if scores.ranks_alone:
+        if target or fit is not None:
+            raise UsageError("--scores without --score-weight ranks by the scores alone, so a target or a model "
+                             "would not be used: give --score-weight to add the scores to its weights")
+        settings = dataclasses.replace(settings, method="random")  # no importance weights: the keys are scores
     if group_by == "":
         raise UsageError("--group-by needs a field name")
     started = time.time()
@@ -409,11 +418,12 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     if target_eval:
         check_target_eval(target_eval, settings.target_text_field or settings.text_field, settings.on_error)
     built = filter_stage(settings, filters, filter_files, block_bytes)
+    outside = load_outside(scores, raw_files, settings.id_field)
     run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
                               report, group_by, model_path, started, on_fit, shard_limits, target_eval, built,
-                              dedup, mix)
+                              dedup, mix, outside)
 
 
 def _resolve(settings: Settings, raw: list[str], output_dir: str, target: list[str] | None, fit: Fit | None):
@@ -478,7 +488,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                    resume, report, group_by, model_path, started, on_fit=None,
                    shard_limits: ShardLimits = ShardLimits(), target_eval=None,
                    filters: Filters = Filters(), dedup: DedupRule = DedupRule(),
-                   mix: Mixture | None = None) -> dict:
+                   mix: Mixture | None = None, outside: OutsideScores | None = None) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -498,7 +508,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
         for t, m in zip(targets, fit.models):
             if isinstance(m, (ImportanceEstimator, DiscriminativeEstimator)):  # reusable as --model
                 m.save(out.model(t.name))
-        summaries, score_fps = score_stage(run, raw_files, fit, filters=filters, dedup=dedup, mix=mix)
+        summaries, score_fps = score_stage(run, raw_files, fit, filters=filters, dedup=dedup, mix=mix,
+                                           outside=outside)
         want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget, dedup, mix)
         samples = plan_samples(run, fit, summaries, allocation) if report else None
         writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by,
@@ -507,7 +518,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                                  for o in written_shards(vars(w))})
         manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, budget, allocation,
                                   output_format, warnings, model_path, shard_limits, group_by, report,
-                                  target_eval, filters, dedup, mix)
+                                  target_eval, filters, dedup, mix, outside)
         if filters.active:  # the report's examples of what the filters excluded
             from dsir.filters import FILTERED, merge_tallies
 

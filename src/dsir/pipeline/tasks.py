@@ -32,6 +32,7 @@ from dsir.sample.bottom_k import BottomK
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
 from dsir.sample.methods import KeyRule
 from dsir.sample.mixture import PartSpec, part_indices
+from dsir.sample.outside import UnitScores
 
 #: The raw sample's random stream (the Gumbel noise is stream 0; the report's are 101-104).
 #: The classifier's raw side samples with the same rule as the raw model.
@@ -267,6 +268,7 @@ class ScoreTask:
     filters: Filters = Filters()  # documents they exclude are not eligible
     signatures: SignatureSpec | None = None  # what ``--dedup`` compares units by
     parts: PartSpec | None = None  # ``--mix``: each unit's part (units of no part are not eligible)
+    outside: UnitScores | None = None  # ``--scores``: this file's outside scores
     scores_path: str = field(default="", metadata=NOT_FINGERPRINTED)
     rejects_path: str | None = field(default=None, metadata=NOT_FINGERPRINTED)
 
@@ -285,7 +287,7 @@ class ScoreSummary:
 
 #: Arrays of a scores file; ``row``, ``chunk``, ``start``, ``end`` only for chunk units,
 #: ``exact`` and ``minhash`` only with ``--dedup`` (``dedup.minhash``), ``part`` only with
-#: ``--mix`` (``sample.mixture``).
+#: ``--mix`` (``sample.mixture``), ``outside`` only with ``--scores`` (``sample.outside``).
 SCORE_ARRAYS = ("n_tokens", "n_ngrams", "hash", "text_bytes", "scores", "keys")
 
 
@@ -363,6 +365,13 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         eligible = n_tokens >= max(1, task.min_length)
         if excluded is not None:
             eligible &= ~(excluded[chunks.doc] if chunked and task.emit == "chunks" else excluded)
+        outside = None
+        if task.outside is not None:
+            outside = task.outside.lookup(batch.first_row, n_docs,
+                                          doc_hashes if task.outside.id_hashes is not None else None)
+            outside = outside[chunks.doc] if chunked and task.emit == "chunks" else outside
+            eligible &= task.outside.eligible(outside)
+            put("outside", outside)
         if task.parts is not None:
             part = part_indices(batch.labels, task.parts.values)
             part = part[chunks.doc] if chunked and task.emit == "chunks" else part
@@ -384,13 +393,16 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         put("hash", hashes)
         put("text_bytes", np.asarray(unit_bytes, dtype=np.int64))
         put("scores", np.stack(sums) if sums else np.empty((0, len(hashes))))
-        put("keys", np.stack([task.rule.keys(s, n_ngrams_f, hashes, eligible, task.seed) for s in sums])
-            if sums else np.empty((0, len(hashes))))
+        keys = [task.rule.keys(s, n_ngrams_f, hashes, eligible, task.seed) for s in sums]
+        if outside is not None:
+            keys = [task.outside.keys(k, outside) for k in keys]
+        put("keys", np.stack(keys) if keys else np.empty((0, len(hashes))))
     empty = {"n_tokens": np.int32, "n_ngrams": np.float64, "hash": np.uint64, "text_bytes": np.int64,
              **({"row": np.int64, "chunk": np.int32, "start": np.int64, "end": np.int64}
                 if chunked and task.emit == "chunks" else {}),
              **({"exact": np.uint64} if task.signatures is not None else {}),
-             **({"part": np.int16} if task.parts is not None else {})}
+             **({"part": np.int16} if task.parts is not None else {}),
+             **({"outside": np.float64} if task.outside is not None else {})}
     arrays = {name: np.concatenate(parts[name]) if name in parts else np.empty(0, dtype)
               for name, dtype in empty.items()}
     if task.signatures is not None and task.signatures.mode == "near":
@@ -404,6 +416,11 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         data, offsets = ids.buffers()[2], np.frombuffer(ids.buffers()[1], np.int64)[ids.offset: ids.offset + len(ids) + 1]
         arrays["ids"] = np.frombuffer(data, np.uint8)[offsets[0]: offsets[-1]] if data is not None else np.empty(0, np.uint8)
         arrays["id_offsets"] = offsets - offsets[0]
+    if task.outside is not None and task.outside.values is not None:
+        beyond = task.outside.values[documents:]
+        if len(beyond) and not np.isnan(beyond).all():
+            raise InputError(f"the --scores give row {documents + int(np.flatnonzero(~np.isnan(beyond))[0])} of this "
+                             f"file a score, and it has {documents} documents", path=task.file.path)
     if task.rejects_path:
         write_rejects(task.rejects_path, rejects)
     save_arrays(task.scores_path, arrays)
