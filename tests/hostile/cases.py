@@ -1167,3 +1167,31 @@ def _(d):
     argv = select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--mix", "domain=news:1"))
     at = argv.index("--target")
     return argv[:at] + ["--target", "a=" + argv[at + 1], "--target", "b=" + argv[at + 1]] + argv[at + 2:]
+
+
+SCORES = "outside scores (--scores)"
+
+
+def _scores_select(d: Path, lines: list[str], *extra: str) -> list[str]:
+    raw = jsonl(d, "raw.jsonl", GOOD)
+    jsonl(d, "scores.jsonl", lines)
+    argv = select(d, raw, extra=("--scores", str(d / "scores.jsonl"), *extra))
+    at = argv.index("--target")
+    return argv[:at] + argv[at + 2:]
+
+
+@case("scores/no-score-column", Refused("--scores needs --score-column"), SCORES)
+def _(d):
+    return _scores_select(d, [json.dumps({"file": "x", "row": 0, "q": 1.0})])
+
+
+@case("scores/missing-column", Refused("{d}/scores.jsonl: the scores file has no column 'q'"), SCORES)
+def _(d):
+    return _scores_select(d, [json.dumps({"file": str(d / "raw.jsonl"), "row": 0, "quality": 1.0})],
+                          "--score-column", "q")
+
+
+@case("scores/scored-twice", Refused("more than one score: give one score per document"), SCORES)
+def _(d):
+    line = json.dumps({"file": str(d / "raw.jsonl"), "row": 0, "q": 1.0})
+    return _scores_select(d, [line, line], "--score-column", "q")

@@ -287,6 +287,10 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             got = (f"{p['selected_tokens']} tokens of its {p['requested_tokens']}" if tokens
                    else f"{p['selected']} of {p['requested']}")
             _say(f"  {m['mix']['field']}={p['value']}: {got} ({p['eligible']} eligible)", err=True)
+        if m.get("scores"):
+            sc = m["scores"]
+            _say(f"  scores {sc['column']} ({sc['use']}): {sc['units_scored']} units scored, "
+                 f"{sc['units_in_range']} in range", err=True)
         if m.get("dedup"):
             _say(f"  dedup {m['dedup']['mode']}: {m['dedup']['dropped']} candidates dropped as duplicates", err=True)
         if not no_report:
