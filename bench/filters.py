@@ -383,7 +383,10 @@ def render(res: dict) -> str:
     out.append("")
     c = res.get("cost")
     if c:
-        out += [f"#### Cost: `DSIR().select` with and without each filter, side by side", "",
+        rerun = (f" (measured again by `{c['run']['command']}`, {c['run']['date']}, load average "
+                 f"{c['run']['load_start']:.1f} at the start, {c['run']['load_end']:.1f} at the end; the tables above "
+                 "are of the run named at the top)") if c.get("run") else ""
+        out += [f"#### Cost: `DSIR().select` with and without each filter, side by side{rerun}", "",
                 f"{c['pool']}: {c['documents']:,} documents, {c['jsonl_mb']:.0f} MB of jsonl; one fit (target "
                 f"`{c['target']}`) shared by every run, k = {c['k']:,}, {c['workers']} workers, "
                 f"decontamination file `{c['decontaminate']}`; after one unfiltered warm-up select, {c['repeats']} alternating "
@@ -416,11 +419,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cost-gb", type=float, default=1.0, help="size of the throughput pool (default 1)")
     p.add_argument("--cost-repeats", type=int, default=2)
     p.add_argument("--skip-cost", action="store_true")
+    p.add_argument("--cost-only", action="store_true",
+                   help="run the cost part alone and replace it in the existing results (the rest is kept as run)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = p.parse_args(argv)
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0]
     corpus = args.corpus.resolve()
+    if args.cost_only:
+        path = args.results_dir / "filters.json"
+        res = json.loads(path.read_text())
+        res["cost"] = cost(corpus, args.cost_pool, args.cost_gb, args.cost_repeats, args.workers, args.seed)
+        res["cost"]["run"] = {"command": ".venv/bin/python bench/filters.py " + " ".join(argv),
+                              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                              "load_start": load_start, "load_end": os.getloadavg()[0]}
+        path.write_text(json.dumps(res, indent=1) + "\n")
+        table = render(res)
+        (args.results_dir / "filters.md").write_text(table + "\n")
+        print(table)
+        return 0
     ks = corpus_domains(corpus)
     domains = args.domains or list(ks)
     pool_files = sorted((corpus / "pool").glob("*.jsonl*"))
