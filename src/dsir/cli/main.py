@@ -383,3 +383,8 @@ def report(output_dir, group_by, sample_documents, target_eval, workers, quiet) 
 
 if __name__ == "__main__":
     main()
+
+
+from dsir.cli.schedule_command import schedule  # noqa: E402  (a command of its own module)
+
+main.add_command(schedule)
