@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from dsir.dedup.minhash import CHANCE
 from dsir.errors import UsageError
 
 #: ``--dedup`` values.
@@ -38,8 +39,6 @@ DEFAULT_BANDS = 32
 SIGNATURE_SEED = 0x5EED_D5D1
 #: Sigmas below the threshold where a pair still counts as a duplicate (see the module doc).
 MARGIN_SIGMAS = 3.0
-#: Chance that two 16-bit signature values are equal although their minima differ.
-CHANCE = 2.0 ** -16
 
 
 @dataclass(frozen=True)
@@ -147,14 +146,12 @@ def _first_distinct_exact(hashes: np.ndarray, kept_before: int, sizes: np.ndarra
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     dup_of = first[inverse.reshape(-1)].astype(np.int64)
     status = np.where(dup_of == np.arange(n), KEPT, DROPPED).astype(np.int8)
-    status[:kept_before] = KEPT  # distinct among themselves: an earlier walk kept them
-    dup_of[status == KEPT] = -1
     fresh = np.arange(n) >= kept_before
     total = np.cumsum(np.where((status == KEPT) & fresh, sizes, 0))
     stop = int(np.searchsorted(total, need))  # the row whose keep reaches ``need``
     status[stop + 1:] = UNSEEN
-    status[:kept_before] = KEPT
-    dup_of[status == UNSEEN] = -1
+    status[:kept_before] = KEPT  # distinct among themselves: an earlier walk kept them
+    dup_of[status != DROPPED] = -1
     return status, dup_of, np.where(status == DROPPED, 1.0, 0.0).astype(np.float32)
 
 
@@ -226,7 +223,7 @@ def _first_distinct_near(sig, bucket, kept_before, sizes, need, cutoff, status, 
                         for q in range(p):
                             if sig[i, q] == sig[j, q]:
                                 equal += 1
-                        est = (equal / p - 2.0 ** -16) / (1.0 - 2.0 ** -16)
+                        est = (equal / p - CHANCE) / (1.0 - CHANCE)
                         if est >= cutoff and (best < 0 or est > best_sim):
                             best, best_sim = i, est
                     i = nxt[i * bands + b]

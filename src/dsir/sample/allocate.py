@@ -124,11 +124,7 @@ def allocate_targets(keys: list[np.ndarray], unit_hashes: Callable[[int], np.nda
             raise ValueError("a dedup rule needs the units' signatures")
         return _allocate_distinct(keys, unit_hashes, shares, sizes, by_tokens, dedup, signatures, assigned)
     for t, share in enumerate(shares):
-        free = []
-        for k, a in zip(keys, assigned):
-            row = k[t].copy()
-            row[a >= 0] = -np.inf
-            free.append(row)
+        free = _free_keys(keys, assigned, t)
         taken = 0
         threshold = None
         tokens = 0
@@ -147,17 +143,23 @@ def allocate_targets(keys: list[np.ndarray], unit_hashes: Callable[[int], np.nda
     return Allocation(assigned, selected, selected_tokens, thresholds)
 
 
+def _free_keys(keys: list[np.ndarray], assigned: list[np.ndarray], t: int) -> list[np.ndarray]:
+    """Per file, target ``t``'s keys with the units an earlier target took at ``-inf``."""
+    free = []
+    for k, a in zip(keys, assigned):
+        row = k[t].copy()
+        row[a >= 0] = -np.inf
+        free.append(row)
+    return free
+
+
 def _allocate_distinct(keys, unit_hashes, shares, sizes, by_tokens, dedup, signatures, assigned) -> Allocation:
     """``allocate_targets`` with a ``DedupRule``: each target walks its candidates in key
     order, with every unit taken before it as the first rows of the walk."""
     selected, selected_tokens, thresholds, duplicates = [], [], [], []
     taken: list[tuple[np.ndarray, np.ndarray]] = []  # (file, unit) of every pick so far, in order
     for t, share in enumerate(shares):
-        free = []
-        for k, a in zip(keys, assigned):
-            row = k[t].copy()
-            row[a >= 0] = -np.inf
-            free.append(row)
+        free = _free_keys(keys, assigned, t)
         n_free = sum(int(np.isfinite(k).sum()) for k in free)
         pre_f = np.concatenate([f for f, _ in taken]) if taken else np.empty(0, np.int64)
         pre_u = np.concatenate([u for _, u in taken]) if taken else np.empty(0, np.int64)
@@ -178,7 +180,7 @@ def _allocate_distinct(keys, unit_hashes, shares, sizes, by_tokens, dedup, signa
             status, dup_of, sim = dedup.first_distinct(np.concatenate([pre_sig, sig]), len(pre_f),
                                                        np.concatenate([np.zeros(len(pre_f), np.int64), unit_sizes]),
                                                        share)
-            status, dup_of, sim = status[len(pre_f):], dup_of, sim[len(pre_f):]
+            status, sim = status[len(pre_f):], sim[len(pre_f):]  # dup_of indexes the whole walk
             got = int(unit_sizes[status == KEPT].sum())
             if got >= share or threshold.select_all:
                 break
