@@ -27,6 +27,7 @@ from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.methods import METHODS
 from dsir.dedup.rule import DEFAULT_BANDS, DEFAULT_PERMUTATIONS, DEFAULT_THRESHOLD, DedupRule
 from dsir.filters import FilterOptions
+from dsir.sample.balance import Balance
 from dsir.sample.mixture import Mixture
 from dsir.sample.outside import OutsideOptions, parse_range
 from dsir.filters.decontaminate import DEFAULT_WORDS as DEFAULT_DECONTAMINATE_WORDS
@@ -295,7 +296,9 @@ class DSIR:
                dedup: str = "none", dedup_threshold: float = DEFAULT_THRESHOLD,
                dedup_permutations: int = DEFAULT_PERMUTATIONS, dedup_bands: int = DEFAULT_BANDS,
                mix: str | None = None, scores: Any = None, score_column: str | None = None,
-               score_weight: float | None = None, score_range: Any = None, keep_top: float | None = None) -> Any:
+               score_weight: float | None = None, score_range: Any = None, keep_top: float | None = None,
+               balance_field: str | None = None, balance_entries: str | os.PathLike | None = None,
+               balance_cap: int | None = None) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
         (largest key first), up to and including the first that brings the total to ``tokens``
@@ -336,6 +339,12 @@ class DSIR:
         eligible units), with it ``score_weight * score`` is added to the importance keys;
         ``score_range`` (``"LO:HI"`` or a pair, either side None) makes the units scored
         outside it ineligible.
+        ``balance_field`` (a metadata field whose values are the entries) or ``balance_entries``
+        (a file of entries, one per line, matched as lowercased substrings of the text), with
+        ``balance_cap`` (``sample.balance``): MetaCLIP's balancing, each entry keeping its
+        ``min(count, balance_cap)`` best-keyed units (a unit kept when any of its entries keeps
+        it), the budget taking units in that balance order; units matching no entry are not
+        eligible. With ``balance_cap`` and no budget, every unit the cap keeps (one target or none).
 
         ``raw`` and ``target`` are paths (a ``str`` or ``pathlib.Path``, or a list of them: files,
         directories, globs, URLs) or in-memory data: a list of texts or of dicts, a pyarrow
@@ -351,6 +360,11 @@ class DSIR:
         limits = ShardLimits.of(max_shard_docs, max_shard_bytes)
         rule = DedupRule(dedup, dedup_threshold, dedup_permutations, dedup_bands)
         mixture = Mixture.parse(mix) if mix is not None else None
+        balance = Balance.of(balance_field, os.fspath(balance_entries) if balance_entries is not None else None,
+                             balance_cap)
+        if balance is not None and balance.cap is not None and k is None and fraction is None and tokens is None \
+                and keep_top is None:
+            fraction = 1.0  # every unit within the cap: MetaCLIP's own size
         low, high = (parse_range(score_range) if isinstance(score_range, str) else
                      tuple(score_range) if score_range is not None else (None, None))
         outside = OutsideOptions(tuple(_as_list(scores, "scores")) if scores is not None else (), score_column,
@@ -370,7 +384,7 @@ class DSIR:
                 return self._select(raw_paths, os.fspath(output_dir), Budget(k, fraction, tokens), target_paths,
                                     output_format, overwrite, report, group_by, resume, limits, dry_run,
                                     _as_list(target_eval, "target_eval") if target_eval is not None else None,
-                                    filters, rule, mixture, outside)
+                                    filters, rule, mixture, outside, balance=balance)
             if dry_run:
                 raise UsageError("dry_run describes a select into an output_dir: give one")
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
@@ -384,7 +398,7 @@ class DSIR:
             work = tempfile.mkdtemp(prefix="dsir-select-")
             try:
                 manifest = self._select(raw_paths, work, Budget(k, fraction, tokens), target_paths, "parquet", False,
-                                        False, None, False, filters=filters, dedup=rule, mix=mixture,
+                                        False, None, False, filters=filters, dedup=rule, mix=mixture, balance=balance,
                                         scores=outside)
                 return _selected_rows(work, manifest, inputs.spooled[0], self.text_field)
             finally:
@@ -395,7 +409,7 @@ class DSIR:
                 limits: ShardLimits = ShardLimits(), dry_run: bool = False,
                 target_eval: list[str] | None = None, filters: FilterOptions = FilterOptions(),
                 dedup: DedupRule = DedupRule(), mix: Mixture | None = None,
-                scores: OutsideOptions = OutsideOptions()) -> dict:
+                scores: OutsideOptions = OutsideOptions(), balance: Balance | None = None) -> dict:
         alone = scores.ranks_alone  # the keys are the scores: no fit is used
         fit = None if target is not None or alone else self._fitted()
         if target is None and fit is None and not alone and METHODS[self.method].needs_target:
@@ -404,7 +418,8 @@ class DSIR:
                            output_format, overwrite, report, group_by, resume, fit=fit,
                            model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
                            on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens,
-                           target_eval=target_eval, filters=filters, dedup=dedup, mix=mix, scores=scores)
+                           target_eval=target_eval, filters=filters, dedup=dedup, mix=mix, scores=scores,
+                           balance=balance)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""

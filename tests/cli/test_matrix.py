@@ -14,7 +14,9 @@ long sea documents of files 0 to 2, and the baseline holds no two documents whos
 sets have a Jaccard similarity of 0.8 or more) and a mixture (``mix``: ``--mix
 source=harbour-gazette:0.6,farmers-weekly:0.4``, so 24 and 16 of the K documents) and outside
 scores (``scores``: a jsonl of a score per pool id, ``--score-weight 2`` beside the target's
-weights; the baseline is the top K of key + 2 * score). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+weights; the baseline is the top K of key + 2 * score) and a balance (``balance``: ``--balance-entries``
+of six words, one capitalized, matched as lowercased substrings; the baseline is the K first
+units in balance order, computed from ``dsir score``'s keys). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -86,7 +88,9 @@ CONFIGS: dict[str, list[str]] = {
     "mix": ["--target", "{TA}", "--mix", "source=harbour-gazette:0.6,farmers-weekly:0.4"],
     "scores": ["--target", "{TA}", "--id-field", "id", "--scores", "{SC}", "--score-column", "q", "--score-weight",
                "2"],
+    "balance": ["--target", "{TA}", "--balance-entries", "{BE}"],
 }
+BALANCE_ENTRIES = ["Harbour", "storm", "wheat", "barn", "gull", "mill"]
 COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)
 EVAL_DOCS = 10  # held-out documents of each target (targeteval)
 #: Run options (columns).
@@ -183,6 +187,7 @@ def data(tmp_path_factory) -> dict:
     rng = random.Random(11)  # scores: one per pool id (every pool variant has the same ids)
     sc = _write_lines(str(root / "scores.jsonl"), [json.dumps({"id": r["id"], "q": round(rng.random(), 4)})
                                                    for f in range(FILES) for r in _pool_records(f)])
+    be = _write_lines(str(root / "entries.txt"), BALANCE_ENTRIES)
     arrow = root / "pool-arrow"
     arrow.mkdir()
     for f in range(FILES):  # the text under another name: the arrow cells also take --text-field
@@ -192,7 +197,7 @@ def data(tmp_path_factory) -> dict:
             writer.write_table(table, max_chunksize=17)
     return {"root": str(root), "pool": str(pool), "bad_pool": str(bad), "arrow_pool": str(arrow),
             "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb, "EA": ea, "EB": eb,
-            "DC": dc, "DC_IDS": sorted(r["id"] for r in long), "SC": sc}
+            "DC": dc, "DC_IDS": sorted(r["id"] for r in long), "SC": sc, "BE": be}
 
 
 # --------------------------------------------------------------------------- running dsir
@@ -207,7 +212,8 @@ def select_args(data: dict, config: str, out: str, *extra: str, pool: str | None
                 report: bool = False) -> list[str]:
     """The ``dsir select`` command of ``config`` into ``out`` (with ``--no-report`` unless
     ``report``), followed by ``extra``."""
-    conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"], DC=data["DC"], SC=data["SC"])
+    conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"], DC=data["DC"], SC=data["SC"],
+                     BE=data["BE"])
             for a in CONFIGS[config]]
     return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "2", "--raw", pool or data["pool"],
             *conf, *([] if "--tokens" in conf else ["-k", str(K)]), "-o", out, *([] if report else ["--no-report"]),
@@ -783,6 +789,38 @@ def test_scores_row_is_the_top_k_of_key_plus_weighted_score(data, baselines):
     got = {json.loads(line)["id"] for name, blob in shards(base["files"]).items() for line in blob.decode().splitlines()}
     assert got == want
     assert base["manifest"]["scores"]["by"] == "id" and base["manifest"]["scores"]["units_without_score"] == 0
+
+
+def test_balance_row_takes_units_in_balance_order(data, baselines):
+    """The balance row selects the K first eligible documents in balance order: by their best
+    rank within the entries they contain (each entry ranking its documents by key, keys from
+    ``dsir score`` of the same target and seed), then by key; computed here with ``in``."""
+    base = baselines.get("balance")
+    out = os.path.join(os.path.dirname(base["out"]), "balance-keys.parquet")
+    ok([sys.executable, "-m", "dsir", "score", "--quiet", "--raw", data["pool"], "--target", data["TA"], "-o", out])
+    records = {f"pool-{f:03d}.jsonl": _pool_records(f) for f in range(FILES)}
+    text = {r["id"]: r["text"].lower() for rs in records.values() for r in rs}
+    rows = [{**r, "id": records[os.path.basename(r["file"])][r["row"]]["id"]}
+            for r in pq.read_table(out).to_pylist() if r["eligible"]]
+    entries = [e.lower() for e in BALANCE_ENTRIES]
+    matched = {r["id"]: [e for e in entries if e in text[r["id"]]] for r in rows}
+    by_key = sorted((r for r in rows if matched[r["id"]]), key=lambda r: -r["key"])
+    rank = {}
+    for e in entries:
+        for n, r in enumerate(x for x in by_key if e in matched[x["id"]]):
+            rank[r["id"]] = min(rank.get(r["id"], n), n)
+    order = sorted(by_key, key=lambda r: (rank[r["id"]], -r["key"]))
+    want = {r["id"] for r in order[:K]}
+    got = {json.loads(line)["id"] for name, blob in shards(base["files"]).items() for line in blob.decode().splitlines()}
+    assert got == want
+    section = base["manifest"]["balance"]
+    assert section["entries"] == len(entries) and section["cap"] is None
+    assert section["units_without_entry"] == sum(1 for r in rows if not matched[r["id"]]) > 0
+    counts = {e: sum(e in m for m in matched.values()) for e in entries}
+    after = {e: sum(e in matched[i] for i in want) for e in entries}
+    listed = {x["entry"]: (x["before"], x["after"]) for x in section["head"] + section["tail"]}
+    assert listed == {e: (counts[e], after[e]) for e in entries}
+    assert section["cap_reached"] == min(rank[r["id"]] for r in order[K:])
 
 
 def test_resume_with_dedup_added_recomputes(data, default_run, tmp_path):

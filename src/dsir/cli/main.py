@@ -235,6 +235,9 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--score-weight", type=float, default=None, metavar="L", help="Add L * score to the importance keys (a unit's sampling weight times exp(L * score)) instead of ranking by the scores alone.")
 @click.option("--score-range", default=None, metavar="LO:HI", help="Units whose --scores score is outside [LO, HI] are not eligible (either side may be empty).")
 @click.option("--keep-top", type=click.FloatRange(0, 1, min_open=True), default=None, metavar="F", help="Keep the best fraction F of the eligible units by --scores (a budget, instead of -k).")
+@click.option("--balance-field", default=None, metavar="FIELD", help="Balance the selection over this metadata field's values (MetaCLIP): each value keeps at most --balance-cap of its best-keyed units, the tail values all of theirs; the budget takes units in that balance order. Units with no value are not eligible. One target or none.")
+@click.option("--balance-entries", default=None, metavar="FILE", help="Balance over the entries of FILE (one per line, matched as lowercased substrings of the text, Aho-Corasick) instead of a field; a unit matching several entries is kept when any of them keeps it; units matching none are not eligible.")
+@click.option("--balance-cap", type=click.IntRange(min=1), default=None, metavar="T", help="Units each balance entry keeps at most (MetaCLIP's t): min(count, T) per entry. Without -k, --fraction or --tokens, all the units the cap keeps are selected.")
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
@@ -242,7 +245,8 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
            max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
            decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, mix, scores,
-           score_column, score_weight, score_range, keep_top, resume, dry_run, ngrams, buckets, features, smoothing,
+           score_column, score_weight, score_range, keep_top, balance_field, balance_entries, balance_cap, resume,
+           dry_run, ngrams, buckets, features, smoothing,
            target_smoothing, raw_sample) -> None:
     """Select k raw units (or a token budget) by importance resampling and write them, with all
     their fields, to DIR.
@@ -253,7 +257,8 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
     def run():
         if keep_top is not None and any(x is not None for x in (k, fraction, tokens)):
             raise click.UsageError("--keep-top is a budget: give it instead of -k, --fraction and --tokens")
-        if keep_top is None and sum(x is not None for x in (k, fraction, tokens)) != 1:
+        capped = balance_cap is not None and keep_top is None and all(x is None for x in (k, fraction, tokens))
+        if keep_top is None and not capped and sum(x is not None for x in (k, fraction, tokens)) != 1:
             raise click.UsageError("give exactly one of -k, --fraction and --tokens")
         nonlocal method
         if scores and score_weight is None and not target and not model:
@@ -270,7 +275,8 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
                          quality_rules=quality_rules, dedup=dedup, dedup_threshold=dedup_threshold,
                          dedup_permutations=dedup_permutations, dedup_bands=dedup_bands, mix=mix,
                          scores=Paths(scores) or None, score_column=score_column, score_weight=score_weight,
-                         score_range=score_range, keep_top=keep_top)
+                         score_range=score_range, keep_top=keep_top, balance_field=balance_field,
+                         balance_entries=balance_entries, balance_cap=balance_cap)
         if dry_run:
             click.echo(format_plan(m))
             return
@@ -291,6 +297,13 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             sc = m["scores"]
             _say(f"  scores {sc['column']} ({sc['use']}): {sc['units_scored']} units scored, "
                  f"{sc['units_in_range']} in range", err=True)
+        if m.get("balance"):
+            b = m["balance"]
+            cap = f"cap {b['cap']}" if b["cap"] is not None else "no cap"
+            _say(f"  balance over {b['entries_matched']} of {b['entries']} entries ({cap}; "
+                 f"{b['units_without_entry']} eligible units matched none)", err=True)
+            for row in b["head"][:3]:
+                _say(f"    {row['entry']}: {row['before']} -> {row['after']}", err=True)
         if m.get("dedup"):
             _say(f"  dedup {m['dedup']['mode']}: {m['dedup']['dropped']} candidates dropped as duplicates", err=True)
         if not no_report:

@@ -20,7 +20,7 @@ log = logging.getLogger("dsir")
 def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, shares, budget, allocation,
                    output_format, warnings, model_path, shard_limits: ShardLimits = ShardLimits(),
                    group_by: str | None = None, report: bool = True, target_eval: list | None = None,
-                   filters=None, dedup=None, mix=None, outside=None) -> dict:
+                   filters=None, dedup=None, mix=None, outside=None, balance=None) -> dict:
     """What was done, with the parameters that did it (``Settings``, every field), and the
     ``replay`` options that do it again."""
     s = run.settings
@@ -56,6 +56,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "dedup": dedup_section(dedup, allocation, raw_files, [t.name for t in targets]),
         "mix": mix_section(mix, allocation, budget, shares, summaries, run),
         "scores": outside_section(outside, summaries, run),
+        "balance": balance_section(balance, allocation, summaries),
         "fit": {**vars(fit.stats[0]), "target_rejected": sum(map(sum, target_rejected))}
         if s.method != "random" or any(t.files for t in targets) else None,
         "counts": {
@@ -107,7 +108,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
                                  quality_rules=filters.quality_rules.preset
                                  if filters is not None and filters.quality_rules is not None else None,
                                  **dedup_replay(dedup), **({"mix": str(mix)} if mix is not None else {}),
-                                 **outside_replay(outside)),
+                                 **outside_replay(outside), **balance_replay(balance)),
     }
     if s.on_error == "skip":
         paths = [run.out.rejects("target", i) for i in range(sum(len(t.files) for t in targets))]
@@ -204,6 +205,31 @@ def outside_section(outside, summaries, run) -> dict | None:
     units = sum(x.units for x in summaries)
     return {**outside.describe(), "units_scored": scored, "units_without_score": units - scored,
             "units_in_range": in_range}
+
+
+def balance_section(balance, allocation, summaries) -> dict | None:
+    """A balance (``sample.balance``): its entries, cap and rule, the units it made ineligible,
+    and the head and tail entries with their counts before and after (and, with a cap, the
+    rule's ``min(count, cap)``); None without one."""
+    if balance is None:
+        return None
+    from dsir.sample.balance import expected_counts, head_and_tail, reached_cap
+
+    b = allocation.balance
+    after = b.selected_counts(allocation.assigned)
+    return {"field": balance.field, "entries_file": balance.entries_path, "cap": balance.cap,
+            "rule": "each entry ranks its units by key and keeps its min(count, cap) best; a unit is kept when any "
+                    "of its entries keeps it; the budget takes units by that rank, then by key",
+            "entries": len(b.names), "entries_matched": int((b.counts > 0).sum()),
+            "units_without_entry": sum(x.unmatched for x in summaries), "units_beyond_cap": b.beyond_cap,
+            "cap_reached": reached_cap(b, allocation.assigned),
+            **head_and_tail(b.names, b.counts, after, expected_counts(b.counts, balance.cap))}
+
+
+def balance_replay(balance) -> dict:
+    if balance is None:
+        return {}
+    return {"balance_field": balance.field, "balance_entries": balance.entries_path, "balance_cap": balance.cap}
 
 
 def outside_replay(outside) -> dict:

@@ -50,6 +50,7 @@ from dsir.pipeline.units import RunState, run_phase, task_fingerprint
 from dsir.sample.allocate import Allocation, Budget, allocate_targets
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.methods import allocate
+from dsir.sample.balance import Balance, load_balanced_keys
 from dsir.sample.mixture import Mixture, allocate_mixture
 from dsir.sample.outside import OutsideOptions, OutsideScores, load_outside
 
@@ -271,15 +272,16 @@ def filter_stage(settings: Settings, options: FilterOptions, files: list[InputFi
 
 def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool = False,
                 filters: Filters = Filters(), dedup: DedupRule = DedupRule(),
-                mix: Mixture | None = None,
-                outside: OutsideScores | None = None) -> tuple[list[ScoreSummary], list[str]]:
+                mix: Mixture | None = None, outside: OutsideScores | None = None,
+                balance: Balance | None = None) -> tuple[list[ScoreSummary], list[str]]:
     """Score every unit of every raw file against every target (documents the ``filters``
     exclude are not eligible; with ``dedup``, each unit's signature too); return the
     summaries and the score units' fingerprints (the write pass depends on them)."""
     s = run.settings
     tasks = [ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
                        s.chunk_words, s.emit, keep_ids, filters, dedup.signatures, mix.parts if mix else None,
-                       outside.for_file(i) if outside else None, run.out.scores(i), run.rejects_path("score", i))
+                       outside.for_file(i) if outside else None, balance.spec if balance else None,
+                       run.out.scores(i), run.rejects_path("score", i))
              for i, file in enumerate(raw_files)]
     owned = [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks]
     summaries = run.phase("score", score_task, tasks, "score", raw_files, owned)
@@ -287,21 +289,31 @@ def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool =
 
 
 def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target], budget: Budget,
-                   dedup: DedupRule = DedupRule(),
-                   mix: Mixture | None = None) -> tuple[int, list[int], Allocation, list[str]]:
+                   dedup: DedupRule = DedupRule(), mix: Mixture | None = None,
+                   balance: Balance | None = None) -> tuple[int, list[int], Allocation, list[str]]:
     """The budget over the targets (or the parts of the ``mix``), then each one's units (with
-    ``dedup``, the first distinct ones in key order): ``(requested, shares, allocation,
-    warnings)``; ``requested`` and ``shares`` count units, or tokens for a token budget; with
-    a mixture, ``allocation.parts`` is the allocation by part."""
+    ``dedup``, the first distinct ones in key order; with a ``balance``, in balance order):
+    ``(requested, shares, allocation, warnings)``; ``requested`` and ``shares`` count units,
+    or tokens for a token budget; with a mixture, ``allocation.parts`` is the allocation by
+    part, with a balance ``allocation.balance`` the balance ranks (``sample.balance``)."""
     eligible = sum(x.eligible for x in summaries)
     warnings = []
     unit = run.settings.unit_name
     if eligible == 0:  # an empty selection is never what was asked for
-        why = "has no tokens" if run.settings.min_length <= 1 else f"has fewer than {run.settings.min_length} tokens"
+        why = ("has no tokens" if run.settings.min_length <= 1 else
+               f"has fewer than {run.settings.min_length} tokens")
+        why += " or matches no balance entry" if balance is not None else ""
         raise InputError(f"none of the {sum(x.units for x in summaries)} {unit} of the raw pool is eligible "
                          f"(each {why}): nothing to select")
-    scores = [load_arrays(run.out.scores(x.unit), ("keys", "n_tokens")) for x in summaries]
+    names = ("keys", "n_tokens") + (("hash", "entry_ids", "entry_offsets", "entry_names", "entry_name_offsets")
+                                    if balance is not None else ())
+    scores = [load_arrays(run.out.scores(x.unit), names) for x in summaries]
     keys = [z["keys"] for z in scores]
+    balanced = None
+    if balance is not None:
+        balanced = load_balanced_keys(scores, balance.cap, None if balance.field else list(balance.entries))
+        keys = [k[None, :] for k in balanced.keys]
+        eligible = sum(int(np.isfinite(k).sum()) for k in balanced.keys)
     sizes = [z["n_tokens"].astype(np.int64) for z in scores]
     want = budget.requested(eligible)
     if budget.in_tokens:
@@ -332,6 +344,7 @@ def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target
     else:
         allocation = allocate_targets(keys, hashes, shares, sizes, by_tokens=budget.in_tokens, dedup=dedup,
                                       signatures=signature_loader(run.out, dedup))
+        allocation.balance = balanced
     got = allocation.selected_tokens if budget.in_tokens else allocation.selected
     for t, share, n in zip(targets, shares, got):
         if n < share and mix is None:
@@ -376,7 +389,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            on_fit=None, shard_limits: ShardLimits = ShardLimits(), dry_run: bool = False,
            tokens: int | None = None, target_eval: list[str] | None = None,
            filters: FilterOptions = FilterOptions(), dedup: DedupRule = DedupRule(),
-           mix: Mixture | None = None, scores: OutsideOptions = OutsideOptions()) -> dict:
+           mix: Mixture | None = None, scores: OutsideOptions = OutsideOptions(),
+           balance: Balance | None = None) -> dict:
     """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
     reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
     after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
@@ -388,7 +402,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     exclude (``dsir.filters``) are not eligible. ``dedup``: no unit that duplicates a
     better-keyed selected one is selected (``dedup.rule``). ``mix``: the budget is split over a
     metadata field's values, each part filled from its own units (``sample.mixture``).
-    ``scores``: outside scores as the keys or a term of them (``sample.outside``)."""
+    ``scores``: outside scores as the keys or a term of them (``sample.outside``). ``balance``:
+    units are taken in MetaCLIP's balance order over metadata entries (``sample.balance``)."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
@@ -404,6 +419,11 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     if mix is not None and len(targets) > 1:
         raise UsageError("--mix splits one target's selection over a field's values: give one target (or none), "
                          "not several")
+    if balance is not None and len(targets) > 1:
+        raise UsageError("a balance orders one target's selection by its entries: give one target (or none), "
+                         "not several")
+    if balance is not None and mix is not None:
+        raise UsageError("--mix and a balance both set the selection's composition: give one of them")
     filter_files = expand_paths(list(filters.decontaminate), "decontaminate") if filters.decontaminate else []
     check_apart(out, list(filters.decontaminate), filter_files)
     if target_eval:
@@ -423,7 +443,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
                               report, group_by, model_path, started, on_fit, shard_limits, target_eval, built,
-                              dedup, mix, outside)
+                              dedup, mix, outside, balance)
 
 
 def _resolve(settings: Settings, raw: list[str], output_dir: str, target: list[str] | None, fit: Fit | None):
@@ -488,7 +508,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                    resume, report, group_by, model_path, started, on_fit=None,
                    shard_limits: ShardLimits = ShardLimits(), target_eval=None,
                    filters: Filters = Filters(), dedup: DedupRule = DedupRule(),
-                   mix: Mixture | None = None, outside: OutsideScores | None = None) -> dict:
+                   mix: Mixture | None = None, outside: OutsideScores | None = None,
+                   balance: Balance | None = None) -> dict:
     """``select`` once it holds the output directory's lock."""
     from dsir.reports import make_report, plan_samples
 
@@ -509,8 +530,8 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
             if isinstance(m, (ImportanceEstimator, DiscriminativeEstimator)):  # reusable as --model
                 m.save(out.model(t.name))
         summaries, score_fps = score_stage(run, raw_files, fit, filters=filters, dedup=dedup, mix=mix,
-                                           outside=outside)
-        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget, dedup, mix)
+                                           outside=outside, balance=balance)
+        want, shares, allocation, warnings = allocate_stage(run, summaries, targets, budget, dedup, mix, balance)
         samples = plan_samples(run, fit, summaries, allocation) if report else None
         writes = write_stage(run, raw_files, targets, score_fps, allocation, output_format, samples, group_by,
                              shard_limits)
@@ -518,7 +539,7 @@ def _select_locked(run: Run, method: Method, raw_files, targets, fit, budget: Bu
                                  for o in written_shards(vars(w))})
         manifest = build_manifest(run, raw_files, targets, fit, summaries, writes, want, shares, budget, allocation,
                                   output_format, warnings, model_path, shard_limits, group_by, report,
-                                  target_eval, filters, dedup, mix, outside)
+                                  target_eval, filters, dedup, mix, outside, balance)
         if filters.active:  # the report's examples of what the filters excluded
             from dsir.filters import FILTERED, merge_tallies
 

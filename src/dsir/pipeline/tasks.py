@@ -31,6 +31,7 @@ from dsir.reports.samples import NAMES_SAMPLE_STREAM, TARGET_SAMPLE_STREAM, File
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
 from dsir.sample.methods import KeyRule
+from dsir.sample.balance import EntrySpec, FieldEntries, UnitEntries, concat_entries, match_entries, pack_names
 from dsir.sample.mixture import PartSpec, part_indices
 from dsir.sample.outside import UnitScores
 
@@ -269,6 +270,7 @@ class ScoreTask:
     signatures: SignatureSpec | None = None  # what ``--dedup`` compares units by
     parts: PartSpec | None = None  # ``--mix``: each unit's part (units of no part are not eligible)
     outside: UnitScores | None = None  # ``--scores``: this file's outside scores
+    entries: EntrySpec | None = None  # ``--balance-*``: each unit's entries (units of none are not eligible)
     scores_path: str = field(default="", metadata=NOT_FINGERPRINTED)
     rejects_path: str | None = field(default=None, metadata=NOT_FINGERPRINTED)
 
@@ -283,11 +285,14 @@ class ScoreSummary:
     text_bytes: int
     rejected: int = 0  # records rejected (on_error="skip"): ineligible and not counted in documents
     filtered: dict = field(default_factory=dict)  # ``FilterTally.counts``: what the filters excluded
+    unmatched: int = 0  # with a balance: units eligible but for matching no entry
 
 
 #: Arrays of a scores file; ``row``, ``chunk``, ``start``, ``end`` only for chunk units,
 #: ``exact`` and ``minhash`` only with ``--dedup`` (``dedup.minhash``), ``part`` only with
-#: ``--mix`` (``sample.mixture``), ``outside`` only with ``--scores`` (``sample.outside``).
+#: ``--mix`` (``sample.mixture``), ``outside`` only with ``--scores`` (``sample.outside``),
+#: ``entry_ids`` and ``entry_offsets`` (with a field, ``entry_names`` and
+#: ``entry_name_offsets``) only with a balance (``sample.balance``).
 SCORE_ARRAYS = ("n_tokens", "n_ngrams", "hash", "text_bytes", "scores", "keys")
 
 
@@ -319,12 +324,16 @@ def score_task(task: ScoreTask) -> ScoreSummary:
     rejects: list = []
     chunked = task.chunk_words is not None
     tally = FilterTally()
+    field_entries = FieldEntries() if task.entries is not None and task.entries.by_field else None
+    entry_parts: list[UnitEntries] = []
+    unmatched = 0
+    label_field = task.parts.field if task.parts else task.entries.field if task.entries else None
 
     def put(name: str, a: np.ndarray) -> None:
         parts.setdefault(name, []).append(a)
 
     for batch in iter_text_batches(task.file, task.read.text_field, task.read.id_field, task.read.block_bytes,
-                                   task.read.on_error, task.parts.field if task.parts else None):
+                                   task.read.on_error, label_field):
         rejects.extend(batch.rejects or ())  # rejected rows read as "": no tokens, never eligible
         doc_hashes = document_hashes(batch, task.read.id_field)
         n_docs = len(batch.texts)
@@ -377,6 +386,14 @@ def score_task(task: ScoreTask) -> ScoreSummary:
             part = part[chunks.doc] if chunked and task.emit == "chunks" else part
             eligible &= part >= 0
             put("part", part)
+        if task.entries is not None:
+            found = (field_entries.of(batch.labels) if field_entries is not None
+                     else match_entries(task.entries.entries, batch.texts))
+            found = found.take(chunks.doc) if chunked and task.emit == "chunks" else found
+            matched = np.diff(found.offsets) > 0
+            unmatched += int((eligible & ~matched).sum())
+            eligible &= matched
+            entry_parts.append(found)
         if task.signatures is not None:
             exact, minhash = unit_signatures(task.signatures, batch.texts,
                                              chunks if chunked and task.emit == "chunks" else None)
@@ -411,6 +428,10 @@ def score_task(task: ScoreTask) -> ScoreSummary:
     for name in ("scores", "keys"):
         arrays[name] = (np.concatenate(parts[name], axis=1) if name in parts
                         else np.empty((n_targets, 0), dtype=np.float64))
+    if task.entries is not None:
+        arrays["entry_ids"], arrays["entry_offsets"] = concat_entries(entry_parts)
+        if field_entries is not None:
+            arrays["entry_names"], arrays["entry_name_offsets"] = pack_names(field_entries.names)
     if task.keep_ids:
         ids = pa.concat_arrays(parts["ids"]) if "ids" in parts else pa.array([], pa.large_string())
         data, offsets = ids.buffers()[2], np.frombuffer(ids.buffers()[1], np.int64)[ids.offset: ids.offset + len(ids) + 1]
@@ -433,6 +454,7 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         text_bytes=text_bytes,
         rejected=len(rejects),
         filtered=tally.counts,
+        unmatched=unmatched,
     )
 
 

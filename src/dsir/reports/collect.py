@@ -144,6 +144,14 @@ def load_run(out: OutputDir, manifest: dict | None = None, allocation: Allocatio
         alloc, _ = allocate_mixture([s["keys"] for s in scores], [s["part"] for s in scores],
                                     lambda u: scores[u]["hash"], mix.shares(shares[0]), sizes, by_tokens, dedup,
                                     lambda u: scores[u][column])
+    elif manifest.get("balance"):
+        from dsir.sample.balance import load_balanced_keys
+
+        b = manifest["balance"]
+        # the ranks need the entries' ids only: the names are the manifest's
+        balanced = load_balanced_keys(scores, b["cap"], None if b["field"] else [""] * b["entries"])
+        alloc = allocate_targets([k[None, :] for k in balanced.keys], lambda u: scores[u]["hash"], shares, sizes,
+                                 by_tokens=by_tokens, dedup=dedup, signatures=lambda u: scores[u][column])
     else:
         alloc = allocate_targets([s["keys"] for s in scores], lambda u: scores[u]["hash"], shares, sizes,
                                  by_tokens=by_tokens, dedup=dedup, signatures=lambda u: scores[u][column])
@@ -664,6 +672,7 @@ def collect_report(output_dir: str, engine=None, options: ReportOptions | None =
         "filters": filters_report(out, manifest),
         "dedup": dedup_report(manifest, view, example_text),
         "mix": manifest.get("mix"),
+        "balance": manifest.get("balance"),
     }
     # timings vary from run to run: kept out of report.json, which is reproducible byte for byte
     write_json_atomic(out.work_path("report-run.json"), {"seconds": round(time.time() - started, 3)})

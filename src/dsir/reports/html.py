@@ -183,6 +183,33 @@ def _mix_section(mix: dict | None, unit: str) -> list[str]:
     return out
 
 
+def _balance_section(balance: dict | None, unit: str) -> list[str]:
+    """The balance's head and tail entries: units matching each before and after (and the
+    rule's min(count, cap) with a cap)."""
+    if not balance:
+        return []
+    by = (f"the values of the field {_e(balance['field'])}" if balance["field"] else
+          f"the entries of {_e(balance['entries_file'])}, matched as lowercased substrings")
+    cap = (f"cap {balance['cap']:,}: each entry keeps its min(count, {balance['cap']:,}) best-keyed {_e(unit)}"
+           if balance["cap"] is not None else "no cap: the budget takes each entry's best-keyed "
+           f"{_e(unit)} in turn" + (f" (it reached {balance['cap_reached']:,} per entry)"
+                                    if balance["cap_reached"] is not None else ""))
+    out = ["<h2>Balance</h2>",
+           f"<p class='note'>Balanced over {by} ({balance['entries_matched']:,} of {balance['entries']:,} entries "
+           f"matched); {cap}; a {_e(unit[:-1] if unit.endswith('s') else unit)} is kept when any of its entries keeps "
+           f"it. {balance['units_without_entry']:,} otherwise eligible {_e(unit)} matched no entry and "
+           f"{balance['units_beyond_cap']:,} were beyond the cap.</p>"]
+    capped = "expected" in (balance["head"] or [{}])[0]
+    header = ["entry", f"{unit} before", f"{unit} after"] + (["min(count, cap)"] if capped else [])
+    for title, rows in (("Head (the most matches)", balance["head"]), ("Tail (the fewest)", balance["tail"])):
+        if rows:
+            out.append(f"<h3>{title}</h3>")
+            out.append(_table(header, [[_e(r["entry"]), _n(r["before"]), _n(r["after"])]
+                                       + ([_n(r["expected"])] if capped else []) for r in rows],
+                              {1, 2, 3}))
+    return out
+
+
 def render_html(report: dict, plots: dict[str, bytes]) -> str:
     """The whole report as one HTML document (every plot inline)."""
     c, kl, w, ln = report["counts"], report["kl"], report["weights"], report["lengths"]
@@ -232,6 +259,7 @@ def render_html(report: dict, plots: dict[str, bytes]) -> str:
     out += _filters_section(report.get("filters"))
     out += _dedup_section(report.get("dedup"))
     out += _mix_section(report.get("mix"), u)
+    out += _balance_section(report.get("balance"), u)
 
     out.append("<h2>KL reduction</h2>")
     out.append(_img(plots["kl.png"], "KL divergences and the share of the reduction carried by the top buckets"))

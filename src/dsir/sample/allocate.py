@@ -85,6 +85,7 @@ class Allocation:
     thresholds: list = field(default_factory=list)  # per target, over its keys with earlier picks removed
     duplicates: list = field(default_factory=list)  # per target with a DedupRule: ``Duplicates``
     parts: Allocation | None = None  # with a mixture: the allocation by part (``sample.mixture``)
+    balance: object = None  # with a balance: its ``BalancedKeys`` (``sample.balance``)
 
 
 @dataclass
