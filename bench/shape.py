@@ -1,5 +1,5 @@
-"""Shaping a selection on the benchmark corpus: ``--mix`` and ``--scores``, each checked against
-what it should give, computed here independently of dsir.
+"""Shaping a selection on the benchmark corpus: ``--mix``, ``--scores`` and the balance, each
+checked against what it should give, computed here independently of dsir.
 
 * **Mixture**: ``--mix domain=legal:0.5,literature:0.3,quotes:0.2`` with the legal target, at
   k = 3,001 (so the shares have remainders) and at a token budget of 1,000,001; the selection's
@@ -11,6 +11,15 @@ what it should give, computed here independently of dsir.
   ``--scores`` alone at k = 2,000 must select exactly the 2,000 best scores, ``--keep-top 0.05``
   the best 5%, and ``--score-weight 5`` with the legal target exactly the 2,000 largest
   ``key + 5 * score`` (keys from ``DSIR.score``).
+* **Balance** (MetaCLIP's rule): ``--balance-field domain --balance-cap 1500`` without a target
+  must keep exactly ``min(count, 1500)`` documents of each domain (counts of the eligible
+  documents made here), and with the legal target each domain's own 1,500 largest keys;
+  ``-k 4000`` with no cap must be the 4,000 first documents in balance order (best rank within
+  the domain, then key) computed here; ``--balance-entries`` of 20 words and phrases with cap
+  200 must select exactly the documents whose best rank over the entries they contain
+  (Python's ``in`` on the lowercased text) is below 200. Cost: the score pass's matcher alone on
+  the pool's texts with those 20 entries and with 20,000 (the pool's most frequent words), and a
+  whole select with and without ``--balance-entries`` side by side.
 
 Usage, from the repository root::
 
@@ -165,6 +174,7 @@ def main() -> int:
     res["weighted"] = {"lambda": LAMBDA, "k": K_SCORES, "changed_vs_plain": len(got_ids - plain),
                        "mean_score": round(mean(got_ids), 4), "mean_score_plain": round(mean(plain), 4),
                        "legal": legal(got_ids), "legal_plain": legal(plain)}
+    balance(res, check, records, key_of, keys, pool, target)
     res["meta"] = {"command": ".venv/bin/python bench/shape.py",
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    "seconds": round(time.perf_counter() - t0, 1), "cpus": os.cpu_count()}
@@ -174,6 +184,103 @@ def main() -> int:
     print(render(res))
     shutil.rmtree(WORK, ignore_errors=True)
     return 0 if all(ok for _, ok in res["checks"]) else 1
+
+
+CAP, K_BALANCE, CAP_ENTRIES = 1500, 4000, 200
+ENTRIES = ["License", "kernel", "function", "love", "king", "said", "market", "define", "option", "python",
+           "the court", "warranty", "god", "war", "file", "error", "money", "heart", "system", "night"]
+
+
+def balance_order(members: dict[str, list], key_of: dict) -> dict:
+    """Each unit's best rank over the entries it is a member of (each entry ranking by key)."""
+    best: dict = {}
+    for units in members.values():
+        for n, fr in enumerate(sorted(units, key=lambda fr: -key_of[fr])):
+            best[fr] = min(best.get(fr, n), n)
+    return best
+
+
+def balance(res: dict, check, records, key_of: dict, keys: list, pool: str, target: str) -> None:
+    """The balance checks and costs (module doc)."""
+    import numpy as np
+
+    from dsir.sample.balance import match_entries
+
+    eligible = {(k["file"], k["row"]) for k in keys if k["eligible"]}
+    id_of = {(f, r): rec["id"] for f, r, rec in records}
+    domain_of = {(f, r): rec["domain"] for f, r, rec in records}
+    before = Counter(domain_of[fr] for fr in eligible)
+    want = {d: min(n, CAP) for d, n in before.items()}
+    m = DSIR(seed=0, method="random").select(pool, str(WORK / "balance"), balance_field="domain", balance_cap=CAP,
+                                             report=False)
+    got = Counter(r["domain"] for r in selected(WORK / "balance"))
+    check(f"--balance-field domain --balance-cap {CAP}, no target: each domain keeps exactly min(count, {CAP})",
+          dict(got) == want)
+    listed = {x["entry"]: x for x in m["balance"]["head"] + m["balance"]["tail"]}
+    check("the manifest's counts before and after are the ones counted here",
+          {d: (x["before"], x["after"], x["expected"]) for d, x in listed.items()} ==
+          {d: (before[d], got[d], want[d]) for d in before})
+    res["balance_field"] = {"cap": CAP, "before": dict(before), "expected": want, "selected": dict(got),
+                            "selected_total": m["counts"]["selected"]}
+    m = DSIR(seed=0).select(pool, str(WORK / "balance-t"), balance_field="domain", balance_cap=CAP, target=target,
+                            report=False)
+    sel = {r["id"] for r in selected(WORK / "balance-t")}
+    by_domain: dict[str, list] = {}
+    for fr in eligible:
+        by_domain.setdefault(domain_of[fr], []).append(fr)
+    best = {id_of[fr] for units in by_domain.values() for fr in sorted(units, key=lambda fr: -key_of[fr])[:CAP]}
+    check(f"with the legal target and cap {CAP}: each domain's own {CAP} largest keys", sel == best)
+    rank = balance_order(by_domain, key_of)
+    order = sorted(eligible, key=lambda fr: (rank[fr], -key_of[fr]))
+    m = DSIR(seed=0).select(pool, str(WORK / "balance-k"), k=K_BALANCE, balance_field="domain", target=target,
+                            report=False)
+    sel = {r["id"] for r in selected(WORK / "balance-k")}
+    check(f"with the legal target, k = {K_BALANCE} and no cap: the {K_BALANCE} first in balance order",
+          sel == {id_of[fr] for fr in order[:K_BALANCE]})
+    check("the cap it reached is the best rank left out", m["balance"]["cap_reached"] == rank[order[K_BALANCE]])
+    res["balance_k"] = {"k": K_BALANCE, "cap_reached": m["balance"]["cap_reached"],
+                        "selected": dict(Counter(r["domain"] for r in selected(WORK / "balance-k")))}
+
+    entries = WORK / "entries.txt"
+    entries.write_text("\n".join(ENTRIES) + "\n")
+    lowered = [e.lower() for e in ENTRIES]
+    text_of = {(f, r): rec["text"].lower() for f, r, rec in records}
+    members = {e: [fr for fr in eligible if e in text_of[fr]] for e in lowered}
+    rank = balance_order(members, key_of)
+    want_ids = {id_of[fr] for fr, n in rank.items() if n < CAP_ENTRIES}
+    t = time.perf_counter()
+    m = DSIR(seed=0).select(pool, str(WORK / "entries"), balance_entries=str(entries), balance_cap=CAP_ENTRIES,
+                            target=target, report=False)
+    entries_seconds = time.perf_counter() - t
+    sel = {r["id"] for r in selected(WORK / "entries")}
+    check(f"--balance-entries ({len(ENTRIES)} entries) --balance-cap {CAP_ENTRIES}: the documents of best rank "
+          f"below {CAP_ENTRIES}", sel == want_ids)
+    listed = {x["entry"]: x for x in m["balance"]["head"] + m["balance"]["tail"]}
+    check("each entry's count before is its matches counted here, and it keeps at least min(count, cap)",
+          all(listed[e]["before"] == len(members[e]) and listed[e]["after"] >= min(len(members[e]), CAP_ENTRIES)
+              for e in lowered))
+    t = time.perf_counter()
+    DSIR(seed=0).select(pool, str(WORK / "plain"), k=len(sel), target=target, report=False)
+    plain_seconds = time.perf_counter() - t
+    res["balance_entries"] = {"entries": len(ENTRIES), "cap": CAP_ENTRIES, "selected": len(sel),
+                              "units_without_entry": m["balance"]["units_without_entry"],
+                              "rows": sorted(({"entry": e, "before": listed[e]["before"], "after": listed[e]["after"]}
+                                              for e in lowered), key=lambda x: -x["before"]),
+                              "select_seconds": round(entries_seconds, 2), "plain_seconds": round(plain_seconds, 2)}
+    texts = pa.array([rec["text"] for _, _, rec in records], pa.large_string())
+    mb = sum(len(rec["text"].encode()) for _, _, rec in records) / 1e6
+    words = Counter(w for rec in (r for _, _, r in records) for w in re.findall(r"[a-z]{4,}", rec["text"].lower()))
+    vocabulary = tuple(w for w, _ in words.most_common(20_000))
+    speed = {}
+    for name, patterns in (("20 entries", tuple(lowered)), ("20,000 entries", vocabulary)):
+        match_entries(patterns, texts.slice(0, 10))  # builds the automaton
+        t = time.perf_counter()
+        matched = 0
+        for start in range(0, len(texts), 4096):
+            e = match_entries(patterns, texts.slice(start, 4096))
+            matched += int(np.diff(e.offsets).astype(bool).sum())
+        speed[name] = {"mb_per_s": round(mb / (time.perf_counter() - t), 1), "documents_matched": matched}
+    res["balance_cost"] = {"text_mb": round(mb, 1), "matcher": speed}
 
 
 def render(res: dict) -> str:
@@ -195,7 +302,24 @@ def render(res: dict) -> str:
             f"{kt['eligible']:,}. With the legal target and `--score-weight {w['lambda']:g}`, k = {w['k']:,}: "
             f"{w['changed_vs_plain']:,} documents differ from the target alone, the mean score rises from "
             f"{w['mean_score_plain']} to {w['mean_score']}, legal documents {w['legal_plain']:,} -> {w['legal']:,}.",
-            "", "Checks:", ""]
+            ""]
+    bf, bk, be, bc = res["balance_field"], res["balance_k"], res["balance_entries"], res["balance_cost"]
+    out += [f"Balance `--balance-field domain --balance-cap {bf['cap']:,}` (no target; {bf['selected_total']:,} "
+            f"documents), and `-k {bk['k']:,}` with the legal target and no cap (it reached {bk['cap_reached']:,} "
+            "per domain):", "", "| domain | eligible before | min(count, cap) | selected (cap) | selected (-k, "
+            "legal target) |", "|---|---:|---:|---:|---:|"]
+    for d in sorted(bf["before"], key=lambda d: -bf["before"][d]):
+        out.append(f"| {d} | {bf['before'][d]:,} | {bf['expected'][d]:,} | {bf['selected'][d]:,} | "
+                   f"{bk['selected'].get(d, 0):,} |")
+    out += ["", f"`--balance-entries` ({be['entries']} words and phrases, matched lowercased) `--balance-cap "
+            f"{be['cap']}` with the legal target: {be['selected']:,} documents; {be['units_without_entry']:,} "
+            "eligible documents matched no entry. Per entry, documents before -> after: "
+            + ", ".join(f"{r['entry']} {r['before']:,} -> {r['after']:,}" for r in be["rows"]) + ".", "",
+            f"Cost: the select with `--balance-entries` took {be['select_seconds']:.1f} s, the same select "
+            f"without it {be['plain_seconds']:.1f} s ({be['select_seconds'] / be['plain_seconds']:.2f}x, one run "
+            f"each). The matcher alone on the pool's {bc['text_mb']} MB of text, one thread: "
+            + "; ".join(f"{n}: {v['mb_per_s']} MB/s ({v['documents_matched']:,} documents match one)"
+                        for n, v in bc["matcher"].items()) + ".", "", "Checks:", ""]
     out += [f"* {'ok' if ok else '**FAILED**'}: {what}" for what, ok in res["checks"]]
     return "\n".join(out)
 

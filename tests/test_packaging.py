@@ -97,7 +97,7 @@ def test_wheel_metadata(dists):
     # every requirement, extras' included, is a range: a lower bound and an upper one
     assert [r for r, spec in specs.items() if not (">=" in spec and re.search(r"<(?!=)", spec))] == []
     base = sorted(re.split(r"[<>=!~\[ ;]", r)[0] for r in requires if "extra ==" not in r)
-    assert base == ["click", "fsspec", "llvmlite", "matplotlib", "numba", "numpy", "pyarrow", "pyyaml", "tqdm",
+    assert base == ["ahocorasick-rs", "click", "fsspec", "llvmlite", "matplotlib", "numba", "numpy", "pyarrow", "pyyaml", "tqdm",
                     "zstandard"]
     assert set(meta.get_all("Provides-Extra")) == {"test", "ray", "s3"}
     assert "dsir = dsir.cli.main:main" in entry_points

@@ -1169,6 +1169,57 @@ def _(d):
     return argv[:at] + ["--target", "a=" + argv[at + 1], "--target", "b=" + argv[at + 1]] + argv[at + 2:]
 
 
+BALANCE = "balanced selection (--balance-field, --balance-entries)"
+
+
+def _entries_select(d: Path, content: bytes, *extra: str) -> list[str]:
+    (d / "entries.txt").write_bytes(content)
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--balance-entries", str(d / "entries.txt"), *extra))
+
+
+@case("balance/entry-twice", Refused("{d}/entries.txt:3: the entry 'sea' repeats line 1 (entries are matched "
+                                     "lowercased)"), BALANCE)
+def _(d):
+    return _entries_select(d, b"sea\nland\nSea\n")
+
+
+@case("balance/entries-not-utf8", Refused("{d}/entries.txt:2: not UTF-8 text"), BALANCE)
+def _(d):
+    return _entries_select(d, b"sea\n\xff\xfeland\n")
+
+
+@case("balance/no-entries", Refused("{d}/entries.txt: the entries file has no entries (one per line)"), BALANCE)
+def _(d):
+    return _entries_select(d, b"\n  \n")
+
+
+@case("balance/entries-missing", Refused("{d}/nope.txt: no such file (--balance-entries)"), BALANCE)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--balance-entries", str(d / "nope.txt")))
+
+
+@case("balance/nothing-matches", Refused("or matches no balance entry): nothing to select"), BALANCE)
+def _(d):
+    return _entries_select(d, b"zzzzqqq\n")
+
+
+@case("balance/field-and-entries", Refused("a balance needs exactly one of --balance-field and --balance-entries"),
+      BALANCE)
+def _(d):
+    return _entries_select(d, b"sea\n", "--balance-field", "domain")
+
+
+@case("balance/with-mix", Refused("--mix and a balance both set the selection's composition"), BALANCE)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--balance-field", "domain", "--mix", "domain=a:1"))
+
+
+@case("balance/cap-alone", Refused("--balance-cap caps the entries of --balance-field or --balance-entries"),
+      BALANCE)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--balance-cap", "3"))
+
+
 SCORES = "outside scores (--scores)"
 
 
