@@ -99,7 +99,7 @@ def test_wheel_metadata(dists):
     base = sorted(re.split(r"[<>=!~\[ ;]", r)[0] for r in requires if "extra ==" not in r)
     assert base == ["ahocorasick-rs", "click", "fsspec", "llvmlite", "matplotlib", "numba", "numpy", "pyarrow", "pyyaml", "tqdm",
                     "zstandard"]
-    assert set(meta.get_all("Provides-Extra")) == {"test", "ray", "s3"}
+    assert set(meta.get_all("Provides-Extra")) == {"test", "ray", "s3", "fasttext"}
     assert "dsir = dsir.cli.main:main" in entry_points
 
 

@@ -274,3 +274,26 @@ def test_total_tokens_must_be_positive(tmp_path, selections):
     r = cli("--source", f"a={selections['one']}", "--total-tokens", "2M", "-q", "-o", tmp_path / "s")
     assert r.exit_code == 0 and "schedule of" not in r.stderr
     assert json.loads((tmp_path / "s" / "schedule.json").read_text())["total_tokens"] == 2_000_000
+
+
+def test_selections_and_the_schedule_on_an_object_store(tmp_path, selections):
+    """A selection written to s3:// (by a run with --on-error skip and a bad record) is a source
+    as a local one is, and the schedule is written to s3:// too, its paths the shards' URLs."""
+    from tests.io.moto_s3 import make_bucket, running_s3_server
+
+    pool = make_pool(str(tmp_path / "pool"), files=2, docs_per_file=40)
+    with open(sorted(pool)[0], "a") as f:
+        f.write('{"text": "a bad record",}\n')
+    target = make_target(str(tmp_path / "sea.jsonl"))
+    with running_s3_server():
+        fs = make_bucket("dsir-schedule")
+        m = DSIR(seed=1, on_error="skip").select(pool, "s3://dsir-schedule/sel", k=20, target=target, report=False)
+        assert m["rejects"]["records"] == 1
+        r = cli("--source", "remote=s3://dsir-schedule/sel", "--source", f"local={selections['one']}",
+                "--total-tokens", "100k", "--upsample", "remote=0.5", "-o", "s3://dsir-schedule/schedule")
+        assert r.exit_code == 0, r.output + r.stderr
+        doc = json.loads(fs.cat("dsir-schedule/schedule/schedule.json"))
+        assert doc["sources"][0]["tokens"] == m["counts"]["selected_tokens"]
+        base = parse_megatron(fs.cat("dsir-schedule/schedule/megatron-base.txt").decode())
+        assert any(p.startswith("s3://dsir-schedule/sel/part-") for _, p in base)
+        assert abs(sum(w for w, _ in base) - 1) < 1e-9

@@ -298,7 +298,8 @@ class DSIR:
                mix: str | None = None, scores: Any = None, score_column: str | None = None,
                score_weight: float | None = None, score_range: Any = None, keep_top: float | None = None,
                balance_field: str | None = None, balance_entries: str | os.PathLike | None = None,
-               balance_cap: int | None = None) -> Any:
+               balance_cap: int | None = None, scorer: str | None = None,
+               scorer_label: str | None = None) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
         (largest key first), up to and including the first that brings the total to ``tokens``
@@ -338,7 +339,9 @@ class DSIR:
         are the keys (``k`` keeps the best scores; ``keep_top=F`` the best fraction F of the
         eligible units), with it ``score_weight * score`` is added to the importance keys;
         ``score_range`` (``"LO:HI"`` or a pair, either side None) makes the units scored
-        outside it ineligible.
+        outside it ineligible. ``scorer`` (``"fasttext:MODEL.bin"``, with ``scorer_label``; the
+        ``fasttext`` extra) makes the scores in the score pass instead of reading them: each
+        document's probability of that label under the fastText classifier, used as above.
         ``balance_field`` (a metadata field whose values are the entries) or ``balance_entries``
         (a file of entries, one per line, matched as lowercased substrings of the text), with
         ``balance_cap`` (``sample.balance``): MetaCLIP's balancing, each entry keeping its
@@ -368,7 +371,7 @@ class DSIR:
         low, high = (parse_range(score_range) if isinstance(score_range, str) else
                      tuple(score_range) if score_range is not None else (None, None))
         outside = OutsideOptions(tuple(_as_list(scores, "scores")) if scores is not None else (), score_column,
-                                 score_weight, low, high)
+                                 score_weight, low, high, scorer, scorer_label)
         if keep_top is not None:
             if not outside.ranks_alone:
                 raise UsageError("keep_top keeps the best scores: give scores (and no score_weight)")

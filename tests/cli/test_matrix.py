@@ -16,7 +16,9 @@ source=harbour-gazette:0.6,farmers-weekly:0.4``, so 24 and 16 of the K documents
 scores (``scores``: a jsonl of a score per pool id, ``--score-weight 2`` beside the target's
 weights; the baseline is the top K of key + 2 * score) and a balance (``balance``: ``--balance-entries``
 of six words, one capitalized, matched as lowercased substrings; the baseline is the K first
-units in balance order, computed from ``dsir score``'s keys). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+units in balance order, computed from ``dsir score``'s keys) and a fastText scorer (``scorer``:
+a sea-against-land classifier trained by the fixture, ``--score-weight 2`` beside the target's
+weights; the baseline is the top K of key + 2 * P(sea), from fastText's own predictions). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -89,6 +91,7 @@ CONFIGS: dict[str, list[str]] = {
     "scores": ["--target", "{TA}", "--id-field", "id", "--scores", "{SC}", "--score-column", "q", "--score-weight",
                "2"],
     "balance": ["--target", "{TA}", "--balance-entries", "{BE}"],
+    "scorer": ["--target", "{TA}", "--scorer", "fasttext:{FT}", "--scorer-label", "sea", "--score-weight", "2"],
 }
 BALANCE_ENTRIES = ["Harbour", "storm", "wheat", "barn", "gull", "mill"]
 COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)
@@ -188,6 +191,7 @@ def data(tmp_path_factory) -> dict:
     sc = _write_lines(str(root / "scores.jsonl"), [json.dumps({"id": r["id"], "q": round(rng.random(), 4)})
                                                    for f in range(FILES) for r in _pool_records(f)])
     be = _write_lines(str(root / "entries.txt"), BALANCE_ENTRIES)
+    ft = _train_scorer(root)
     arrow = root / "pool-arrow"
     arrow.mkdir()
     for f in range(FILES):  # the text under another name: the arrow cells also take --text-field
@@ -197,7 +201,21 @@ def data(tmp_path_factory) -> dict:
             writer.write_table(table, max_chunksize=17)
     return {"root": str(root), "pool": str(pool), "bad_pool": str(bad), "arrow_pool": str(arrow),
             "bad_file": str(bad / f"pool-{BAD_FILE:03d}.jsonl"), "TA": ta, "TB": tb, "EA": ea, "EB": eb,
-            "DC": dc, "DC_IDS": sorted(r["id"] for r in long), "SC": sc, "BE": be}
+            "DC": dc, "DC_IDS": sorted(r["id"] for r in long), "SC": sc, "BE": be, "FT": ft}
+
+
+def _train_scorer(root) -> str:
+    """A fastText classifier of sea (``__label__sea``) against land texts, for the scorer row."""
+    fasttext = require("fasttext")
+    rng = random.Random(13)
+    lines = [f"__label__{name} " + " ".join(rng.choice(words) for _ in range(12))
+             for _ in range(60) for name, words in (("sea", SEA), ("land", LAND))]
+    _write_lines(str(root / "scorer-train.txt"), lines)
+    # thread=12: fastText 0.9.3 starts from uninitialized weights with fewer (tests/sample/test_fasttext_scorer.py)
+    model = fasttext.train_supervised(str(root / "scorer-train.txt"), thread=12, epoch=5, dim=8, minCount=1,
+                                      verbose=0)
+    model.save_model(str(root / "scorer.bin"))
+    return str(root / "scorer.bin")
 
 
 # --------------------------------------------------------------------------- running dsir
@@ -213,7 +231,7 @@ def select_args(data: dict, config: str, out: str, *extra: str, pool: str | None
     """The ``dsir select`` command of ``config`` into ``out`` (with ``--no-report`` unless
     ``report``), followed by ``extra``."""
     conf = [a.format(TA=data["TA"], TB=data["TB"], EA=data["EA"], EB=data["EB"], DC=data["DC"], SC=data["SC"],
-                     BE=data["BE"])
+                     BE=data["BE"], FT=data["FT"])
             for a in CONFIGS[config]]
     return [sys.executable, "-m", "dsir", "select", "--quiet", "--workers", "2", "--raw", pool or data["pool"],
             *conf, *([] if "--tokens" in conf else ["-k", str(K)]), "-o", out, *([] if report else ["--no-report"]),
@@ -821,6 +839,27 @@ def test_balance_row_takes_units_in_balance_order(data, baselines):
     listed = {x["entry"]: (x["before"], x["after"]) for x in section["head"] + section["tail"]}
     assert listed == {e: (counts[e], after[e]) for e in entries}
     assert section["cap_reached"] == min(rank[r["id"]] for r in order[K:])
+
+
+def test_scorer_row_is_the_top_k_of_key_plus_weighted_probability(data, baselines):
+    """The scorer row selects the K largest ``key + 2 * P(sea)`` (keys from ``dsir score`` of the
+    same target and seed; probabilities from fastText's own predict of the same model)."""
+    import fasttext
+
+    base = baselines.get("scorer")
+    out = os.path.join(os.path.dirname(base["out"]), "scorer-keys.parquet")
+    ok([sys.executable, "-m", "dsir", "score", "--quiet", "--raw", data["pool"], "--target", data["TA"], "-o", out])
+    records = {f"pool-{f:03d}.jsonl": _pool_records(f) for f in range(FILES)}
+    rows = [r for r in pq.read_table(out).to_pylist() if r["eligible"]]
+    texts = [records[os.path.basename(r["file"])][r["row"]]["text"].replace("\n", " ") for r in rows]
+    labels, probs = fasttext.load_model(data["FT"]).predict(texts, k=-1)
+    p = [float(dict(zip(ls, ps)).get("__label__sea", 0.0)) for ls, ps in zip(labels, probs)]
+    mixed = sorted(((r["key"] + 2 * q, records[os.path.basename(r["file"])][r["row"]]["id"])
+                    for r, q in zip(rows, p)), reverse=True)
+    got = {json.loads(line)["id"] for name, blob in shards(base["files"]).items() for line in blob.decode().splitlines()}
+    assert got == {i for _, i in mixed[:K]}
+    sc = base["manifest"]["scores"]
+    assert sc["by"] == "text" and sc["label"] == "__label__sea" and sc["units_without_score"] == 0
 
 
 def test_resume_with_dedup_added_recomputes(data, default_run, tmp_path):

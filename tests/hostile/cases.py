@@ -1220,6 +1220,27 @@ def _(d):
     return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--balance-cap", "3"))
 
 
+SCORER = "a fastText scorer (--scorer)"
+
+
+@case("scorer/no-label", Refused("--scorer fasttext:{d}/model.bin needs --scorer-label"), SCORER)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--scorer", f"fasttext:{d}/model.bin", "--score-weight", "1"))
+
+
+@case("scorer/not-fasttext", Refused("expected fasttext:MODEL.bin (a fastText classifier)"), SCORER)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--scorer", f"{d}/model.bin", "--scorer-label", "hq",
+                                                         "--score-weight", "1"))
+
+
+@case("scorer/with-scores", Refused("--scores reads scores made elsewhere and --scorer makes them"), SCORER)
+def _(d):
+    jsonl(d, "scores.jsonl", [json.dumps({"file": str(d / "raw.jsonl"), "row": 0, "q": 1.0})])
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--scores", str(d / "scores.jsonl"), "--score-column", "q",
+                                                         "--scorer", f"fasttext:{d}/m.bin", "--scorer-label", "hq"))
+
+
 SCORES = "outside scores (--scores)"
 
 

@@ -154,3 +154,103 @@ def test_bad_options_are_refused(tmp_path, data, kwargs, message):
     with pytest.raises(UsageError, match=message):
         DSIR(method="random").select(data["pool"], str(tmp_path / "out"), **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+# -- --scorer: scores made in the score pass by a fastText classifier --------------------------
+
+
+@pytest.fixture
+def model(tmp_path):
+    """A fastText classifier of sea (``__label__sea``) against land texts."""
+    from tests.io.moto_s3 import require
+
+    fasttext = require("fasttext")
+    rng = random.Random(9)
+    lines = [f"__label__{name} " + " ".join(rng.choice(words) for _ in range(12))
+             for _ in range(80) for name, words in (("sea", SEA), ("land", LAND))]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    # thread=12: fastText 0.9.3 starts from uninitialized weights with fewer (see test_fasttext_scorer.train)
+    m = fasttext.train_supervised(str(tmp_path / "train.txt"), thread=12, epoch=5, dim=8, minCount=1, verbose=0)
+    m.save_model(str(tmp_path / "model.bin"))
+    return str(tmp_path / "model.bin")
+
+
+def _probabilities(model: str, texts: list[str]) -> list[float]:
+    """P(sea) per text, from fastText's own predict (a list of texts: its numpy-2-safe form)."""
+    import fasttext
+
+    m = fasttext.load_model(model)
+    labels, probs = m.predict(texts, k=-1)
+    return [float(dict(zip(ls, ps)).get("__label__sea", 0.0)) for ls, ps in zip(labels, probs)]
+
+
+def test_scorer_alone_selects_the_best_probabilities(tmp_path, data, model):
+    m = DSIR(method="random").select(data["pool"], str(tmp_path / "out"), k=20, scorer=f"fasttext:{model}",
+                                     scorer_label="sea")
+    p = dict(zip((r["id"] for r in data["records"]), _probabilities(model, [r["text"] for r in data["records"]])))
+    got = _selected_ids(tmp_path / "out")
+    cut = sorted(p.values(), reverse=True)[19]
+    assert len(got) == 20 and {i for i, v in p.items() if v > cut} <= got <= {i for i, v in p.items() if v >= cut}
+    sc = m["scores"]
+    assert (sc["scorer"], sc["label"], sc["by"], sc["use"], sc["units_scored"]) == (
+        f"fasttext:{model}", "__label__sea", "text", "the key", 120)
+    assert m["replay"]["scorer"] == f"fasttext:{model}" and m["replay"]["scorer_label"] == "sea"
+    assert m["replay"]["scores"] is None
+
+
+def test_scorer_with_a_weight_and_a_range_and_keep_top(tmp_path, data, model):
+    p = dict(zip((r["id"] for r in data["records"]), _probabilities(model, [r["text"] for r in data["records"]])))
+    scores = DSIR(seed=2).score(data["pool"], target=data["target"]).to_pylist()
+    key = {data["records"][i]["id"]: s["key"] for i, s in enumerate(scores)}  # the files in order, rows in order
+    DSIR(seed=2).select(data["pool"], str(tmp_path / "w"), k=15, target=data["target"], scorer=f"fasttext:{model}",
+                        scorer_label="__label__sea", score_weight=3.0, report=False)
+    mixed = sorted(((key[i] + 3.0 * p[i], i) for i in p if key[i] != -np.inf), reverse=True)
+    assert _selected_ids(tmp_path / "w") == {i for _, i in mixed[:15]}
+    m = DSIR(method="random").select(data["pool"], str(tmp_path / "r"), keep_top=0.1, scorer=f"fasttext:{model}",
+                                     scorer_label="sea", score_range="0.5:", report=False)
+    inside = [i for i, v in p.items() if v >= 0.5]
+    assert m["scores"]["units_in_range"] == len(inside) == m["counts"]["eligible"]
+    assert m["counts"]["selected"] == max(1, int(0.1 * len(inside) + 0.5))
+
+
+def test_scorer_chunks_resume_with_another_model_and_a_later_report(tmp_path, data, model):
+    out = tmp_path / "out"
+    DSIR(method="random", chunk_words=8, emit="chunks").select(data["pool"], str(out), k=10,
+                                                               scorer=f"fasttext:{model}", scorer_label="sea")
+    first = json.loads((out / "report.json").read_text())
+    from dsir.reports import make_report
+
+    (out / "report.json").unlink()
+    make_report(str(out))
+    assert json.loads((out / "report.json").read_text()) == first
+    land = tmp_path / "land.bin"  # the same model's bytes, another label: another score
+    land.write_bytes(Path(model).read_bytes())
+    m = DSIR(method="random", chunk_words=8, emit="chunks").select(
+        data["pool"], str(out), k=10, scorer=f"fasttext:{land}", scorer_label="land", resume=True, report=False)
+    fresh = DSIR(method="random", chunk_words=8, emit="chunks").select(
+        data["pool"], str(tmp_path / "fresh"), k=10, scorer=f"fasttext:{land}", scorer_label="land", report=False)
+    assert m["outputs"] == fresh["outputs"] and m["scores"]["label"] == "__label__land"
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"scorer": "M", "scorer_label": "sea", "scores": "S", "score_column": "q"}, "give one of them"),
+    ({"scorer": "M", "scorer_label": "sea", "score_column": "q"}, "--scorer scores by its label"),
+    ({"scorer_label": "sea"}, "--scorer-label names a label of the --scorer model"),
+    ({"scorer": "M"}, "needs --scorer-label"),
+    ({"scorer": "model.bin", "scorer_label": "sea"}, "expected fasttext:MODEL.bin"),
+    ({"scorer": "M", "scorer_label": "sky"}, "sky"),
+    ({"scorer": "M", "scorer_label": "sea", "target": "T"}, "ranks by the scores alone, so a target"),
+])
+def test_bad_scorer_options_are_refused_before_any_work(tmp_path, data, model, kwargs, message):
+    kwargs = {k: (data["scores"] if v == "S" else data["target"] if v == "T" else f"fasttext:{model}" if v == "M"
+                  else v) for k, v in kwargs.items()}
+    with pytest.raises(UsageError, match=message):
+        DSIR(method="random").select(data["pool"], str(tmp_path / "out"), k=5, **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_model_is_named_before_any_work(tmp_path, data):
+    with pytest.raises(InputError, match="nope.bin"):
+        DSIR(method="random").select(data["pool"], str(tmp_path / "out"), k=5, scorer=f"fasttext:{tmp_path}/nope.bin",
+                                     scorer_label="sea")
+    assert not (tmp_path / "out").exists()

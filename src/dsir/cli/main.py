@@ -231,6 +231,8 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--dedup-bands", type=click.IntRange(min=1), default=DEFAULT_DEDUP_BANDS, show_default=True, metavar="B", help="--dedup near: LSH bands (of N/B values each; B must divide N); more bands find pairs of lower similarity to check.")
 @click.option("--mix", default=None, metavar="FIELD=VALUE:P,...", help="Select a composition over a metadata field: the budget is split over the values in these proportions (largest remainder), each part filled with the largest keys among its own units (by the target's weights; uniformly with --method random); units of other values are not eligible. One target or none.")
 @click.option("--scores", multiple=True, metavar="PATH", help="Per-document scores made elsewhere (parquet, Arrow or jsonl; repeatable): columns file and row as 'dsir score' writes them, or the --id-field column, and --score-column. Without --score-weight the scores are the keys (-k keeps the best, --keep-top a fraction); pool documents without a score are not eligible.")
+@click.option("--scorer", default=None, metavar="fasttext:MODEL.bin", help="Make the scores in the score pass instead of reading --scores: each document's probability of --scorer-label under this fastText classifier (DCLM's and PreSelect's are such files; needs the fasttext extra). Used as --scores are: alone the keys, or with --score-weight.")
+@click.option("--scorer-label", default=None, metavar="LABEL", help="The --scorer model's label whose probability is the score (__label__hq, or hq).")
 @click.option("--score-column", default=None, metavar="NAME", help="The column of --scores that holds the scores.")
 @click.option("--score-weight", type=float, default=None, metavar="L", help="Add L * score to the importance keys (a unit's sampling weight times exp(L * score)) instead of ranking by the scores alone.")
 @click.option("--score-range", default=None, metavar="LO:HI", help="Units whose --scores score is outside [LO, HI] are not eligible (either side may be empty).")
@@ -245,7 +247,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
            max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
            decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, mix, scores,
-           score_column, score_weight, score_range, keep_top, balance_field, balance_entries, balance_cap, resume,
+           scorer, scorer_label, score_column, score_weight, score_range, keep_top, balance_field, balance_entries, balance_cap, resume,
            dry_run, ngrams, buckets, features, smoothing,
            target_smoothing, raw_sample) -> None:
     """Select k raw units (or a token budget) by importance resampling and write them, with all
@@ -261,7 +263,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
         if keep_top is None and not capped and sum(x is not None for x in (k, fraction, tokens)) != 1:
             raise click.UsageError("give exactly one of -k, --fraction and --tokens")
         nonlocal method
-        if scores and score_weight is None and not target and not model:
+        if (scores or scorer) and score_weight is None and not target and not model:
             method = "random"  # ranked by the scores alone: no importance weights to fit
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
@@ -275,7 +277,8 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
                          quality_rules=quality_rules, dedup=dedup, dedup_threshold=dedup_threshold,
                          dedup_permutations=dedup_permutations, dedup_bands=dedup_bands, mix=mix,
                          scores=Paths(scores) or None, score_column=score_column, score_weight=score_weight,
-                         score_range=score_range, keep_top=keep_top, balance_field=balance_field,
+                         score_range=score_range, keep_top=keep_top, scorer=scorer, scorer_label=scorer_label,
+                         balance_field=balance_field,
                          balance_entries=balance_entries, balance_cap=balance_cap)
         if dry_run:
             click.echo(format_plan(m))
@@ -295,7 +298,8 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             _say(f"  {m['mix']['field']}={p['value']}: {got} ({p['eligible']} eligible)", err=True)
         if m.get("scores"):
             sc = m["scores"]
-            _say(f"  scores {sc['column']} ({sc['use']}): {sc['units_scored']} units scored, "
+            _say(f"  scores {sc['column'] or sc['scorer'] + ' ' + sc['label']} ({sc['use']}): "
+                 f"{sc['units_scored']} units scored, "
                  f"{sc['units_in_range']} in range", err=True)
         if m.get("balance"):
             b = m["balance"]

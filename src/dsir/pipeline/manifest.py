@@ -236,7 +236,9 @@ def outside_replay(outside) -> dict:
     if outside is None:
         return {}
     o = outside.options
-    return {"scores": [f["path"] for f in outside.sources], "score_column": o.column, "score_weight": o.weight,
+    made = {"scorer": o.scorer, "scorer_label": o.scorer_label} if o.scorer is not None else {}
+    return {**made, "scores": [f["path"] for f in outside.sources] or None, "score_column": o.column,
+            "score_weight": o.weight,
             "score_range": None if o.low is None and o.high is None else
             f"{'' if o.low is None else repr(o.low)}:{'' if o.high is None else repr(o.high)}"}
 

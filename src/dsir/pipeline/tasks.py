@@ -377,7 +377,7 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         outside = None
         if task.outside is not None:
             outside = task.outside.lookup(batch.first_row, n_docs,
-                                          doc_hashes if task.outside.id_hashes is not None else None)
+                                          doc_hashes if task.outside.id_hashes is not None else None, batch.texts)
             outside = outside[chunks.doc] if chunked and task.emit == "chunks" else outside
             eligible &= task.outside.eligible(outside)
             put("outside", outside)

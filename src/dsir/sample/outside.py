@@ -18,11 +18,18 @@ with ``--id-field``, by the pool's id (the scores file's column of that name). T
 A pool document without a score is not eligible (the manifest counts them); a score for a
 document the pool does not have is an error that names the scores file, and so is a
 document scored twice.
+
+``--scorer fasttext:MODEL.bin --scorer-label LABEL`` makes the scores in the score pass instead:
+each document's probability of LABEL under a fastText classifier (``sample.fasttext_scorer``;
+DCLM's and PreSelect's quality classifiers are such files), used as the scores of files are.
+The model is checked (it loads, it has the label) before any work, and its sha256 is in the
+fingerprint of every score unit, so a resumed run with another model scores again.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,8 +48,25 @@ class OutsideOptions:
     weight: float | None = None
     low: float | None = None
     high: float | None = None
+    scorer: str | None = None  # ``fasttext:MODEL.bin``
+    scorer_label: str | None = None
 
     def __post_init__(self) -> None:
+        if self.scorer is not None and self.paths:
+            raise UsageError("--scores reads scores made elsewhere and --scorer makes them: give one of them")
+        if self.scorer is not None and self.column:
+            raise UsageError("--score-column names a column of --scores files; --scorer scores by its label")
+        if self.scorer_label is not None and self.scorer is None:
+            raise UsageError("--scorer-label names a label of the --scorer model: give --scorer")
+        if self.scorer is not None:
+            from dsir.sample.fasttext_scorer import ScorerSpec
+
+            ScorerSpec.parse(self.scorer, self.scorer_label)  # a bad spec is refused before any work
+            if not (self.weight is None or math.isfinite(self.weight)):
+                raise UsageError(f"--score-weight must be a finite number, got {self.weight}")
+            if self.low is not None and self.high is not None and self.low > self.high:
+                raise UsageError(f"--score-range {self.low:g}:{self.high:g} is empty (LO > HI)")
+            return
         if self.paths and not self.column:
             raise UsageError("--scores needs --score-column: the column that holds the scores")
         if self.column and not self.paths:
@@ -56,7 +80,7 @@ class OutsideOptions:
 
     @property
     def active(self) -> bool:
-        return bool(self.paths)
+        return bool(self.paths) or self.scorer is not None
 
     @property
     def ranks_alone(self) -> bool:
@@ -86,9 +110,13 @@ class UnitScores:
     values: np.ndarray | None = None
     id_hashes: np.ndarray | None = None
     id_values: np.ndarray | None = None
+    scorer: ScorerRef | None = None
 
-    def lookup(self, first_row: int, n: int, id_hashes: np.ndarray | None) -> np.ndarray:
-        """float64[n]: the scores of rows ``first_row ..`` (NaN where there is none)."""
+    def lookup(self, first_row: int, n: int, id_hashes: np.ndarray | None, texts: pa.Array | None = None) -> np.ndarray:
+        """float64[n]: the scores of rows ``first_row ..`` (NaN where there is none), or with a
+        scorer, of ``texts``."""
+        if self.scorer is not None:
+            return self.scorer.scorer().score(texts)
         if self.values is not None:
             out = np.full(n, np.nan)
             have = self.values[first_row: first_row + n]
@@ -115,24 +143,58 @@ class UnitScores:
 
 
 @dataclass(frozen=True)
+class ScorerRef:
+    """A ``--scorer`` model as score units carry it: its spec and the sha256 of its bytes (what
+    their fingerprints hold); each worker process loads it once (``scorer``)."""
+
+    path: str
+    label: str
+    fingerprint: str
+
+    def scorer(self):
+        with _SCORERS_LOCK:
+            found = _SCORERS.get(self)
+            if found is None:
+                from dsir.sample.fasttext_scorer import FastTextScorer, ScorerSpec
+
+                found = FastTextScorer(ScorerSpec(self.path, self.label))
+                found.load()
+                _SCORERS.clear()  # one model per run: keep the last
+                _SCORERS[self] = found
+        return found
+
+
+_SCORERS: dict = {}
+_SCORERS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
 class OutsideScores:
-    """The scores of a run, read once: per pool file (``by_row``) or by id; ``sources``
-    describes the files for the manifest."""
+    """The scores of a run, read once: per pool file (``by_row``) or by id, or made by a
+    ``scorer``; ``sources`` describes the files for the manifest."""
 
     options: OutsideOptions
     by_row: tuple = ()
     id_hashes: np.ndarray | None = None
     id_values: np.ndarray | None = None
     sources: tuple = field(default=(), compare=False)
+    scorer: ScorerRef | None = None
 
     def for_file(self, i: int) -> UnitScores:
         o = self.options
+        if self.scorer is not None:
+            return UnitScores(o.weight, o.low, o.high, scorer=self.scorer)
         if self.id_hashes is not None:
             return UnitScores(o.weight, o.low, o.high, None, self.id_hashes, self.id_values)
         return UnitScores(o.weight, o.low, o.high, self.by_row[i])
 
     def describe(self) -> dict:
         o = self.options
+        if self.scorer is not None:
+            return {"files": [], "scorer": o.scorer, "label": self.scorer.label,
+                    "fingerprint": self.scorer.fingerprint, "column": None, "by": "text",
+                    "use": "the key" if o.weight is None else f"key + {o.weight:g} * score", "weight": o.weight,
+                    "range": [o.low, o.high]}
         return {"files": list(self.sources), "column": o.column, "by": "id" if self.id_hashes is not None
                 else "file,row", "use": "the key" if o.weight is None else f"key + {o.weight:g} * score",
                 "weight": o.weight, "range": [o.low, o.high]}
@@ -162,6 +224,12 @@ def load_outside(options: OutsideOptions, raw_files: list, id_field: str | None)
     """Read the ``--scores`` files for the pool ``raw_files`` (see the module doc)."""
     if not options.active:
         return None
+    if options.scorer is not None:
+        from dsir.sample.fasttext_scorer import FastTextScorer, ScorerSpec
+
+        scorer = FastTextScorer(ScorerSpec.parse(options.scorer, options.scorer_label))
+        scorer.load()  # a missing extra, model or label is refused before any work
+        return OutsideScores(options, scorer=ScorerRef(scorer.spec.path, scorer.label, scorer.fingerprint))
     from dsir.featurize import content_hashes
     from dsir.io.paths import expand_paths
 
