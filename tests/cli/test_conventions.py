@@ -174,7 +174,7 @@ def test_an_interrupted_run_exits_130_with_one_line(tmp_path, example_target):
         (pool / f"p{f}.jsonl").write_text(line * 12_000)  # about 2 x 70 MB: seconds of work
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "dsir", "select", "--raw", str(pool), "--target", str(example_target), "-k", "10",
-           "-o", str(out), "--no-report", "--workers", "2", "-v"]
+           "-o", str(out), "--no-report", "--workers", "2", "--method", "dsir", "-v"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seen = []
     for text in proc.stderr:
@@ -196,10 +196,12 @@ def test_an_interrupted_run_exits_130_with_one_line(tmp_path, example_target):
 
 
 def test_a_ray_run_prints_only_dsir_lines(tmp_path, pool, example_target):
-    """Starting a local Ray instance logs nothing of Ray's own (issue 13: no third-party noise)."""
+    """Starting a local Ray instance logs nothing of Ray's own (issue 13: no third-party noise).
+    Without --workers: the instance takes the machine's CPUs (this once failed, 'workers must be
+    a positive integer, got None')."""
     pytest.importorskip("ray")
     res = subprocess.run([sys.executable, "-m", "dsir", "select", "--raw", str(pool), "--target", str(example_target),
-                          "-k", "10", "--no-report", "--engine", "ray", "--workers", "2", "-o", str(tmp_path / "o")],
+                          "-k", "10", "--no-report", "--engine", "ray", "-o", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert all(line.startswith(("dsir: ", "selected ")) for line in res.stderr.splitlines()), res.stderr

@@ -216,3 +216,17 @@ def test_ray_tasks_record_their_input_opens_in_the_phase_of_their_map(ray_instan
     with RayEngine(progress=False) as engine:
         assert engine.map(count_rows, files + files[:1], "count") == [2, 3, 2]
     assert read_trace(str(trace)) == {"count": {files[0].path: 2, files[1].path: 1}}
+
+
+def test_a_cluster_that_cannot_be_reached_is_one_line(monkeypatch, tmp_path):
+    """ray.init's ConnectionError (a wrong --ray-address, a cluster that is down) is a usage
+    error naming the address, not a traceback."""
+    from dsir.errors import UsageError
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.9:6379")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(UsageError, match=r"cannot connect to the Ray cluster at 10.0.0.9:6379: Failed to connect"):
+        RayEngine(address="10.0.0.9:6379", progress=False)._connect()

@@ -200,10 +200,10 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
     if ray_address is not None and workers is not None:
         raise click.UsageError("--workers starts a Ray instance of that size; an existing cluster (--ray-address) "
                                "uses all its CPUs")
-    workers = workers or (None if engine == "ray" else default_workers())
+    workers = workers or (None if engine == "ray" else default_workers())  # Ray: all its CPUs
     return DSIR(ngrams=ngrams, buckets=buckets, smoothing=smoothing, raw_sample=raw_sample, seed=seed,
                 min_length=min_length, top_k=top_k, text_field=text_field, id_field=id_field,
-                workers=workers, progress=not quiet, on_error=on_error,
+                workers=workers or default_workers(), progress=not quiet, on_error=on_error,
                 engine=make_engine(engine, workers, ray_address, progress=not quiet), **quality)
 
 

@@ -160,7 +160,10 @@ class RayEngine:
                 ray.init(address="local", num_cpus=self.workers, runtime_env=self.runtime_env, **common)
             else:
                 env = self.runtime_env if self.runtime_env is not None else dsir_runtime_env()
-                ray.init(address=address, runtime_env=env, **common)
+                try:
+                    ray.init(address=address, runtime_env=env, **common)
+                except ConnectionError as exc:  # a wrong address, or a cluster that is down
+                    raise UsageError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
                 nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
                 if nodes > 1:
                     log.warning("the Ray cluster has %d nodes: local input and output paths must be on a file "
