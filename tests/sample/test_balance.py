@@ -23,6 +23,7 @@ from dsir.sample.balance import (
     Balance, FieldEntries, UnitEntries, balanced_keys, global_entries, head_and_tail, match_entries, pack_names,
     reached_cap, read_entries, unpack_names,
 )
+from tests.sample.records import selected_records, write_records
 
 
 def csr(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,17 +192,6 @@ def _records(seed: int = 3) -> list[dict]:
     return out
 
 
-def _write(path: Path, records: list[dict]) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return str(path)
-
-
-def _selected(out: Path) -> list[dict]:
-    rows = []
-    for p in sorted(out.glob("part-*")):
-        rows += (pq.read_table(p).to_pylist() if p.suffix == ".parquet" else
-                 [json.loads(line) for line in p.read_text().splitlines()])
-    return rows
 
 
 @pytest.fixture
@@ -209,14 +199,14 @@ def data(tmp_path):
     recs = _records()
     rng = random.Random(8)
     target = [{"text": " ".join(rng.choice(WORDS[:3]) for _ in range(30))} for _ in range(10)]
-    return {"records": recs, "pool": _write(tmp_path / "pool.jsonl", recs),
-            "target": _write(tmp_path / "t.jsonl", target)}
+    return {"records": recs, "pool": write_records(tmp_path / "pool.jsonl", recs),
+            "target": write_records(tmp_path / "t.jsonl", target)}
 
 
 def test_a_cap_alone_keeps_exactly_min_count_cap_per_value(tmp_path, data):
     m = DSIR(seed=1, method="random").select(data["pool"], str(tmp_path / "out"), balance_field="meta.topic",
                                              balance_cap=6)
-    got = Counter(r["meta"]["topic"] for r in _selected(tmp_path / "out"))
+    got = Counter(r["meta"]["topic"] for r in selected_records(tmp_path / "out"))
     assert got == {"cats": 6, "dogs": 6, "fish": 5, "birds": 2}
     b = m["balance"]
     assert b["head"] == [{"entry": "cats", "before": 40, "after": 6, "expected": 6},
@@ -234,7 +224,7 @@ def test_a_cap_alone_keeps_exactly_min_count_cap_per_value(tmp_path, data):
 def test_with_a_target_each_value_keeps_its_best_keys(tmp_path, data):
     m = DSIR(seed=1).select(data["pool"], str(tmp_path / "out"), k=12, target=data["target"],
                             balance_field="meta.topic")
-    sel = _selected(tmp_path / "out")
+    sel = selected_records(tmp_path / "out")
     # 12 = 3 ranks of 4 values: each value's 3 largest keys (birds has 2: the next rank's best fills)
     assert Counter(r["meta"]["topic"] for r in sel) in ({"cats": 4, "dogs": 3, "fish": 3, "birds": 2},
                                                         {"cats": 3, "dogs": 4, "fish": 3, "birds": 2},
@@ -261,7 +251,7 @@ def test_same_selection_whatever_the_split_workers_and_format(tmp_path, data):
         one, many = tmp_path / f"one-{len(how)}", tmp_path / f"many-{len(how)}"
         DSIR(seed=1).select(data["pool"], str(one), k=10, target=data["target"], report=False, **how)
         DSIR(seed=1, workers=2).select(str(split), str(many), k=10, target=data["target"], report=False, **how)
-        ids = lambda out: sorted(r["id"] for r in _selected(out))  # noqa: E731
+        ids = lambda out: sorted(r["id"] for r in selected_records(out))  # noqa: E731
         assert ids(one) == ids(many) and len(ids(one)) == 10
 
 
@@ -270,7 +260,7 @@ def test_entries_match_the_text_and_a_document_counts_for_each_of_its_entries(tm
     entries.write_text("CATS\nfish\nrain\n")
     m = DSIR(seed=1, method="random").select(data["pool"], str(tmp_path / "out"), balance_entries=str(entries),
                                              balance_cap=3, report=False)
-    texts = [r["text"].lower() for r in _selected(tmp_path / "out")]
+    texts = [r["text"].lower() for r in selected_records(tmp_path / "out")]
     counts = {e: sum(e in r["text"].lower() for r in data["records"]) for e in ("cats", "fish", "rain")}
     listed = {x["entry"]: x for x in m["balance"]["head"]}
     assert {e: x["before"] for e, x in listed.items()} == counts
@@ -285,9 +275,9 @@ def test_token_budget_dedup_chunks_and_a_later_report(tmp_path, data):
     assert m["counts"]["selected_tokens"] >= 300
     recs = data["records"] + [{**r, "id": r["id"] + "-copy"} for r in data["records"][:30]]
     out = tmp_path / "dup"
-    m = DSIR(seed=1).select(_write(tmp_path / "dups.jsonl", recs), str(out), k=12, target=data["target"],
+    m = DSIR(seed=1).select(write_records(tmp_path / "dups.jsonl", recs), str(out), k=12, target=data["target"],
                             balance_field="meta.topic", dedup="exact")
-    texts = [r["text"] for r in _selected(out)]
+    texts = [r["text"] for r in selected_records(out)]
     assert len(texts) == len(set(texts)) == 12 and m["dedup"]["dropped"] > 0
     first = json.loads((out / "report.json").read_text())
     from dsir.reports import make_report
@@ -298,7 +288,7 @@ def test_token_budget_dedup_chunks_and_a_later_report(tmp_path, data):
     m = DSIR(seed=1, chunk_words=8, emit="chunks").select(data["pool"], str(tmp_path / "chunks"),
                                                           target=data["target"], balance_field="meta.topic",
                                                           balance_cap=3, report=False)
-    assert Counter(r["meta"]["topic"] for r in _selected(tmp_path / "chunks")) == {
+    assert Counter(r["meta"]["topic"] for r in selected_records(tmp_path / "chunks")) == {
         "cats": 3, "dogs": 3, "fish": 3, "birds": 3}
     assert m["counts"]["unit"] == "chunks"
 
@@ -325,7 +315,7 @@ def test_cli(tmp_path, data):
     r = CliRunner().invoke(main, ["select", "--raw", data["pool"], "--method", "random", "--balance-field",
                                   "meta.topic", "--balance-cap", "2", "-o", str(out), "--no-report", "--quiet"])
     assert r.exit_code == 0, r.output
-    assert Counter(x["meta"]["topic"] for x in _selected(out)) == {"cats": 2, "dogs": 2, "fish": 2, "birds": 2}
+    assert Counter(x["meta"]["topic"] for x in selected_records(out)) == {"cats": 2, "dogs": 2, "fish": 2, "birds": 2}
     r = CliRunner().invoke(main, ["select", "--raw", data["pool"], "--method", "random", "--balance-field",
                                   "meta.topic", "-o", str(tmp_path / "o2"), "--no-report"])
     assert r.exit_code == 2 and "give exactly one of -k, --fraction and --tokens" in r.output

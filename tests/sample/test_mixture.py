@@ -17,6 +17,7 @@ import pytest
 from dsir import DSIR
 from dsir.errors import UsageError
 from dsir.sample.mixture import Mixture, allocate_mixture, part_indices
+from tests.sample.records import selected_records, write_records
 
 
 def test_parse_and_print():
@@ -80,19 +81,6 @@ def _records(n: int = 150, seed: int = 2) -> list[dict]:
     return out
 
 
-def _write(path: Path, records: list[dict]) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return str(path)
-
-
-def _selected(out: Path) -> list[dict]:
-    rows = []
-    for p in sorted(out.glob("part-*")):
-        if p.suffix == ".parquet":
-            rows += pq.read_table(p).to_pylist()
-        else:
-            rows += [json.loads(line) for line in p.read_text().splitlines()]
-    return rows
 
 
 @pytest.fixture
@@ -100,8 +88,8 @@ def data(tmp_path):
     recs = _records()
     rng = random.Random(5)
     target = [{"text": " ".join(rng.choice(SEA) for _ in range(50))} for _ in range(20)]
-    return {"records": recs, "pool": _write(tmp_path / "pool.jsonl", recs),
-            "target": _write(tmp_path / "t.jsonl", target)}
+    return {"records": recs, "pool": write_records(tmp_path / "pool.jsonl", recs),
+            "target": write_records(tmp_path / "t.jsonl", target)}
 
 
 MIX = "meta.source=gazette:0.5,weekly:0.3,digest:0.2"
@@ -109,7 +97,7 @@ MIX = "meta.source=gazette:0.5,weekly:0.3,digest:0.2"
 
 def test_composition_is_exact_and_each_part_is_its_own_top_keys(tmp_path, data):
     m = DSIR(seed=1).select(data["pool"], str(tmp_path / "out"), k=31, target=data["target"], mix=MIX)
-    got = Counter(r["meta"]["source"] for r in _selected(tmp_path / "out"))
+    got = Counter(r["meta"]["source"] for r in selected_records(tmp_path / "out"))
     assert got == {"gazette": 16, "weekly": 9, "digest": 6}  # 15.5, 9.3, 6.2 by largest remainder
     parts = m["mix"]["parts"]
     assert [(p["value"], p["requested"], p["selected"], p["eligible"]) for p in parts] == [
@@ -120,7 +108,7 @@ def test_composition_is_exact_and_each_part_is_its_own_top_keys(tmp_path, data):
     for value, n in got.items():
         rows = [s for s, r in zip(scores, data["records"]) if r["meta"]["source"] == value]
         best = {data["records"][s["row"]]["id"] for s in sorted(rows, key=lambda s: -s["key"])[:n]}
-        assert best == {r["id"] for r in _selected(tmp_path / "out") if r["meta"]["source"] == value}
+        assert best == {r["id"] for r in selected_records(tmp_path / "out") if r["meta"]["source"] == value}
     html = (tmp_path / "out" / "report.html").read_text()
     assert "<h2>Mixture</h2>" in html
     assert json.loads((tmp_path / "out" / "report.json").read_text())["mix"] == m["mix"]
@@ -135,13 +123,13 @@ def test_same_selection_whatever_the_split_workers_and_format(tmp_path, data):
     DSIR(seed=1).select(data["pool"], str(tmp_path / "one"), k=30, target=data["target"], mix=MIX, report=False)
     DSIR(seed=1, workers=2).select(str(split), str(tmp_path / "many"), k=30, target=data["target"], mix=MIX,
                                    report=False)
-    ids = lambda out: sorted(r["id"] for r in _selected(out))  # noqa: E731
+    ids = lambda out: sorted(r["id"] for r in selected_records(out))  # noqa: E731
     assert ids(tmp_path / "one") == ids(tmp_path / "many")
 
 
 def test_without_a_target_each_part_is_uniform(tmp_path, data):
     m = DSIR(seed=3, method="random").select(data["pool"], str(tmp_path / "out"), k=10, mix="meta.source=digest:1")
-    assert {r["meta"]["source"] for r in _selected(tmp_path / "out")} == {"digest"}
+    assert {r["meta"]["source"] for r in selected_records(tmp_path / "out")} == {"digest"}
     assert m["counts"]["eligible"] == 50
 
 
@@ -152,7 +140,7 @@ def test_token_budget_and_a_short_part(tmp_path, data):
     assert [p["requested_tokens"] for p in parts.values()] == [1000, 600, 400]
     for p in parts.values():
         assert p["selected_tokens"] >= p["requested_tokens"]
-    sel = _selected(tmp_path / "out")
+    sel = selected_records(tmp_path / "out")
     assert sum(p["selected"] for p in parts.values()) == len(sel) == m["counts"]["selected"]
     m = DSIR(seed=1).select(data["pool"], str(tmp_path / "short"), k=120, target=data["target"],
                             mix="meta.source=gazette:0.9,weekly:0.1", report=False)
@@ -163,12 +151,12 @@ def test_token_budget_and_a_short_part(tmp_path, data):
 
 def test_with_dedup_and_a_later_report(tmp_path, data):
     recs = data["records"] + [{**r, "id": r["id"] + "-copy"} for r in data["records"][:60]]
-    pool = _write(tmp_path / "dups.jsonl", recs)
+    pool = write_records(tmp_path / "dups.jsonl", recs)
     out = tmp_path / "out"
     m = DSIR(seed=1).select(pool, str(out), k=30, target=data["target"], mix=MIX, dedup="exact")
-    texts = [r["text"] for r in _selected(out)]
+    texts = [r["text"] for r in selected_records(out)]
     assert len(texts) == len(set(texts)) == 30
-    assert Counter(r["meta"]["source"] for r in _selected(out)) == {"gazette": 15, "weekly": 9, "digest": 6}
+    assert Counter(r["meta"]["source"] for r in selected_records(out)) == {"gazette": 15, "weekly": 9, "digest": 6}
     assert m["dedup"]["dropped"] > 0
     first = json.loads((out / "report.json").read_text())
     from dsir.reports import make_report
@@ -181,7 +169,7 @@ def test_with_dedup_and_a_later_report(tmp_path, data):
 def test_chunks_take_their_documents_value(tmp_path, data):
     m = DSIR(seed=1, chunk_words=10, emit="chunks").select(data["pool"], str(tmp_path / "out"), k=20,
                                                            target=data["target"], mix=MIX, report=False)
-    got = Counter(r["meta"]["source"] for r in _selected(tmp_path / "out"))
+    got = Counter(r["meta"]["source"] for r in selected_records(tmp_path / "out"))
     assert got == {"gazette": 10, "weekly": 6, "digest": 4} and m["counts"]["unit"] == "chunks"
 
 
