@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -23,7 +21,7 @@ from dsir.sample.balance import (
     Balance, FieldEntries, UnitEntries, balanced_keys, global_entries, head_and_tail, match_entries, pack_names,
     reached_cap, read_entries, unpack_names,
 )
-from tests.sample.records import selected_records, write_records
+from tests.sample.records import selected_records, write_records, write_split_parquet
 
 
 def csr(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +98,7 @@ def test_field_entries_are_numbered_as_first_seen_and_missing_values_have_none()
 
 
 def test_field_entries_map_to_one_sorted_name_list():
-    names, ids = global_entries([["x", "y"], ["z", "y"], None], None,
+    names, ids = global_entries([["x", "y"], ["z", "y"], None],
                                 [np.array([1, 0], np.int32), np.array([0, 1, 1], np.int32), np.empty(0, np.int32)])
     assert names == ["x", "y", "z"]
     assert [i.tolist() for i in ids] == [[1, 0], [2, 1, 1], []]
@@ -240,11 +238,7 @@ def test_with_a_target_each_value_keeps_its_best_keys(tmp_path, data):
 
 
 def test_same_selection_whatever_the_split_workers_and_format(tmp_path, data):
-    split = tmp_path / "split"
-    split.mkdir()
-    for i in range(3):
-        pq.write_table(pa.Table.from_pylist(data["records"][i * 21:(i + 1) * 21]), split / f"p{i}.parquet",
-                       row_group_size=5)
+    split = write_split_parquet(data["records"], tmp_path / "split", 3, 5)
     entries = tmp_path / "entries.txt"
     entries.write_text("Cats\ndogs\nfish\nrain\n")
     for how in ({"balance_field": "meta.topic"}, {"balance_entries": str(entries), "balance_cap": 4}):

@@ -7,17 +7,15 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from dsir import DSIR
 from dsir.errors import UsageError
 from dsir.sample.mixture import Mixture, allocate_mixture, part_indices
-from tests.sample.records import selected_records, write_records
+from tests.sample.records import selected_records, write_records, write_split_parquet
 
 
 def test_parse_and_print():
@@ -115,11 +113,7 @@ def test_composition_is_exact_and_each_part_is_its_own_top_keys(tmp_path, data):
 
 
 def test_same_selection_whatever_the_split_workers_and_format(tmp_path, data):
-    split = tmp_path / "split"
-    split.mkdir()
-    for i in range(3):
-        pq.write_table(pa.Table.from_pylist(data["records"][i * 50:(i + 1) * 50]), split / f"p{i}.parquet",
-                       row_group_size=13)
+    split = write_split_parquet(data["records"], tmp_path / "split", 3, 13)
     DSIR(seed=1).select(data["pool"], str(tmp_path / "one"), k=30, target=data["target"], mix=MIX, report=False)
     DSIR(seed=1, workers=2).select(str(split), str(tmp_path / "many"), k=30, target=data["target"], mix=MIX,
                                    report=False)

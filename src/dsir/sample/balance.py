@@ -87,10 +87,6 @@ class Balance:
     def spec(self) -> EntrySpec:
         return EntrySpec(self.field, self.entries)
 
-    def describe(self) -> str:
-        what = f"--balance-field {self.field}" if self.field else f"--balance-entries {self.entries_path}"
-        return what + (f" --balance-cap {self.cap}" if self.cap is not None else "")
-
 
 def read_entries(path: str) -> tuple[str, ...]:
     """The entries of a file, one per line, lowercased, with leading and trailing spaces removed
@@ -250,8 +246,7 @@ def load_balanced_keys(scores: list[dict], cap: int | None, entries: list[str] |
     ``entry_ids``, ``entry_offsets``, and for field entries, ``entries=None``, their names)."""
     ids = [s["entry_ids"] for s in scores]
     if entries is None:
-        names, ids = global_entries([unpack_names(s["entry_names"], s["entry_name_offsets"]) for s in scores],
-                                    None, ids)
+        names, ids = global_entries([unpack_names(s["entry_names"], s["entry_name_offsets"]) for s in scores], ids)
     else:
         names = list(entries)
     return balanced_keys([s["keys"][0] for s in scores], [s["hash"] for s in scores], ids,
@@ -283,12 +278,10 @@ class BalancedKeys:
         return out
 
 
-def global_entries(entry_names: list[list[str] | None], n_entries: int | None,
-                   ids: list[np.ndarray]) -> tuple[list[str] | None, list[np.ndarray]]:
+def global_entries(entry_names: list[list[str] | None],
+                   ids: list[np.ndarray]) -> tuple[list[str], list[np.ndarray]]:
     """Field entries: the names of all files, sorted, and each file's ids mapped to them
-    (entries-file ids are global already: returned as they are)."""
-    if n_entries is not None:
-        return None, ids
+    (an entries file's ids index its lines already)."""
     names = sorted({n for ns in entry_names for n in (ns or [])})
     at = {n: i for i, n in enumerate(names)}
     mapped = [np.asarray([at[n] for n in (ns or [])], np.int32)[i] if len(i) else i.astype(np.int32)
