@@ -38,6 +38,7 @@ from dsir.io.storage import is_remote, local_path, score_work_dir, spool_path, u
 from dsir.io.writers import ShardLimits, atomic_file, join_path
 from dsir.pipeline import plan
 from dsir.pipeline.output_dir import MANIFEST, WORK_DIR, OutputDir, is_target_shard
+from dsir.io.parts import DEFAULT_UNIT_BYTES
 from dsir.pipeline.plan import Run, Settings
 from dsir.pipeline.tasks import ReadSpec, load_arrays
 from dsir.sample.allocate import Budget
@@ -49,7 +50,7 @@ DEFAULT_RAW_SAMPLE = 200_000
 MODEL_METHODS = ("dsir", "reference", "discriminative")
 
 #: Parameters of ``DSIR`` that say where and how a run executes, never what it computes.
-EXECUTION_PARAMS = ("workers", "progress", "engine", "block_bytes")
+EXECUTION_PARAMS = ("workers", "progress", "engine", "block_bytes", "unit_bytes")
 
 
 def _as_list(paths: str | os.PathLike | list, role: str) -> list[str]:
@@ -86,7 +87,8 @@ class DSIR:
     random, classifier), ``weighting`` ("mean" log-ratio per n-gram, or the paper's "sum")
     and ``temperature`` of the importance weights (None: the method's, ``Method.temperature``), ``chunk_words`` (score chunks of about that
     many words) and ``emit`` ("documents" or "chunks"). ``workers``, ``progress``,
-    ``engine`` and ``block_bytes`` say how it runs, never what it selects: ``engine`` is an
+    ``engine``, ``block_bytes`` and ``unit_bytes`` (raw files larger than this are read in
+    parts of about that size, ``dsir.io.parts``) say how it runs, never what it selects: ``engine`` is an
     engine object or one of ``dsir.engines.ENGINES`` (default ``"auto"``: ``workers`` threads
     up to ``AUTO_THREADS_UP_TO``, worker processes beyond).
 
@@ -107,7 +109,8 @@ class DSIR:
                  method: str = "discriminative", weighting: str = DEFAULT_WEIGHTING,
                  temperature: float | None = None, chunk_words: int | None = None,
                  emit: str = "documents", block_bytes: int = DEFAULT_BLOCK_BYTES,
-                 features: str = "hashed-ngrams", target_smoothing: float = 0.0):
+                 features: str = "hashed-ngrams", target_smoothing: float = 0.0,
+                 unit_bytes: int = DEFAULT_UNIT_BYTES):
         self.ngrams, self.buckets, self.smoothing, self.raw_sample = ngrams, buckets, smoothing, raw_sample
         self.features, self.target_smoothing = features, target_smoothing
         self.seed, self.min_length, self.top_k = seed, min_length, top_k
@@ -116,8 +119,11 @@ class DSIR:
         self.method, self.weighting, self.temperature = method, weighting, temperature
         self.chunk_words, self.emit = chunk_words, emit
         self.workers, self.progress, self.engine, self.block_bytes = workers, progress, engine, block_bytes
+        self.unit_bytes = unit_bytes
         if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
             raise UsageError(f"workers must be a positive integer, got {workers!r}")
+        if isinstance(unit_bytes, bool) or not isinstance(unit_bytes, numbers.Integral) or unit_bytes < 1:
+            raise UsageError(f"unit_bytes must be a positive integer, got {unit_bytes!r}")
         self.settings  # noqa: B018 - refuse bad parameters at once
         if engine is None or isinstance(engine, str):
             self.engine = make_engine(engine, workers, progress=progress)
@@ -142,7 +148,7 @@ class DSIR:
         return ReadSpec(self.text_field, self.id_field, self.block_bytes, self.on_error)
 
     def _run(self, out: OutputDir | None = None) -> Run:
-        return Run(self.settings, self.engine, out, block_bytes=self.block_bytes)
+        return Run(self.settings, self.engine, out, block_bytes=self.block_bytes, unit_bytes=self.unit_bytes)
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -422,7 +428,7 @@ class DSIR:
                            model_path=getattr(self, "model_path_", None), block_bytes=self.block_bytes,
                            on_fit=self._keep_fit, shard_limits=limits, dry_run=dry_run, tokens=budget.tokens,
                            target_eval=target_eval, filters=filters, dedup=dedup, mix=mix, scores=scores,
-                           balance=balance)
+                           balance=balance, unit_bytes=self.unit_bytes)
 
     def _keep_fit(self, fit: plan.Fit) -> None:
         """What a select's own fit learned, kept as if ``fit()`` had run (for a later score or select)."""

@@ -23,6 +23,7 @@ from dsir.cli.config import config_option
 from dsir.estimate.methods import METHODS
 from dsir.featurize import FEATURES
 from dsir.io.memory import Paths
+from dsir.io.parts import DEFAULT_UNIT_BYTES
 from dsir.io.writers import OUTPUT_FORMATS
 from dsir.pipeline.tasks import EMITS
 from dsir.sample.methods import WEIGHTINGS
@@ -86,6 +87,8 @@ def common_options(fn):
                           "(pip install 'dsir[ray]')."),
         click.option("--ray-address", default=None, metavar="ADDR",
                      help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: $RAY_ADDRESS, else start Ray here with --workers CPUs]"),
+        click.option("--unit-size", "unit_bytes", type=BYTE_SIZE, default=DEFAULT_UNIT_BYTES, metavar="SIZE",
+                     help="Read raw files larger than SIZE (bytes, or 256MB, 1GiB...) in parts of about SIZE, so one large file keeps every worker busy: parquet by row groups, plain jsonl by byte ranges; compressed jsonl and Arrow IPC files are read whole. The selection is the same whatever SIZE is. [default: 256MiB]"),
     ]):
         fn = opt(fn)
     return fn
@@ -112,13 +115,14 @@ def selection_options(fn):
 
 def _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
               engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target, model,
-              target_text_field=None, features="hashed-ngrams", target_smoothing=0.0) -> DSIR:
+              target_text_field=None, features="hashed-ngrams", target_smoothing=0.0,
+              unit_bytes=DEFAULT_UNIT_BYTES) -> DSIR:
     """The DSIR that select and score run with (a saved --model loaded)."""
     _check_selection(target, model, method, emit, chunk_words)
     d = _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers, quiet,
               engine, ray_address, on_error, method=method, weighting=weighting, temperature=temperature,
               chunk_words=chunk_words, emit=emit, target_text_field=target_text_field, features=features,
-              target_smoothing=target_smoothing)
+              target_smoothing=target_smoothing, unit_bytes=unit_bytes)
     return d.load_model(model) if model else d
 
 
@@ -243,7 +247,7 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--resume", is_flag=True, help="Continue a killed or failed run in DIR (same command otherwise): finished units are reused when their inputs and parameters are unchanged.")
 @click.option("--dry-run", is_flag=True, help="Say what would be read (files, bytes, each pass) and done to DIR, read no document and write nothing.")
 @feature_options
-def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
+def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, unit_bytes, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
            max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
            decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, mix, scores,
@@ -267,7 +271,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             method = "random"  # ranked by the scores alone: no importance weights to fit
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
-                      model, target_text_field, features, target_smoothing)
+                      model, target_text_field, features, target_smoothing, unit_bytes)
         with d.engine:
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
@@ -322,13 +326,13 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Where to save the fitted estimator (.npz, see docs/model-format.md).")
 @click.option("--method", type=click.Choice(list(MODEL_METHODS)), default=DEFAULTS["method"], **_SHOW, help="The estimator to fit: dsir's, the reference package's (reference), or a classifier's log-odds (discriminative).")
 @feature_options
-def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, target, output, method, ngrams,
+def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, unit_bytes, target, output, method, ngrams,
         buckets, features, smoothing, target_smoothing, raw_sample) -> None:
     """Fit the target and raw bag-of-n-grams models and save them for later 'select --model'."""
     def run():
         d = _make(ngrams, buckets, smoothing, raw_sample, seed, 0, False, text_field, None, workers, quiet, engine,
                   ray_address, target_text_field=target_text_field, method=method, features=features,
-                  target_smoothing=target_smoothing)
+                  target_smoothing=target_smoothing, unit_bytes=unit_bytes)
         with d.engine:
             d.fit(Paths(raw), Paths(target))
         d.save(output)
@@ -346,7 +350,7 @@ def fit(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_ad
 @click.option("--decontaminate-words", type=click.IntRange(min=1), default=DEFAULT_DECONTAMINATE_WORDS, show_default=True, metavar="N", help="Length in words of the runs --decontaminate matches.")
 @click.option("--quality-rules", type=click.Choice(QUALITY_RULES), default="none", show_default=True, help="As for 'select': units of documents failing the preset's heuristic rules are not eligible.")
 @feature_options
-def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, min_length, top_k, id_field, on_error, method,
+def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, unit_bytes, min_length, top_k, id_field, on_error, method,
           weighting, temperature, chunk_words, emit, target, model, output, decontaminate, decontaminate_words,
           quality_rules, ngrams,
           buckets, features, smoothing, target_smoothing, raw_sample) -> None:
@@ -358,7 +362,7 @@ def score(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_
     def run():
         d = _selector(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_field, id_field, workers,
                       quiet, engine, ray_address, on_error, method, weighting, temperature, chunk_words, emit, target,
-                      model, target_text_field, features, target_smoothing)
+                      model, target_text_field, features, target_smoothing, unit_bytes)
         with d.engine:
             table = d.score(Paths(raw), output, target=Paths(target) or None,
                             decontaminate=Paths(decontaminate) or None, decontaminate_words=decontaminate_words,

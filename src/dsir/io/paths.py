@@ -19,13 +19,39 @@ COMPRESSION_EXTENSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """The part of a file one unit reads (``dsir.io.parts``): row groups ``start .. stop - 1``
+    of a parquet file, or the lines of a plain jsonl file that begin in bytes ``start .. stop - 1``."""
+
+    index: int  # its place among the file's parts
+    of: int  # how many parts the file has
+    start: int
+    stop: int
+    bytes: int  # its share of the file as stored (progress and scheduling weights)
+    first_row: int | None = None  # rows of the file before it (None: not counted yet)
+    first_line: int | None = None  # the 1-based line number it begins on (jsonl)
+
+
+@dataclass(frozen=True)
 class InputFile:
-    """One input file: where it is, how to read it, and its size in bytes."""
+    """One input file: where it is, how to read it, and its size in bytes; with ``part``, the
+    part of it that one unit reads."""
 
     path: str  # as the user would write it: a local path or a URL
     format: str  # "jsonl", "parquet" or "arrow"
     compression: str | None  # None, "gzip" or "zstd"
     size: int
+    part: FilePart | None = None
+
+    @property
+    def weight(self) -> int:
+        """Bytes as stored that reading it means: the part's, or the whole file's."""
+        return self.part.bytes if self.part is not None else self.size
+
+    @property
+    def whole(self) -> InputFile:
+        """The whole file this is (a part of)."""
+        return InputFile(self.path, self.format, self.compression, self.size) if self.part is not None else self
 
     @property
     def is_local(self) -> bool:

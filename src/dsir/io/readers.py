@@ -38,7 +38,7 @@ def open_input_stream(file: InputFile) -> pa.NativeFile:
 
 def _open_raw(file: InputFile) -> pa.NativeFile:
     """The file's bytes as stored (compressed or not), as an Arrow file."""
-    trace.record_open(file.path)
+    trace.record_open(file.path, file.part)
     if file.is_local:
         path = file.path[len("file://"):] if file.path.startswith("file://") else file.path
         return pa.OSFile(path, "rb")
@@ -49,10 +49,27 @@ def _decompressed(file: InputFile, raw: pa.NativeFile) -> pa.NativeFile:
     return pa.CompressedInputStream(raw, file.compression) if file.compression else raw
 
 
-def _stored_rows(pf) -> int:
-    """Rows of a parquet file from its footer; 0 (no progress within the file) for Arrow IPC,
-    whose streams would have to be scanned to count them."""
-    return pf.metadata.num_rows if isinstance(pf, pq.ParquetFile) else 0
+def _stored_rows(pf, file: InputFile) -> int:
+    """Rows of a parquet file (or of its part) from its footer; 0 (no progress within the
+    file) for Arrow IPC, whose streams would have to be scanned to count them."""
+    if not isinstance(pf, pq.ParquetFile):
+        return 0
+    if file.part is None:
+        return pf.metadata.num_rows
+    return sum(pf.metadata.row_group(g).num_rows for g in range(file.part.start, file.part.stop))
+
+
+def table_batches(pf, file: InputFile, batch_size: int, columns: list[str] | None = None):
+    """``pf.iter_batches`` over the whole table file, or over its part's row groups."""
+    if file.part is None:
+        return pf.iter_batches(batch_size=batch_size, columns=columns, use_threads=False)
+    return pf.iter_batches(batch_size=batch_size, row_groups=range(file.part.start, file.part.stop),
+                           columns=columns, use_threads=False)
+
+
+def first_row_of(file: InputFile) -> int:
+    """The file's row number of the first row a reader of ``file`` (or its part) yields."""
+    return file.part.first_row if file.part is not None else 0
 
 
 class _RowProgress:
@@ -60,7 +77,7 @@ class _RowProgress:
     (a row group's bytes on disk are not known batch by batch)."""
 
     def __init__(self, file: InputFile, rows: int):
-        self.per_row = file.size / rows if rows else 0.0
+        self.per_row = file.weight / rows if rows else 0.0
         self.rows = 0
         self.sent = 0
 
@@ -98,17 +115,66 @@ def gather_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes
 
 
 def iter_line_blocks(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
-    """Stream ``file`` as ``LineBlock`` s of about ``block_bytes`` decompressed bytes.
+    """Stream ``file`` (or its part: ``dsir.io.parts``) as ``LineBlock`` s of about
+    ``block_bytes`` decompressed bytes, with the file's own row and line numbers.
 
     Each block is a fresh numpy buffer: the unfinished last line of the previous block is
     copied to its front and the stream is read straight into the rest (no bytes objects,
     no concatenation, little time holding the interpreter lock).
     """
+    part = file.part
+    if part is not None and (part.first_row is None or (file.format == "jsonl" and part.first_line is None)):
+        raise ValueError(f"{file.path}: part {part.index} is read before its rows are counted")
+    row = part.first_row if part is not None else 0
+    line_base = (part.first_line if part is not None else 1) - 1
+    for buf, starts, ends, before, newlines in _line_spans_of(file, block_bytes):
+        if len(starts):
+            yield LineBlock(buf, starts, ends, line_base + before + 1, row)
+            row += len(starts)
+        line_base += newlines
+
+
+def count_lines(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[int, int]:
+    """``(rows, newlines)`` of a jsonl file or part: its non-blank lines, and its line terminators
+    (the next part's first line number is this part's plus ``newlines``)."""
+    rows = newlines = 0
+    for _, starts, _, _, n in _line_spans_of(file, block_bytes):
+        rows += len(starts)
+        newlines += n
+    return rows, newlines
+
+
+def line_start(raw: pa.NativeFile, pos: int, size: int) -> int:
+    """The first offset at or after ``pos`` where a line begins (``size`` if none does): a
+    jsonl part owns the lines that begin in its byte range."""
+    if pos <= 0:
+        return 0
+    if pos >= size:
+        return size
+    raw.seek(pos - 1)
+    at = pos - 1
+    while True:
+        chunk = raw.read(1 << 16)
+        if not chunk:
+            return size
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return at + i + 1
+        at += len(chunk)
+
+
+def _line_spans_of(file: InputFile, block_bytes: int):
+    """``line_spans`` of every block of ``file`` (or of the lines its part owns):
+    ``(buf, starts, ends, before, newlines)``, blocks without a line included."""
     raw = _open_raw(file)
+    part = file.part
+    begin, left = 0, None
+    if part is not None:
+        begin = line_start(raw, part.start, file.size)
+        left = line_start(raw, part.stop, file.size) - begin
+        raw.seek(begin)
     stream = _decompressed(file, raw)
-    read_before = 0
-    row = 0
-    line_base = 0
+    read_before = begin
     carry = np.empty(0, dtype=np.uint8)
     try:
         while True:
@@ -119,22 +185,22 @@ def iter_line_blocks(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) ->
             buf = np.empty(len(carry) + block_bytes, dtype=np.uint8)
             buf[: len(carry)] = carry
             n = len(carry)
+            want = len(buf) if left is None else min(len(buf), n + left)
             try:
-                while n < len(buf):  # a stream may return less than asked before its end
-                    got = stream.readinto(memoryview(buf)[n:])
+                while n < want:  # a stream may return less than asked before its end
+                    got = stream.readinto(memoryview(buf)[n:want])
                     if not got:
                         break
                     n += got
             except (OSError, pa.ArrowException) as exc:
                 raise InputError(_decompress_message(file, exc), path=file.path) from exc
-            final = n < len(buf)
+            if left is not None:
+                left -= n - len(carry)
+            final = n < len(buf) or left == 0
             if n == 0:
                 break
             starts, ends, before, newlines, consumed = line_spans(buf, n, final)
-            if len(starts):
-                yield LineBlock(buf, starts, ends, line_base + before + 1, row)
-                row += len(starts)
-            line_base += newlines
+            yield buf, starts, ends, before, newlines
             carry = buf[consumed:n].copy()
             if final:
                 break
@@ -354,7 +420,7 @@ def _arrow_message(exc: Exception) -> str:
 
 
 def _open_parquet(file: InputFile) -> pq.ParquetFile:
-    trace.record_open(file.path)
+    trace.record_open(file.path, file.part)
     try:
         if file.is_local:
             path = file.path[len("file://"):] if file.path.startswith("file://") else file.path
@@ -371,7 +437,7 @@ class ArrowSource:
     mapped, so reading a column does not copy the others."""
 
     def __init__(self, file: InputFile):
-        trace.record_open(file.path)
+        trace.record_open(file.path, file.part)
         self.path = file.path
         try:
             if file.is_local:
@@ -426,9 +492,10 @@ def open_table_file(file: InputFile) -> pq.ParquetFile | ArrowSource:
 
 
 def table_rows(file: InputFile) -> int:
-    """Rows of a parquet (from its footer) or Arrow IPC file (from its batch headers)."""
+    """Rows of a parquet (from its footer) or Arrow IPC file (from its batch headers), or of a
+    parquet file's part."""
     source = open_table_file(file)
-    return source.num_rows if isinstance(source, ArrowSource) else source.metadata.num_rows
+    return source.num_rows if isinstance(source, ArrowSource) else _stored_rows(source, file)
 
 
 @dataclass
@@ -533,11 +600,10 @@ def _iter_text_batches(file: InputFile, text_field: str, id_field: str | None, b
                          if label_field is not None else [])
         columns = fl.read_columns(pf.schema_arrow, fields, dotted=not isinstance(pf, ArrowSource))
         columns = columns + [c for c in label_columns if c not in columns]
-        row = 0
+        row = first_row_of(file)
         try:
-            rows = _RowProgress(file, _stored_rows(pf))
-            for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), columns=columns,
-                                      use_threads=False):
+            rows = _RowProgress(file, _stored_rows(pf, file))
+            for rb in table_batches(pf, file, _parquet_batch_rows(pf, block_bytes), columns):
                 cancel.check()
                 rows.add(rb.num_rows)
                 texts = plain_text(fl.column(rb, text_field, text=True))
@@ -573,10 +639,10 @@ def _iter_text_batches(file: InputFile, text_field: str, id_field: str | None, b
 def iter_record_tables(file: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[int, pa.Table]]:
     """Every record of a parquet or Arrow IPC file with all its columns, as ``(first_row, table)``."""
     pf = open_table_file(file)
-    row = 0
+    row = first_row_of(file)
     try:
-        rows = _RowProgress(file, _stored_rows(pf))
-        for rb in pf.iter_batches(batch_size=_parquet_batch_rows(pf, block_bytes), use_threads=False):
+        rows = _RowProgress(file, _stored_rows(pf, file))
+        for rb in table_batches(pf, file, _parquet_batch_rows(pf, block_bytes)):
             cancel.check()
             rows.add(rb.num_rows)
             yield row, pa.Table.from_batches([plain_strings(rb, dictionaries=False)])

@@ -15,6 +15,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable
 from contextvars import ContextVar
+from fractions import Fraction
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -40,12 +41,14 @@ def current_phase() -> str | None:
     return _PHASE.get()
 
 
-def record_open(path: str) -> None:
-    """Append ``{"phase": <current phase>, "path": path}`` to the trace file, if tracing is on."""
+def record_open(path: str, part: Any = None) -> None:
+    """Append ``{"phase": <current phase>, "path": path}`` to the trace file, if tracing is on;
+    an open of a part of the file (``dsir.io.parts``) adds ``"part": [index, parts]``."""
     target = trace_target()
     if target is None:
         return
-    line = (json.dumps({"phase": _PHASE.get(), "path": path}) + "\n").encode()
+    entry = {"phase": _PHASE.get(), "path": path, **({"part": [part.index, part.of]} if part is not None else {})}
+    line = (json.dumps(entry) + "\n").encode()
     # O_APPEND and a single write() per line: lines from threads and processes sharing the
     # file never interleave (a local file system appends each write atomically).
     fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -85,19 +88,24 @@ def in_phase(fn: Callable[[Any], T], phase: str) -> Callable[[Any], T]:
 
 
 def read_trace(path: str) -> dict[str | None, dict[str, int]]:
-    """How often each input file was opened in each phase: ``{phase: {path: opens}}``.
+    """How often each input file was read in each phase: ``{phase: {path: reads}}``.
 
-    A trace file that does not exist is an empty trace: it is created by the first open.
+    An open of the whole file is one read; the opens of a file's parts count one read when
+    every part was opened once (an ``int`` whenever the parts were opened alike, else a
+    ``float``). A trace file that does not exist is an empty trace: it is created by the
+    first open.
     """
-    counts: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[str | None, dict[str, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
     if not os.path.exists(path):
         return {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 entry = json.loads(line)
-                counts[entry["phase"]][entry["path"]] += 1
-    return {phase: dict(paths) for phase, paths in counts.items()}
+                share = Fraction(1, entry["part"][1]) if "part" in entry else Fraction(1)
+                counts[entry["phase"]][entry["path"]] += share
+    return {phase: {p: int(n) if n.denominator == 1 else float(n) for p, n in paths.items()}
+            for phase, paths in counts.items()}
 
 
 __all__ = ["TRACE_ENV", "current_phase", "in_phase", "read_trace", "record_open", "trace_target"]

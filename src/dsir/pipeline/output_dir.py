@@ -57,6 +57,13 @@ _HELD: set[str] = set()  # output directories this process holds the lock of (re
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
+def part_path(path: str, part: int) -> str:
+    """Where part ``part`` of a unit whose file is ``path`` keeps its own (``scores-00003.npz``:
+    ``scores-00003.part-00001.npz``), until the parts are merged into ``path``."""
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}.part-{part:05d}.{ext}" if dot else f"{path}.part-{part:05d}"
+
+
 def is_target_shard(name: str, target: str) -> bool:
     """Whether the shard or piece ``name`` holds records of the named target ``target``
     (``part-a-00001.00002.jsonl`` is target ``a``'s; ``part-a-1-00000.jsonl`` is not: it is

@@ -33,20 +33,22 @@ from dsir.filters import FilterOptions, Filters
 from dsir.filters.decontaminate import NgramSet
 from dsir.filters.quality_rules import QualityRules
 from dsir.estimate.methods import METHODS, FitData, Method
+from dsir.io.parts import DEFAULT_UNIT_BYTES, needs_base, split_files, with_bases
 from dsir.io.paths import InputFile, expand_paths
+from dsir.io.rejects import gather_rejects
 from dsir.io.storage import write_bytes
 from dsir.io.readers import DEFAULT_BLOCK_BYTES
 from dsir.io.writers import OUTPUT_FORMATS, ShardLimits, output_format_of, write_json_atomic
 from dsir.pipeline.checks import check_apart, targets_in_pool
 from dsir.pipeline.manifest import build_manifest, dataset_card
-from dsir.pipeline.output_dir import DATASET_CARD, OutputDir
+from dsir.pipeline.output_dir import DATASET_CARD, OutputDir, part_path
 from dsir.pipeline.settings import Settings
 from dsir.pipeline.targets import TargetSpec, group_targets, target_proportions
 from dsir.pipeline.tasks import (
     CountTask, FitResult, FitTask, ReadSpec, ScoreSummary, ScoreTask, WriteResult, WriteTask, count_task, fit_task,
-    load_arrays, save_arrays, score_task, write_task, written_shards,
+    load_arrays, merge_scores, merge_summaries, save_arrays, score_task, write_task, written_shards,
 )
-from dsir.pipeline.units import RunState, run_phase, task_fingerprint
+from dsir.pipeline.units import RunState, fingerprint, run_phase, task_fingerprint
 from dsir.sample.allocate import Allocation, Budget, allocate_targets
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.methods import allocate
@@ -68,6 +70,8 @@ class Run:
     report_samples: bool = True
     block_bytes: int = DEFAULT_BLOCK_BYTES
     warnings: list[str] = field(default_factory=list)  # found before the stages (skipped files)
+    unit_bytes: int = DEFAULT_UNIT_BYTES
+    raw_parts: RawParts | None = None  # the raw files' parts, once counted (``parts_of``)
 
     def __post_init__(self) -> None:
         # a cold cache compiles in two processes
@@ -86,11 +90,24 @@ class Run:
 
     def phase(self, name: str, fn, tasks: list, desc: str, files: list[InputFile],
               owned: list[tuple[str, ...]] | None = None, result_files=None) -> list:
-        return run_phase(self.engine, self.state, name, fn, tasks, desc, [f.size for f in files], owned,
+        return run_phase(self.engine, self.state, name, fn, tasks, desc, [f.weight for f in files], owned,
                          result_files)
 
     def rejects_path(self, kind: str, unit: int) -> str | None:
         return self.out.rejects(kind, unit) if self.settings.on_error == "skip" and self.out else None
+
+
+@dataclass
+class RawParts:
+    """The raw files cut into parts (``dsir.io.parts``), each with the index of its file."""
+
+    files: list[InputFile]
+    parts: list[InputFile]
+    owners: list[int]
+
+    def of_file(self, i: int) -> list[int]:
+        """The indices of file ``i``'s parts."""
+        return [k for k, owner in enumerate(self.owners) if owner == i]
 
 
 @dataclass
@@ -150,12 +167,37 @@ def resolve_targets(specs: list[str] | None, method: Method, fitted: bool,
 
 
 def count_stage(run: Run, raw_files: list[InputFile]) -> int:
-    """Documents in the pool (parquet from metadata; jsonl by a newline scan)."""
-    tasks = [CountTask(f, run.block_bytes) for f in raw_files]
-    pool = sum(run.phase("count", count_task, tasks, "count raw", raw_files))
+    """Documents in the pool (parquet from metadata; jsonl by a newline scan), counted part by
+    part; the counts also give every jsonl part the rows and lines before it."""
+    parts = _count_parts(run, raw_files, pool=True)
+    pool = sum(parts.values())
     if pool == 0:
         raise InputError("the raw pool has no documents", path=", ".join(f.path for f in raw_files))
     return pool
+
+
+def parts_of(run: Run, raw_files: list[InputFile]) -> RawParts:
+    """The raw files' parts, each knowing the rows before it: counted by ``count_stage``, or
+    now (the jsonl files that are cut into parts only) when the run has no count pass."""
+    if run.raw_parts is None or run.raw_parts.files != raw_files:
+        _count_parts(run, raw_files, pool=False)
+    return run.raw_parts
+
+
+def _count_parts(run: Run, raw_files: list[InputFile], pool: bool) -> dict[int, int]:
+    """Count every part (``pool``) or those whose counts a later part's base needs; keep the
+    parts, with their bases, in ``run.raw_parts``; return ``{part: rows}`` of those counted."""
+    parts, owners = split_files(raw_files, run.unit_bytes)
+    based = {owners[k] for k, p in enumerate(parts) if needs_base(p)}
+    todo = [k for k, p in enumerate(parts)
+            if pool or (owners[k] in based and p.part is not None and p.part.index < p.part.of - 1)]
+    counted: dict[int, tuple[int, int]] = {}
+    if todo:
+        tasks = [CountTask(parts[k], run.block_bytes) for k in todo]
+        results = run.phase("count", count_task, tasks, "count raw", [parts[k] for k in todo])
+        counted = {k: (r.rows, r.newlines) for k, r in zip(todo, results)}
+    run.raw_parts = RawParts(raw_files, with_bases(parts, counted), owners)
+    return {k: rows for k, (rows, _) in counted.items()}
 
 
 def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: list[Target],
@@ -191,9 +233,10 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
         rate = min(1.0, (s.raw_sample if needs.raw_counts else needs.raw_ids) / pool)
         # the seed only matters to a sample: a task that reads every record does not depend on it
         seed = s.seed if rate < 1.0 or needs.raw_ids else 0
+        parts = parts_of(run, raw_files).parts
         raw_tasks = [FitTask(file, run.read, f, rate, seed, counts=needs.raw_counts,
-                             id_sample=pool if needs.raw_ids else 0) for file in raw_files]
-        raw_results = run.phase("fit-raw", fit_task, raw_tasks, "fit raw", raw_files)
+                             id_sample=pool if needs.raw_ids else 0) for file in parts]
+        raw_results = run.phase("fit-raw", fit_task, raw_tasks, "fit raw", parts)
         raw = FitData(sum(r.documents for r in raw_results),
                       sum((r.counts for r in raw_results), np.zeros(f.buckets, np.int64)) if needs.raw_counts else None,
                       _merged(raw_results, "ids", pool) if needs.raw_ids else None)
@@ -278,14 +321,31 @@ def score_stage(run: Run, raw_files: list[InputFile], fit: Fit, keep_ids: bool =
     exclude are not eligible; with ``dedup``, each unit's signature too); return the
     summaries and the score units' fingerprints (the write pass depends on them)."""
     s = run.settings
-    tasks = [ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
-                       s.chunk_words, s.emit, keep_ids, filters, dedup.signatures, mix.parts if mix else None,
-                       outside.for_file(i) if outside else None, balance.spec if balance else None,
-                       run.out.scores(i), run.rejects_path("score", i))
-             for i, file in enumerate(raw_files)]
+    raw = parts_of(run, raw_files)
+    tasks = []
+    for file, i in zip(raw.parts, raw.owners):
+        scores, rejects = run.out.scores(i), run.rejects_path("score", i)
+        if file.part is not None:  # a file read in parts: each part's files, merged below
+            scores, rejects = part_path(scores, file.part.index), rejects and part_path(rejects, file.part.index)
+        tasks.append(ScoreTask(i, file, run.read, s.featurizer, fit.score_vectors, s.rule, s.seed, s.min_length,
+                               s.chunk_words, s.emit, keep_ids, filters, dedup.signatures,
+                               mix.parts if mix else None, outside.for_file(i) if outside else None,
+                               balance.spec if balance else None, scores, rejects))
     owned = [(t.scores_path,) + ((t.rejects_path,) if t.rejects_path else ()) for t in tasks]
-    summaries = run.phase("score", score_task, tasks, "score", raw_files, owned)
-    return summaries, [task_fingerprint("score", t) for t in tasks]
+    results = run.phase("score", score_task, tasks, "score", raw.parts, owned)
+    summaries, fingerprints = [], []
+    for i in range(len(raw_files)):
+        mine = raw.of_file(i)
+        if len(mine) == 1 and raw.parts[mine[0]].part is None:
+            summaries.append(results[mine[0]])
+            fingerprints.append(task_fingerprint("score", tasks[mine[0]]))
+            continue
+        merge_scores([tasks[k].scores_path for k in mine], run.out.scores(i))
+        if run.rejects_path("score", i):
+            gather_rejects([tasks[k].rejects_path for k in mine], run.rejects_path("score", i))
+        summaries.append(merge_summaries(i, [results[k] for k in mine]))
+        fingerprints.append(fingerprint(parts=[task_fingerprint("score", tasks[k]) for k in mine]))
+    return summaries, fingerprints
 
 
 def allocate_stage(run: Run, summaries: list[ScoreSummary], targets: list[Target], budget: Budget,
@@ -390,7 +450,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
            tokens: int | None = None, target_eval: list[str] | None = None,
            filters: FilterOptions = FilterOptions(), dedup: DedupRule = DedupRule(),
            mix: Mixture | None = None, scores: OutsideOptions = OutsideOptions(),
-           balance: Balance | None = None) -> dict:
+           balance: Balance | None = None, unit_bytes: int = DEFAULT_UNIT_BYTES) -> dict:
     """Select ``k`` units (or ``fraction`` of the eligible ones, or units until their ``tokens``
     reach that budget) of ``raw`` into ``output_dir``; return the manifest (written last,
     after the shards). See ``DSIR.select``. ``on_fit(fit)`` is
@@ -403,7 +463,9 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     better-keyed selected one is selected (``dedup.rule``). ``mix``: the budget is split over a
     metadata field's values, each part filled from its own units (``sample.mixture``).
     ``scores``: outside scores as the keys or a term of them (``sample.outside``). ``balance``:
-    units are taken in MetaCLIP's balance order over metadata entries (``sample.balance``)."""
+    units are taken in MetaCLIP's balance order over metadata entries (``sample.balance``).
+    ``unit_bytes``: raw files larger than this are read in parts of about that size
+    (``io.parts``); the selection is the same whatever it is."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
@@ -439,7 +501,8 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         check_target_eval(target_eval, settings.target_text_field or settings.text_field, settings.on_error)
     built = filter_stage(settings, filters, filter_files, block_bytes)
     outside = load_outside(scores, raw_files, settings.id_field)
-    run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings)
+    run = Run(settings, engine, out, report_samples=report, block_bytes=block_bytes, warnings=path_warnings,
+              unit_bytes=unit_bytes)
     with out.locked():
         return _select_locked(run, method, raw_files, targets, fit, budget, output_format, overwrite, resume,
                               report, group_by, model_path, started, on_fit, shard_limits, target_eval, built,

@@ -21,7 +21,7 @@ from dsir.filters import Filters, FilterTally
 from dsir.io.fields import json_field, set_json_field
 from dsir.io.formats import format_of
 from dsir.io.paths import InputFile
-from dsir.io.readers import DEFAULT_BLOCK_BYTES, TextBatch, iter_text_batches
+from dsir.io.readers import DEFAULT_BLOCK_BYTES, TextBatch, count_lines, first_row_of, iter_text_batches
 from dsir.io.rejects import write_rejects
 from dsir.io.storage import open_npz, save_npz
 from dsir.io.writers import ShardLimits, SplitShardWriter, remove_pieces
@@ -31,7 +31,9 @@ from dsir.reports.samples import NAMES_SAMPLE_STREAM, TARGET_SAMPLE_STREAM, File
 from dsir.sample.bottom_k import BottomK
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
 from dsir.sample.methods import KeyRule
-from dsir.sample.balance import EntrySpec, FieldEntries, UnitEntries, concat_entries, match_entries, pack_names
+from dsir.sample.balance import (
+    EntrySpec, FieldEntries, UnitEntries, concat_entries, match_entries, pack_names, unpack_names,
+)
 from dsir.sample.mixture import PartSpec, part_indices
 from dsir.sample.outside import UnitScores
 
@@ -90,15 +92,24 @@ def load_arrays(path: str, names: tuple[str, ...] | None = None) -> dict[str, np
 
 @dataclass(frozen=True)
 class CountTask:
-    """Count the documents of one file (the raw sampling rate needs the pool's size)."""
+    """Count the documents of one file or part (the raw sampling rate needs the pool's size,
+    and a jsonl part the rows and lines before it)."""
 
     file: InputFile
     block_bytes: int = field(default=DEFAULT_BLOCK_BYTES, metadata=NOT_FINGERPRINTED)
 
 
-def count_task(task: CountTask) -> int:
-    """Number of documents in a file."""
-    return format_of(task.file).count_rows(task.file, task.block_bytes)
+@dataclass
+class RowCount:
+    rows: int  # documents: non-blank lines, or table rows
+    newlines: int  # line terminators of a jsonl file or part (0 for a table file)
+
+
+def count_task(task: CountTask) -> RowCount:
+    """Documents (and, for jsonl, line terminators) of a file or part, without parsing them."""
+    if task.file.format == "jsonl":
+        return RowCount(*count_lines(task.file, task.block_bytes))
+    return RowCount(format_of(task.file).count_rows(task.file, task.block_bytes), 0)
 
 
 # -- fit --------------------------------------------------------------------------------
@@ -437,11 +448,13 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         data, offsets = ids.buffers()[2], np.frombuffer(ids.buffers()[1], np.int64)[ids.offset: ids.offset + len(ids) + 1]
         arrays["ids"] = np.frombuffer(data, np.uint8)[offsets[0]: offsets[-1]] if data is not None else np.empty(0, np.uint8)
         arrays["id_offsets"] = offsets - offsets[0]
-    if task.outside is not None and task.outside.values is not None:
-        beyond = task.outside.values[documents:]
+    part = task.file.part
+    if task.outside is not None and task.outside.values is not None and (part is None or part.index == part.of - 1):
+        rows = first_row_of(task.file) + documents  # the last part ends where the file does
+        beyond = task.outside.values[rows:]
         if len(beyond) and not np.isnan(beyond).all():
-            raise InputError(f"the --scores give row {documents + int(np.flatnonzero(~np.isnan(beyond))[0])} of this "
-                             f"file a score, and it has {documents} documents", path=task.file.path)
+            raise InputError(f"the --scores give row {rows + int(np.flatnonzero(~np.isnan(beyond))[0])} of this "
+                             f"file a score, and it has {rows} documents", path=task.file.path)
     if task.rejects_path:
         write_rejects(task.rejects_path, rejects)
     save_arrays(task.scores_path, arrays)
@@ -456,6 +469,54 @@ def score_task(task: ScoreTask) -> ScoreSummary:
         filtered=tally.counts,
         unmatched=unmatched,
     )
+
+
+def merge_scores(paths: list[str], path: str) -> None:
+    """Write the scores file of a file read in parts (``paths``, in order) to ``path``: the
+    arrays of its parts one after the other, as one unit reading the whole file stores them."""
+    loaded = [load_arrays(p) for p in paths]
+    out: dict[str, np.ndarray] = {}
+    for name in loaded[0]:
+        values = [a[name] for a in loaded]
+        if name in ("scores", "keys"):
+            out[name] = np.concatenate(values, axis=1)
+        elif name in ("id_offsets", "entry_offsets", "entry_name_offsets", "entry_names", "entry_ids"):
+            continue
+        elif name == "ids":
+            out["ids"], out["id_offsets"] = _concat_ragged(values, [a["id_offsets"] for a in loaded])
+        else:
+            out[name] = np.concatenate(values)
+    if "entry_ids" in loaded[0]:
+        ids = [a["entry_ids"] for a in loaded]
+        if "entry_names" in loaded[0]:  # a field's values: ids into names in the order first seen
+            names: dict[str, int] = {}
+            for k, a in enumerate(loaded):
+                local = [names.setdefault(n, len(names)) for n in unpack_names(a["entry_names"], a["entry_name_offsets"])]
+                ids[k] = np.asarray(local, np.int32)[ids[k]] if len(ids[k]) else ids[k]
+            out["entry_names"], out["entry_name_offsets"] = pack_names(list(names))
+        out["entry_ids"], out["entry_offsets"] = _concat_ragged(ids, [a["entry_offsets"] for a in loaded])
+        out["entry_ids"] = out["entry_ids"].astype(np.int32)
+    save_arrays(path, out)
+
+
+def _concat_ragged(values: list[np.ndarray], offsets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged arrays (``values``, ``offsets`` from 0) one after the other."""
+    merged, base = [np.zeros(1, np.int64)], 0
+    for v, o in zip(values, offsets):
+        merged.append(o[1:].astype(np.int64) + base)
+        base += len(v)
+    return np.concatenate(values), np.concatenate(merged)
+
+
+def merge_summaries(unit: int, summaries: list[ScoreSummary]) -> ScoreSummary:
+    """The summary of file ``unit`` from those of its parts."""
+    from dsir.filters import merge_tallies
+
+    total = ScoreSummary(unit, 0, 0, 0, 0, 0, filtered=merge_tallies([s.filtered for s in summaries]))
+    for s in summaries:
+        for name in ("documents", "units", "eligible", "tokens", "text_bytes", "rejected", "unmatched"):
+            setattr(total, name, getattr(total, name) + getattr(s, name))
+    return total
 
 
 # -- write (and what the report and --group-by take from the same pass) -------------------

@@ -38,7 +38,7 @@ from dsir.io.writers import output_error
 log = logging.getLogger("dsir")
 
 #: Bump when the meaning of a record changes, so records of older versions are never reused.
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 #: Dataclass field metadata: this field says where a unit writes (a path in the work
 #: directory) or how a file is batched, never what the unit computes.
@@ -70,6 +70,8 @@ def file_identity(file: InputFile) -> dict:
                     ident[key] = str(info[key])
         except Exception:  # noqa: BLE001 - size alone still guards against most changes
             pass
+    if file.part is not None:
+        ident["part"] = dataclasses.asdict(file.part)
     return ident
 
 
