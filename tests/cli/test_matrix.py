@@ -18,7 +18,9 @@ weights; the baseline is the top K of key + 2 * score) and a balance (``balance`
 of six words, one capitalized, matched as lowercased substrings; the baseline is the K first
 units in balance order, computed from ``dsir score``'s keys) and a fastText scorer (``scorer``:
 a sea-against-land classifier trained by the fixture, ``--score-weight 2`` beside the target's
-weights; the baseline is the top K of key + 2 * P(sea), from fastText's own predictions). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+weights; the baseline is the top K of key + 2 * P(sea), from fastText's own predictions) and files
+read in parts (``parts``: ``--unit-size 4kB``, five or more byte-range parts per pool file; the
+baseline is the default row's selection, byte for byte). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -92,6 +94,7 @@ CONFIGS: dict[str, list[str]] = {
                "2"],
     "balance": ["--target", "{TA}", "--balance-entries", "{BE}"],
     "scorer": ["--target", "{TA}", "--scorer", "fasttext:{FT}", "--scorer-label", "sea", "--score-weight", "2"],
+    "parts": ["--target", "{TA}", "--unit-size", "4kB"],
 }
 BALANCE_ENTRIES = ["Harbour", "storm", "wheat", "barn", "gull", "mill"]
 COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)
@@ -839,6 +842,17 @@ def test_balance_row_takes_units_in_balance_order(data, baselines):
     listed = {x["entry"]: (x["before"], x["after"]) for x in section["head"] + section["tail"]}
     assert listed == {e: (counts[e], after[e]) for e in entries}
     assert section["cap_reached"] == min(rank[r["id"]] for r in order[K:])
+
+
+def test_parts_row_selects_what_whole_files_select(data, baselines):
+    """The parts row reads every pool file in five or more parts and selects what the default
+    row selects, byte for byte; only the manifest's part counts differ."""
+    parted, whole = baselines.get("parts"), baselines.get("default")
+    assert_same_selection(parted["files"], parted["manifest"], whole)
+    assert [i["parts"] for i in whole["manifest"]["inputs"]] == [1] * FILES
+    assert all(i["parts"] >= 5 for i in parted["manifest"]["inputs"])
+    strip = lambda m: [{k: v for k, v in i.items() if k != "parts"} for i in m["inputs"]]  # noqa: E731
+    assert strip(parted["manifest"]) == strip(whole["manifest"])
 
 
 def test_scorer_row_is_the_top_k_of_key_plus_weighted_probability(data, baselines):

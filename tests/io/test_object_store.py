@@ -178,3 +178,13 @@ def test_resume_skip_and_report_on_s3(store, tmp_path, caplog):
     assert "resume: write: 5 of 5 units already done" in caplog.text, caplog.text
     res = CliRunner().invoke(cli, ["report", "s3://dsir-io/runs/r", "--quiet"], env=ENV)
     assert res.exit_code == 0, res.output
+
+
+def test_a_pool_on_s3_read_in_parts_selects_what_its_whole_files_select(store, tmp_path):
+    """Parts of object-store files are read by seeking (ranged reads), as local ones are."""
+    fs, raw, target = store
+    whole = _select(raw, target, str(tmp_path / "local"))
+    parted = DSIR(seed=11, raw_sample=150, unit_bytes=3000, workers=2).select(
+        "s3://dsir-io/pool", str(tmp_path / "parted"), target=target, k=70, report=False)
+    assert all(i["parts"] > 1 for i in parted["inputs"] if i["path"].endswith(".jsonl")), parted["inputs"]
+    assert parted["outputs"] == whole["outputs"] and parted["counts"] == whole["counts"]

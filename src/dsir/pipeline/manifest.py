@@ -86,8 +86,9 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         ],
         "inputs": [
             {"path": f.path, "bytes": f.size, "documents": x.documents, "units": x.units, "eligible": x.eligible,
-             "selected": selected_by_unit.get(x.unit, 0), "rejected": x.rejected}
-            for f, x in zip(raw_files, summaries)
+             "selected": selected_by_unit.get(x.unit, 0), "rejected": x.rejected,
+             "parts": len(run.raw_parts.of_file(i)) if run.raw_parts is not None else 1}
+            for i, (f, x) in enumerate(zip(raw_files, summaries))
         ],
         "outputs": [
             {"path": sh["path"].rstrip("/").rsplit("/", 1)[-1], "documents": sh["documents"], "bytes": sh["bytes"],
