@@ -305,6 +305,7 @@ class DSIR:
                score_weight: float | None = None, score_range: Any = None, keep_top: float | None = None,
                balance_field: str | None = None, balance_entries: str | os.PathLike | None = None,
                balance_cap: int | None = None, scorer: str | None = None,
+               zstd_frame_size: int | str | None = None,
                scorer_label: str | None = None) -> Any:
         """Select ``k`` (or ``fraction`` of the eligible) raw units into ``output_dir``, or with
         ``tokens`` units until their tokens reach that budget: in the order ``k`` ranks them
@@ -322,7 +323,9 @@ class DSIR:
         reused from ``output_dir/_dsir``. A shard that would hold more than ``max_shard_docs``
         records or ``max_shard_bytes`` bytes (an integer, or a size such as ``"500MB"`` or
         ``"1GiB"``) is cut, in order, into pieces ``part-NNNNN.MMMMM.<format>``
-        (``pipeline.output_dir``). ``target_eval`` (a path or a list of them, ``"NAME=PATH"`` for
+        (``pipeline.output_dir``). ``zstd_frame_size`` writes jsonl.zst shards in the seekable
+        zstd format, a frame per that many bytes of lines, so that a later run can split them
+        (``io.seekable_zstd``). ``target_eval`` (a path or a list of them, ``"NAME=PATH"`` for
         named targets; ``reports.target_eval``) are held-out target documents: the report then
         shows the perplexity on them of a bigram model trained on the selection against one
         trained on a uniform sample of the pool; it shapes the report, never the selection.
@@ -366,7 +369,7 @@ class DSIR:
         inputs and the output directory as the run would, and returns the plan (the files,
         each pass with the bytes it reads, what becomes of ``output_dir``).
         """
-        limits = ShardLimits.of(max_shard_docs, max_shard_bytes)
+        limits = ShardLimits.of(max_shard_docs, max_shard_bytes, zstd_frame_size)
         rule = DedupRule(dedup, dedup_threshold, dedup_permutations, dedup_bands)
         mixture = Mixture.parse(mix) if mix is not None else None
         balance = Balance.of(balance_field, os.fspath(balance_entries) if balance_entries is not None else None,
@@ -399,9 +402,10 @@ class DSIR:
             if not inputs.spooled or inputs.spooled[0].path != raw_paths[0]:
                 raise UsageError("select() of files needs an output_dir (only in-memory raw data can be selected "
                                  "into memory)")
-            if output_format is not None or overwrite or resume or group_by is not None or limits:
-                raise UsageError("output_format, overwrite, resume, group_by, max_shard_docs and max_shard_bytes "
-                                 "need an output_dir")
+            if output_format is not None or overwrite or resume or group_by is not None or limits \
+                    or limits.zstd_frame_bytes:
+                raise UsageError("output_format, overwrite, resume, group_by, max_shard_docs, max_shard_bytes and "
+                                 "zstd_frame_size need an output_dir")
             if target_eval is not None:
                 raise UsageError("target_eval needs an output_dir (for the report it shapes)")
             work = tempfile.mkdtemp(prefix="dsir-select-")

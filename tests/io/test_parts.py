@@ -114,7 +114,7 @@ def test_compressed_jsonl_stays_whole_and_is_named_when_much_larger(tmp_path, ca
     with caplog.at_level("INFO", logger="dsir"):
         parts, owners = split_files(files, 100)
     assert parts[0] == files[0] and parts[0].part is None  # big.jsonl.zst sorts first
-    assert "big.jsonl.zst is much larger than the other input files and cannot be split (compressed jsonl)" \
+    assert "big.jsonl.zst is much larger than the other input files and cannot be split (zstd without a seek table)" \
         in caplog.text
     assert owners == [0, 1, 2, 3]
 

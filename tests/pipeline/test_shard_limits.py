@@ -121,7 +121,7 @@ def test_bad_limits_are_one_line_usage_errors(corpus, tmp_path):
                         ({"max_shard_bytes": "big"}, "max_shard_bytes: 'big' is not a size")):
         with pytest.raises(UsageError, match=message):
             select(corpus, tmp_path / "o", **kw)
-    with pytest.raises(UsageError, match="max_shard_docs and max_shard_bytes need an output_dir"):
+    with pytest.raises(UsageError, match="max_shard_docs, max_shard_bytes and zstd_frame_size need an output_dir"):
         DSIR().select(["a b c", "d e f"], k=1, target=["a b"], max_shard_docs=1)
 
 

@@ -222,6 +222,7 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default=None, help="Format of the output shards. [default: that of each input file]")
 @click.option("--max-shard-docs", type=click.IntRange(min=1), default=None, metavar="N", help="Cut a shard that would hold more than N records, in order, into pieces part-NNNNN.MMMMM.<format>.")
 @click.option("--max-shard-bytes", type=BYTE_SIZE, default=None, metavar="SIZE", help="Cut a shard that would be larger than SIZE (bytes, or 500MB, 1GiB...) into pieces part-NNNNN.MMMMM.<format>; jsonl counts the lines before compression, parquet the rows' values before encoding; a larger record goes alone in its piece.")
+@click.option("--zstd-frame-size", type=BYTE_SIZE, default=None, metavar="SIZE", help="Write jsonl.zst shards in the seekable zstd format, a frame per SIZE of lines (cut at line ends; 4MB is typical), so that a later run can split them across workers (see --unit-size). Needs jsonl.zst output.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in DIR.")
 @click.option("--no-report", is_flag=True, help="Do not write the report (report.json, report.html); 'dsir report DIR' makes it later.")
 @click.option("--group-by", default=None, metavar="FIELD", help="Metadata field (e.g. domain, source) to compare the pool and the selection by, in the report.")
@@ -249,7 +250,7 @@ def _make(ngrams, buckets, smoothing, raw_sample, seed, min_length, top_k, text_
 @feature_options
 def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray_address, unit_bytes, min_length, top_k, id_field, on_error, method,
            weighting, temperature, chunk_words, emit, target, model, k, fraction, tokens, output, output_format,
-           max_shard_docs, max_shard_bytes, overwrite, no_report, group_by, target_eval, decontaminate,
+           max_shard_docs, max_shard_bytes, zstd_frame_size, overwrite, no_report, group_by, target_eval, decontaminate,
            decontaminate_words, quality_rules, dedup, dedup_threshold, dedup_permutations, dedup_bands, mix, scores,
            scorer, scorer_label, score_column, score_weight, score_range, keep_top, balance_field, balance_entries, balance_cap, resume,
            dry_run, ngrams, buckets, features, smoothing,
@@ -276,7 +277,7 @@ def select(raw, text_field, target_text_field, seed, workers, quiet, engine, ray
             m = d.select(Paths(raw), output, k=k, fraction=fraction, target=Paths(target) or None,
                          output_format=output_format, overwrite=overwrite, report=not no_report, group_by=group_by,
                          resume=resume, max_shard_docs=max_shard_docs, max_shard_bytes=max_shard_bytes,
-                         dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None,
+                         zstd_frame_size=zstd_frame_size, dry_run=dry_run, tokens=tokens, target_eval=list(target_eval) or None,
                          decontaminate=Paths(decontaminate) or None, decontaminate_words=decontaminate_words,
                          quality_rules=quality_rules, dedup=dedup, dedup_threshold=dedup_threshold,
                          dedup_permutations=dedup_permutations, dedup_bands=dedup_bands, mix=mix,

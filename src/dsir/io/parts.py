@@ -18,6 +18,8 @@ import dataclasses
 import logging
 import math
 
+import numpy as np
+
 from dsir.io.paths import FilePart, InputFile
 
 log = logging.getLogger("dsir")
@@ -27,8 +29,22 @@ DEFAULT_UNIT_BYTES = 256 << 20
 
 
 def splittable(file: InputFile) -> bool:
-    """Whether ``file`` can be read from the middle: parquet (by row group) and plain jsonl."""
-    return file.format == "parquet" or (file.format == "jsonl" and file.compression is None)
+    """Whether ``file`` can be read from the middle: parquet (by row group), plain jsonl, and
+    jsonl.zst in the seekable format (``dsir.io.seekable_zstd``: by frame)."""
+    if file.format == "parquet" or (file.format == "jsonl" and file.compression is None):
+        return True
+    return file.format == "jsonl" and file.compression == "zstd" and _seek_table(file) is not None
+
+
+def _seek_table(file: InputFile):
+    from dsir.io.readers import _open_raw
+    from dsir.io.seekable_zstd import read_seek_table
+
+    raw = _open_raw(file, traced=False)
+    try:
+        return read_seek_table(raw, file.size)
+    finally:
+        raw.close()
 
 
 def split_file(file: InputFile, unit_bytes: int) -> list[InputFile]:
@@ -37,25 +53,27 @@ def split_file(file: InputFile, unit_bytes: int) -> list[InputFile]:
     if file.part is not None or file.size <= unit_bytes or not splittable(file):
         return [file]
     wanted = math.ceil(file.size / unit_bytes)
-    if file.format == "jsonl":
+    if file.format == "jsonl" and file.compression is None:
         bounds = [file.size * k // wanted for k in range(wanted + 1)]
         return [_with_part(file, FilePart(k, wanted, bounds[k], bounds[k + 1], bounds[k + 1] - bounds[k],
                                           0 if k == 0 else None, 1 if k == 0 else None))
                 for k in range(wanted)]
-    from dsir.io.readers import open_table_file
+    if file.format == "jsonl":  # seekable zstd: whole frames, in decompressed offsets
+        table = _seek_table(file)
+        cuts = _cuts(list(np.diff(table.compressed)), wanted)
+        return [_with_part(file, FilePart(k, len(cuts) - 1, int(table.decompressed[a]), int(table.decompressed[b]),
+                                          int(table.compressed[b] - table.compressed[a]),
+                                          0 if k == 0 else None, 1 if k == 0 else None))
+                for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    from dsir.io.readers import _open_parquet
 
-    md = open_table_file(file).metadata
+    md = _open_parquet(file, traced=False).metadata
     groups = md.num_row_groups
     if groups < 2:
         return [file]
     sizes = [max(1, md.row_group(g).total_byte_size) for g in range(groups)]
     total = sum(sizes)
-    cuts, acc = [0], 0
-    for g, size in enumerate(sizes[:-1]):  # a cut after group g when the next share is reached
-        acc += size
-        if acc * wanted >= total * len(cuts):
-            cuts.append(g + 1)
-    cuts.append(groups)
+    cuts = _cuts(sizes, wanted)
     rows = [md.row_group(g).num_rows for g in range(groups)]
     parts, first_row = [], 0
     for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
@@ -63,6 +81,19 @@ def split_file(file: InputFile, unit_bytes: int) -> list[InputFile]:
         parts.append(_with_part(file, FilePart(k, len(cuts) - 1, a, b, share, first_row)))
         first_row += sum(rows[a:b])
     return parts
+
+
+def _cuts(sizes: list[int], wanted: int) -> list[int]:
+    """Boundaries that cut items of these ``sizes`` into about ``wanted`` runs of equal size
+    (``[0, ..., len(sizes)]``; no run is empty)."""
+    total = max(1, sum(int(x) for x in sizes))
+    cuts, acc = [0], 0
+    for i, size in enumerate(sizes[:-1]):  # a cut after item i when the next share is reached
+        acc += int(size)
+        if acc * wanted >= total * len(cuts):
+            cuts.append(i + 1)
+    cuts.append(len(sizes))
+    return cuts
 
 
 def split_files(files: list[InputFile], unit_bytes: int) -> tuple[list[InputFile], list[int]]:
@@ -74,11 +105,14 @@ def split_files(files: list[InputFile], unit_bytes: int) -> tuple[list[InputFile
         owners += [i] * len(pieces)
     sizes = sorted(f.size for f in files)
     if len(files) > 1 and sizes[-1] > 8 * max(1, sizes[len(sizes) // 2]):
-        whole = [f.path for f in files if not splittable(f) and f.size > 8 * max(1, sizes[len(sizes) // 2])]
+        big = 8 * max(1, sizes[len(sizes) // 2])
+        whole = [f for f, n in zip(files, np.bincount(owners, minlength=len(files))) if n == 1 and f.size > big
+                 and not splittable(f)]
         if whole:
+            kind = {"gzip": "gzip", "zstd": "zstd without a seek table"}.get(whole[0].compression, "Arrow IPC")
             log.info("%s is much larger than the other input files and cannot be split (%s): one worker reads it "
-                     "alone; plain jsonl or parquet can be split", whole[0],
-                     "compressed jsonl" if whole[0].endswith((".gz", ".zst", ".zstd")) else "Arrow IPC")
+                     "alone; plain jsonl, seekable zstd (--zstd-frame-size writes it) or parquet can be split",
+                     whole[0].path, kind)
     return parts, owners
 
 

@@ -36,9 +36,11 @@ def open_input_stream(file: InputFile) -> pa.NativeFile:
     return _decompressed(file, _open_raw(file))
 
 
-def _open_raw(file: InputFile) -> pa.NativeFile:
-    """The file's bytes as stored (compressed or not), as an Arrow file."""
-    trace.record_open(file.path, file.part)
+def _open_raw(file: InputFile, traced: bool = True) -> pa.NativeFile:
+    """The file's bytes as stored (compressed or not), as an Arrow file (``traced``: a read
+    of the data, which ``dsir.io.trace`` counts; a look at a footer is not)."""
+    if traced:
+        trace.record_open(file.path, file.part)
     if file.is_local:
         path = file.path[len("file://"):] if file.path.startswith("file://") else file.path
         return pa.OSFile(path, "rb")
@@ -169,17 +171,33 @@ def _line_spans_of(file: InputFile, block_bytes: int):
     raw = _open_raw(file)
     part = file.part
     begin, left = 0, None
-    if part is not None:
-        begin = line_start(raw, part.start, file.size)
-        left = line_start(raw, part.stop, file.size) - begin
-        raw.seek(begin)
-    stream = _decompressed(file, raw)
-    read_before = begin
+    stored = raw.tell
+    if part is None:
+        stream = _decompressed(file, raw)
+    else:
+        source, size = raw, file.size
+        if file.compression == "zstd":  # a seekable zstd file (``dsir.io.parts``): offsets are decompressed ones
+            from dsir.io.seekable_zstd import SeekableReader, read_seek_table
+
+            table = read_seek_table(raw, file.size)
+            if table is None:
+                raise InputError("the file has lost the seek table it was split by (changed since the run began?)",
+                                 path=file.path)
+            source = SeekableReader(raw, table)
+            size, stored = table.size, source.raw_tell
+        try:
+            begin = line_start(source, part.start, size)
+            left = line_start(source, part.stop, size) - begin
+            source.seek(begin)
+        except (OSError, zstandard_error()) as exc:
+            raise InputError(_decompress_message(file, exc), path=file.path) from exc
+        stream = source
+    read_before = stored()
     carry = np.empty(0, dtype=np.uint8)
     try:
         while True:
             cancel.check()
-            read_now = raw.tell()  # of the file as stored: what the progress bar counts
+            read_now = stored()  # of the file as stored: what the progress bar counts
             progress.advance(read_now - read_before)
             read_before = read_now
             buf = np.empty(len(carry) + block_bytes, dtype=np.uint8)
@@ -192,7 +210,7 @@ def _line_spans_of(file: InputFile, block_bytes: int):
                     if not got:
                         break
                     n += got
-            except (OSError, pa.ArrowException) as exc:
+            except (OSError, pa.ArrowException, zstandard_error()) as exc:
                 raise InputError(_decompress_message(file, exc), path=file.path) from exc
             if left is not None:
                 left -= n - len(carry)
@@ -206,6 +224,13 @@ def _line_spans_of(file: InputFile, block_bytes: int):
                 break
     finally:
         stream.close()
+
+
+def zstandard_error() -> type:
+    """The error ``zstandard`` raises on corrupt data (a seekable file's frames)."""
+    import zstandard
+
+    return zstandard.ZstdError
 
 
 def _decompress_message(file: InputFile, exc: Exception) -> str:
@@ -419,8 +444,9 @@ def _arrow_message(exc: Exception) -> str:
     return re.sub(r"\s*in row \d+\s*$", "", str(exc).replace("JSON parse error: ", "")).rstrip(".")
 
 
-def _open_parquet(file: InputFile) -> pq.ParquetFile:
-    trace.record_open(file.path, file.part)
+def _open_parquet(file: InputFile, traced: bool = True) -> pq.ParquetFile:
+    if traced:
+        trace.record_open(file.path, file.part)
     try:
         if file.is_local:
             path = file.path[len("file://"):] if file.path.startswith("file://") else file.path

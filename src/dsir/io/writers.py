@@ -129,26 +129,34 @@ def parse_size(value: str | int) -> int:
 
 @dataclass(frozen=True)
 class ShardLimits:
-    """The most records (``max_documents``) and bytes (``max_bytes``) one output shard holds;
-    ``None``: no limit. A record larger than ``max_bytes`` goes alone in its shard."""
+    """How output shards are written: the most records (``max_documents``) and bytes
+    (``max_bytes``) one shard holds (``None``: no limit; a record larger than ``max_bytes``
+    goes alone in its shard), and ``zstd_frame_bytes``: jsonl.zst shards in the seekable
+    format, a zstd frame per that many bytes of lines (``None``: one frame)."""
 
     max_documents: int | None = None
     max_bytes: int | None = None
+    zstd_frame_bytes: int | None = None
 
     @classmethod
-    def of(cls, max_documents: object = None, max_bytes: object = None) -> ShardLimits:
-        """Checked limits from ``max_shard_docs`` and ``max_shard_bytes`` as the API takes them
-        (a size may be a string such as ``"500MB"``); a ``UsageError`` for a bad value."""
+    def of(cls, max_documents: object = None, max_bytes: object = None,
+           zstd_frame_bytes: object = None) -> ShardLimits:
+        """Checked limits from ``max_shard_docs``, ``max_shard_bytes`` and ``zstd_frame_size``
+        as the API takes them (a size may be a string such as ``"500MB"``); a ``UsageError``
+        for a bad value."""
         whole = isinstance(max_documents, (int, np.integer)) and not isinstance(max_documents, (bool, np.bool_))
         if max_documents is not None and not (whole and max_documents >= 1):  # type: ignore[operator]
             raise UsageError(f"max_shard_docs must be a positive integer, got {max_documents!r}")
-        try:
-            size = None if max_bytes is None else parse_size(max_bytes)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise UsageError(f"max_shard_bytes: {exc}") from None
-        return cls(None if max_documents is None else int(max_documents), size)  # type: ignore[arg-type]
+        sizes = []
+        for name, value in (("max_shard_bytes", max_bytes), ("zstd_frame_size", zstd_frame_bytes)):
+            try:
+                sizes.append(None if value is None else parse_size(value))  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise UsageError(f"{name}: {exc}") from None
+        return cls(None if max_documents is None else int(max_documents), *sizes)  # type: ignore[arg-type]
 
     def __bool__(self) -> bool:
+        """Whether a shard may be cut into pieces."""
         return self.max_documents is not None or self.max_bytes is not None
 
 
@@ -252,11 +260,12 @@ def _value_bytes(arr: pa.Array) -> np.ndarray:
 class ShardWriter:
     """Collects records for one output shard and publishes it atomically on ``commit``."""
 
-    def __init__(self, path: str, output_format: str):
+    def __init__(self, path: str, output_format: str, zstd_frame_bytes: int | None = None):
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"unknown output format {output_format!r}")
         self.path = path
         self.format = output_format
+        self.zstd_frame_bytes = zstd_frame_bytes if output_format == "jsonl.zst" else None
         self.documents = 0
         self._tables: list[pa.Table] = []
         # A remote shard is spooled to a local temporary file, hashed there and uploaded
@@ -273,7 +282,12 @@ class ShardWriter:
             try:
                 self._sink = pa.OSFile(self._tmp, "wb")
                 codec = _COMPRESSION[self.format]
-                self._stream = pa.CompressedOutputStream(self._sink, codec) if codec else self._sink
+                if self.zstd_frame_bytes:
+                    from dsir.io.seekable_zstd import SeekableFrames
+
+                    self._stream = SeekableFrames(self._sink, self.zstd_frame_bytes)
+                else:
+                    self._stream = pa.CompressedOutputStream(self._sink, codec) if codec else self._sink
             except OSError as exc:
                 raise output_error(self.path, exc) from exc
         return self._stream
@@ -381,7 +395,7 @@ class SplitShardWriter:
         # jsonl: one writer per piece, streamed as it fills. parquet: every row in one writer,
         # as without limits, and the pieces cut from its table on commit, so that they share
         # the unsplit shard's schema (JSON blocks infer theirs one by one).
-        self._pieces = [ShardWriter(path, output_format)]
+        self._pieces = [ShardWriter(path, output_format, limits.zstd_frame_bytes)]
         self._starts = [0]  # the record each piece begins with
         self.documents = 0  # records given so far
         self._docs = 0  # records and counted bytes of the last piece
@@ -416,7 +430,8 @@ class SplitShardWriter:
         self._docs = self._bytes = 0
         if self.format != "parquet":
             self._pieces[-1].finish()
-            self._pieces.append(ShardWriter(piece_path(self.path, self.format, len(self._pieces)), self.format))
+            self._pieces.append(ShardWriter(piece_path(self.path, self.format, len(self._pieces)), self.format,
+                                            self.limits.zstd_frame_bytes))
 
     def write_jsonl(self, data: bytes, documents: int) -> None:
         """Append whole JSON lines (each ending in a newline)."""

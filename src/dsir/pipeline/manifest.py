@@ -47,6 +47,7 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "parameters": {"k": budget.k, "fraction": budget.fraction, "tokens": budget.tokens,
                        "output_format": output_format,
                        "max_shard_docs": shard_limits.max_documents, "max_shard_bytes": shard_limits.max_bytes,
+                       "zstd_frame_bytes": shard_limits.zstd_frame_bytes,
                        **{f.name: getattr(s, f.name) for f in fields(s)},
                        "featurizer": s.featurizer.params},
         "eligibility": (f"{s.unit_name} with at least {max(1, s.min_length)} tokens are eligible; "
@@ -99,7 +100,10 @@ def build_manifest(run, raw_files, targets: list, fit, summaries, writes, want, 
         "replay": replay_options(s, raw_files, targets, model_path, k=budget.k, fraction=budget.fraction,
                                  tokens=budget.tokens,
                                  output_format=output_format, max_shard_docs=shard_limits.max_documents,
-                                 max_shard_bytes=shard_limits.max_bytes, group_by=group_by, no_report=not report,
+                                 max_shard_bytes=shard_limits.max_bytes,
+                                 **({"zstd_frame_size": shard_limits.zstd_frame_bytes}
+                                    if shard_limits.zstd_frame_bytes else {}),
+                                 group_by=group_by, no_report=not report,
                                  target_eval=[f"{e.name}={p}" if e.name else p for e in target_eval for p in e.paths]
                                  if target_eval else None,
                                  decontaminate=[f["path"] for f in filters.describe()["decontaminate"]["files"]]

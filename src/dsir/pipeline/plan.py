@@ -478,6 +478,11 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
         raise UsageError("--group-by needs a field name")
     started = time.time()
     method, raw_files, targets, out, path_warnings = _resolve(settings, raw, output_dir, target, fit)
+    if shard_limits.zstd_frame_bytes:
+        formats = {output_format or output_format_of(f.format, f.compression) for f in raw_files} - {"jsonl.zst"}
+        if formats:
+            raise UsageError(f"--zstd-frame-size writes seekable jsonl.zst shards, and these would be "
+                             f"{', '.join(sorted(formats))}: give --output-format jsonl.zst")
     if mix is not None and len(targets) > 1:
         raise UsageError("--mix splits one target's selection over a field's values: give one target (or none), "
                          "not several")
