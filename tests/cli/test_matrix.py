@@ -20,7 +20,10 @@ units in balance order, computed from ``dsir score``'s keys) and a fastText scor
 a sea-against-land classifier trained by the fixture, ``--score-weight 2`` beside the target's
 weights; the baseline is the top K of key + 2 * P(sea), from fastText's own predictions) and files
 read in parts (``parts``: ``--unit-size 4kB``, five or more byte-range parts per pool file; the
-baseline is the default row's selection, byte for byte). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+baseline is the default row's selection, byte for byte) and seekable zstd shards (``seekable``:
+``--output-format jsonl.zst --zstd-frame-size 2kB``; the baseline is the default row's
+selection once decompressed, each shard a seekable file of frames ending at line ends; its
+``maxshard`` cell compares the pieces decompressed). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -95,6 +98,7 @@ CONFIGS: dict[str, list[str]] = {
     "balance": ["--target", "{TA}", "--balance-entries", "{BE}"],
     "scorer": ["--target", "{TA}", "--scorer", "fasttext:{FT}", "--scorer-label", "sea", "--score-weight", "2"],
     "parts": ["--target", "{TA}", "--unit-size", "4kB"],
+    "seekable": ["--target", "{TA}", "--output-format", "jsonl.zst", "--zstd-frame-size", "2kB"],
 }
 BALANCE_ENTRIES = ["Harbour", "storm", "wheat", "barn", "gull", "mill"]
 COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)
@@ -286,8 +290,9 @@ def without_report(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def records_of(files: dict[str, bytes]) -> list[str]:
-    """Every record line of the (jsonl) shards."""
-    return [line for name, data in sorted(shards(files).items()) for line in data.decode().splitlines() if line]
+    """Every record line of the (jsonl, or jsonl.zst) shards."""
+    return [line for name, data in sorted(shards(files).items()) for line in plain(name, data).decode().splitlines()
+            if line]
 
 
 class Baselines:
@@ -550,15 +555,22 @@ def cell_arrow(config, data, baselines, tmp_path, request):
     ok(args)
     manifest = manifest_of(out)
     assert manifest["counts"] == base["manifest"]["counts"]
-    got = {name: [(r["id"], r["body"]) for r in pq.read_table(os.path.join(out, name)).to_pylist()]
-           for name in sorted(n for n in os.listdir(out) if n.startswith("part-"))}
-    want = {name.replace(".jsonl", ".parquet"): [(r["id"], r["text"]) for r in map(json.loads, data_.decode().splitlines())]
+    def rows(name: str, text: str) -> list[tuple]:
+        path = os.path.join(out, name)
+        if name.endswith(".parquet"):
+            return [(r["id"], r[text]) for r in pq.read_table(path).to_pylist()]
+        with open(path, "rb") as fh:
+            return [(r["id"], r[text]) for r in map(json.loads, plain(name, fh.read()).decode().splitlines())]
+
+    stem = lambda name: name.split(".", 1)[0]  # noqa: E731 - part-00003, whatever the format
+    got = {stem(name): rows(name, "body") for name in sorted(n for n in os.listdir(out) if n.startswith("part-"))}
+    want = {stem(name): [(r["id"], r["text"]) for r in map(json.loads, plain(name, data_).decode().splitlines())]
             for name, data_ in sorted(shards(base["files"]).items())}
     assert got == want
 
 
 MAX_SHARD_DOCS = 3
-PIECE = re.compile(r"^(part-(?:.*-)?\d{5})\.(\d{5})(\.jsonl)$")
+PIECE = re.compile(r"^(part-(?:.*-)?\d{5})\.(\d{5})(\.jsonl(?:\.zst)?)$")
 
 
 def cell_maxshard(config, data, baselines, tmp_path, request):
@@ -579,8 +591,9 @@ def cell_maxshard(config, data, baselines, tmp_path, request):
     assert sorted(pieces) == sorted(shards(base["files"]))
     assert len(shards(files)) > len(shards(base["files"])), "no shard was cut"
     for name, data_ in shards(base["files"]).items():
-        assert b"".join(files[p] for p in pieces[name]) == data_, f"the pieces of {name} differ from it"
-        lines = [len(files[p].splitlines()) for p in pieces[name]]
+        data_ = plain(name, data_)
+        assert b"".join(plain(p, files[p]) for p in pieces[name]) == data_, f"the pieces of {name} differ from it"
+        lines = [len(plain(p, files[p]).splitlines()) for p in pieces[name]]
         n = len(data_.splitlines())
         assert lines == ([n] if n <= MAX_SHARD_DOCS else [MAX_SHARD_DOCS] * (n // MAX_SHARD_DOCS)
                          + ([n % MAX_SHARD_DOCS] if n % MAX_SHARD_DOCS else []))
@@ -588,6 +601,17 @@ def cell_maxshard(config, data, baselines, tmp_path, request):
     assert [o["path"] for o in manifest["outputs"]] == want
     assert manifest["counts"] == base["manifest"]["counts"]
     assert manifest["parameters"]["max_shard_docs"] == MAX_SHARD_DOCS
+
+
+def plain(name: str, data: bytes) -> bytes:
+    """A shard's lines: ``data`` itself, or decompressed for ``.zst`` (every frame)."""
+    if not name.endswith(".zst"):
+        return data
+    import io
+
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read()
 
 
 def cell_replay(config, data, baselines, tmp_path, request):
@@ -853,6 +877,28 @@ def test_parts_row_selects_what_whole_files_select(data, baselines):
     assert all(i["parts"] >= 5 for i in parted["manifest"]["inputs"])
     strip = lambda m: [{k: v for k, v in i.items() if k != "parts"} for i in m["inputs"]]  # noqa: E731
     assert strip(parted["manifest"]) == strip(whole["manifest"])
+
+
+def test_seekable_row_writes_the_default_selection_as_seekable_zstd(data, baselines):
+    """The seekable row's shards, decompressed, are the default row's shards; each is in the
+    zstd seekable format, its frames of at least 2 kB ending at line ends."""
+    import io
+
+    from dsir.io.seekable_zstd import read_seek_table
+
+    seekable, whole = baselines.get("seekable"), baselines.get("default")
+    got = {name[: -len(".zst")]: plain(name, b) for name, b in shards(seekable["files"]).items()}
+    assert got == shards(whole["files"])
+    frames = 0
+    for name, b in shards(seekable["files"]).items():
+        table = read_seek_table(io.BytesIO(b), len(b))
+        assert table is not None, f"{name} has no seek table"
+        text = plain(name, b)
+        assert all(text[int(d) - 1: int(d)] == b"\n" for d in table.decompressed[1:])
+        assert all(s >= 2000 for s in (table.decompressed[1:-1] - table.decompressed[:-2]))
+        frames += table.frames
+    assert frames > len(got)  # some shard has several frames
+    assert seekable["manifest"]["parameters"]["zstd_frame_bytes"] == 2000
 
 
 def test_scorer_row_is_the_top_k_of_key_plus_weighted_probability(data, baselines):
