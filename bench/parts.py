@@ -3,8 +3,10 @@ whole (``--unit-size`` larger than the file: every pass of the file on one worke
 files were read in parts) and in parts (the default ``--unit-size``), with 1 and 2 workers.
 
 The pool is ``bench/make_pool.py``'s 1 GB as one shard (built once under
-``bench/.work/one-file/``), as one plain jsonl file (the jsonl.zst decompressed) and as one
-parquet file (zstd, 4096-row groups). Every run is a fresh ``python -m dsir select`` process
+``bench/.work/one-file/``), as one plain jsonl file (the jsonl.zst decompressed), one parquet
+file (zstd, 4096-row groups), one seekable jsonl.zst (4 MiB frames, as ``--zstd-frame-size
+4MiB`` writes it) and the plain single-frame jsonl.zst (``zst``: it cannot be split, so its
+"parts" runs read it whole). Every run is a fresh ``python -m dsir select`` process
 with the report on, target ``legal``, k = 10 % of the documents, and its reads of the pool
 traced (``DSIR_TRACE_OPENS``); the runs of one format must write byte-identical shards. Runs
 alternate (whole 2 workers, parts 1 worker, parts 2 workers) ``--repeats`` times; the fastest
@@ -46,6 +48,23 @@ def plain_jsonl(zst: Path) -> Path:
     return out
 
 
+def seekable_jsonl_zst(plain: Path, frame_bytes: int = 4 << 20) -> Path:
+    """The plain jsonl compressed in the zstd seekable format, 4 MiB frames (once), as
+    ``--zstd-frame-size 4MiB`` writes it."""
+    from dsir.io.seekable_zstd import SeekableFrames
+
+    out = WORK / "pool-seekable.jsonl.zst"
+    if not out.exists() or out.stat().st_mtime < plain.stat().st_mtime:
+        tmp = out.with_suffix(".tmp")
+        with open(plain, "rb") as src, open(tmp, "wb") as dst:
+            frames = SeekableFrames(dst, frame_bytes)
+            while block := src.read(16 << 20):
+                frames.write(block)
+            frames.close()
+        os.replace(tmp, out)
+    return out
+
+
 def run(pool: Path, k: int, workers: int, unit: str | None, name: str) -> dict:
     out = WORK / "runs" / name
     shutil.rmtree(out, ignore_errors=True)
@@ -67,11 +86,13 @@ def run(pool: Path, k: int, workers: int, unit: str | None, name: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--formats", nargs="+", default=["jsonl", "parquet"])
+    ap.add_argument("--formats", nargs="+", default=["jsonl", "parquet", "seekable-zst", "zst"])
     args = ap.parse_args()
     pool = build_pools([1.0], shard_mb=1000, out_dir=WORK)[1.0]
     assert len(pool["files"]["parquet"]) == 1, "the pool must be a single file"
-    files = {"jsonl": plain_jsonl(Path(pool["files"]["jsonl.zst"][0])), "parquet": Path(pool["files"]["parquet"][0])}
+    plain = plain_jsonl(Path(pool["files"]["jsonl.zst"][0]))
+    files = {"jsonl": plain, "parquet": Path(pool["files"]["parquet"][0]), "seekable-zst": seekable_jsonl_zst(plain),
+             "zst": Path(pool["files"]["jsonl.zst"][0])}
     k = pool["documents"] // 10
     mb = pool["jsonl_bytes"] / 1e6
     configs = [("whole, 2 workers", 2, WHOLE), ("parts, 1 worker", 1, None), ("parts, 2 workers", 2, None)]

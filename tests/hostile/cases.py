@@ -1267,3 +1267,53 @@ def _(d):
 def _(d):
     line = json.dumps({"file": str(d / "raw.jsonl"), "row": 0, "q": 1.0})
     return _scores_select(d, [line, line], "--score-column", "q")
+
+
+PARTS = "files read in parts (--unit-size) and seekable zstd (--zstd-frame-size)"
+LONG = [json.dumps({"text": t}) for t in documents(60, seed=3)]
+
+
+@case("parts/bad-record-in-a-later-part", Refused("{d}/raw.jsonl:52: malformed JSON"), PARTS)
+def _(d):
+    lines = LONG[:51] + ['{"text": "cut short'] + LONG[51:]
+    return select(d, jsonl(d, "raw.jsonl", lines), extra=("--unit-size", "2kB"))
+
+
+@case("parts/bad-record-in-a-later-part/skip", Selected(3, rejects=1, reject_lines=(52,)), PARTS)
+def _(d):
+    lines = LONG[:51] + ['{"text": "cut short'] + LONG[51:]
+    return select(d, jsonl(d, "raw.jsonl", lines), extra=("--unit-size", "2kB", "--on-error", "skip"))
+
+
+@case("parts/one-line-longer-than-the-unit", Selected(3), PARTS)
+def _(d):
+    lines = LONG[:20] + [json.dumps({"text": " ".join(documents(40, seed=4))})] + LONG[20:]
+    return select(d, jsonl(d, "raw.jsonl", lines), extra=("--unit-size", "500B"))
+
+
+@case("parts/unit-size-zero", Refused("Invalid value for '--unit-size': '0' is not a size of at least 1 byte"), PARTS)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--unit-size", "0"))
+
+
+@case("parts/seekable-zstd-truncated", Refused("{d}/raw.jsonl.zst: cannot decompress (zstd): the file is truncated"),
+      PARTS)
+def _(d):
+    from dsir.io.seekable_zstd import SeekableFrames
+
+    sink = (d / "whole.zst").open("wb")
+    frames = SeekableFrames(sink, 500)
+    frames.write("".join(line + "\n" for line in LONG).encode())
+    frames.close()
+    sink.close()
+    data = (d / "whole.zst").read_bytes()
+    (d / "whole.zst").unlink()
+    (d / "raw.jsonl.zst").write_bytes(data[: len(data) // 2])  # the seek table is gone: read whole, and it ends early
+    return select(d, str(d / "raw.jsonl.zst"), extra=("--unit-size", "1kB"))
+
+
+@case("parts/zstd-frame-size-with-parquet-output",
+      Refused("--zstd-frame-size writes seekable jsonl.zst shards, and these would be parquet: give --output-format "
+              "jsonl.zst"), PARTS)
+def _(d):
+    return select(d, jsonl(d, "raw.jsonl", GOOD), extra=("--zstd-frame-size", "1MB", "--output-format", "parquet"))

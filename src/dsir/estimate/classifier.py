@@ -106,11 +106,18 @@ class HashedNgramClassifier:
         # A bucket no training document has keeps a zero gradient, so Adam leaves its coefficient
         # at exactly 0: training over the buckets that occur (renumbered densely, in order) gives
         # the same coefficients while its arrays stay in cache however large the hash space.
-        used, dense = np.unique(ids, return_inverse=True)
+        # np.unique's renumbering by a lookup table (linear, not a sort), and int32 ids: the
+        # kernel streams them twice an epoch, so half the bytes is a tenth of its time.
+        present = np.zeros(self.buckets, dtype=bool)
+        present[ids] = True
+        used = np.flatnonzero(present)
+        renumber = np.zeros(self.buckets, dtype=np.int32)
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        dense = renumber[ids]
         coef = np.zeros(len(used))
         intercept = np.zeros(1)
         loss = np.zeros(self.epochs)
-        _adam_logistic(indptr, dense.astype(np.int64), y, sample_weight, len(used), float(self.l2),
+        _adam_logistic(indptr, dense, y, sample_weight, len(used), float(self.l2),
                        float(self.learning_rate), int(self.epochs), coef, intercept, loss)
         self.coef_ = np.zeros(self.buckets)
         self.coef_[used] = coef
