@@ -43,3 +43,25 @@ def test_empty_documents_and_bad_input():
         HashedNgramClassifier(4).fit(csr([]), csr([[1]]))
     with pytest.raises(ValueError):
         HashedNgramClassifier(2).fit(csr([[5]]), csr([[1]]))
+
+
+def test_training_over_the_used_buckets_is_bit_identical_to_training_over_all_of_them():
+    """The fit trains only the buckets that occur, renumbered densely (a lookup table, int32
+    ids): each coefficient equals, bit for bit, the kernel's over the whole hash space, where
+    an absent bucket's gradient stays 0 and Adam leaves it at 0."""
+    from dsir.estimate.classifier import _adam_logistic
+
+    rng = np.random.default_rng(4)
+    buckets = 5000
+    rows = [list(rng.integers(0, buckets, rng.integers(0, 60)) * (1 + (i % 2))) for i in range(120)]
+    rows = [[min(b, buckets - 1) for b in r] for r in rows]
+    target, raw = csr(rows[:40]), csr(rows[40:])
+    clf = HashedNgramClassifier(buckets, l2=1e-5, learning_rate=0.1, epochs=30).fit(target, raw)
+    indptr = np.concatenate([target[0], raw[0][1:] + target[0][-1]])
+    ids = np.concatenate([target[1], raw[1]])
+    y = np.concatenate([np.ones(40), np.zeros(80)])
+    weight = np.concatenate([np.full(40, 0.5 / 40), np.full(80, 0.5 / 80)])
+    coef, intercept, loss = np.zeros(buckets), np.zeros(1), np.zeros(30)
+    _adam_logistic(indptr, ids, y, weight, buckets, 1e-5, 0.1, 30, coef, intercept, loss)
+    assert np.array_equal(clf.coef_, coef) and clf.intercept_ == intercept[0]
+    assert np.array_equal(clf.loss_, loss)
