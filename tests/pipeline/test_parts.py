@@ -174,3 +174,11 @@ def test_unit_bytes_must_be_a_positive_integer():
     for bad in (0, -5, 2.5, True, "1MB"):
         with pytest.raises(UsageError, match="unit_bytes must be a positive integer"):
             DSIR(unit_bytes=bad)
+
+
+def test_the_dry_run_names_the_count_that_jsonl_parts_need(pool, tmp_path):
+    plan = DSIR(method="random", unit_bytes=3000).select(pool["jsonl"], str(tmp_path / "d"), k=5, dry_run=True)
+    assert [s["phase"] for s in plan["passes"]] == ["count raw", "score", "write"]
+    assert "jsonl files read in parts" in plan["passes"][0]["note"]
+    whole = DSIR(method="random").select(pool["jsonl"], str(tmp_path / "d"), k=5, dry_run=True)
+    assert [s["phase"] for s in whole["passes"]] == ["score", "write"]

@@ -33,7 +33,7 @@ from dsir.filters import FilterOptions, Filters
 from dsir.filters.decontaminate import NgramSet
 from dsir.filters.quality_rules import QualityRules
 from dsir.estimate.methods import METHODS, FitData, Method
-from dsir.io.parts import DEFAULT_UNIT_BYTES, needs_base, split_files, with_bases
+from dsir.io.parts import DEFAULT_UNIT_BYTES, needs_base, split_files, splittable, with_bases
 from dsir.io.paths import InputFile, expand_paths
 from dsir.io.rejects import gather_rejects
 from dsir.io.storage import write_bytes
@@ -501,7 +501,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
               len(raw_files), sum(f.size for f in raw_files))
     if dry_run:
         return describe_plan(method, raw_files, targets, out, fit is not None, overwrite, resume, report, group_by,
-                             budget, filter_files)
+                             budget, filter_files, unit_bytes)
     if target_eval:
         check_target_eval(target_eval, settings.target_text_field or settings.text_field, settings.on_error)
     built = filter_stage(settings, filters, filter_files, block_bytes)
@@ -540,7 +540,8 @@ def passes(method: Method, fitted: bool) -> list[tuple[str, str]]:
 
 def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Target], out: OutputDir, fitted: bool,
                   overwrite: bool, resume: bool, report: bool, group_by: str | None,
-                  budget: Budget | None = None, filter_files: list[InputFile] | None = None) -> dict:
+                  budget: Budget | None = None, filter_files: list[InputFile] | None = None,
+                  unit_bytes: int = DEFAULT_UNIT_BYTES) -> dict:
     """What a select would do, from file sizes alone: the files, each pass and what it reads,
     and what becomes of the output directory. Refuses what the run would refuse up front."""
     output = out.check_prepare(overwrite=overwrite, resume=resume)
@@ -554,7 +555,14 @@ def describe_plan(method: Method, raw_files: list[InputFile], targets: list[Targ
     if filter_files:
         steps.append({"phase": "decontaminate", "reads": "decontaminate", "files": len(filter_files),
                       "bytes": sum(f.size for f in filter_files)})
-    for phase, role in passes(method, fitted):
+    plan = passes(method, fitted)
+    if ("count raw", "raw") not in plan:  # the jsonl files read in parts are counted first
+        counted = [f for f in raw_files if f.format == "jsonl" and f.size > unit_bytes and splittable(f)]
+        if counted:
+            steps.append({"phase": "count raw", "reads": "raw", "files": len(counted),
+                          "bytes": sum(f.size for f in counted),
+                          "note": "the rows before each part of the jsonl files read in parts (--unit-size)"})
+    for phase, role in plan:
         fs = raw_files if role == "raw" else target_files
         if not fs:
             continue
