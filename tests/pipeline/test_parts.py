@@ -74,6 +74,8 @@ def _same(a, b) -> None:
     assert [(o["path"], o["documents"], o["sha256"]) for o in ma["outputs"]] == \
         [(o["path"], o["documents"], o["sha256"]) for o in mb["outputs"]]
     assert ma["counts"] == mb["counts"]
+    for section in ("fit", "filters", "dedup", "mix", "scores", "balance"):
+        assert ma[section] == mb[section], section
     for name in ("rejects.jsonl", "report.json"):
         if (oa / name).exists() or (ob / name).exists():
             assert (oa / name).read_bytes() == (ob / name).read_bytes(), name

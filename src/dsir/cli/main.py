@@ -88,7 +88,7 @@ def common_options(fn):
         click.option("--ray-address", default=None, metavar="ADDR",
                      help="Existing Ray cluster to run on ('auto', HOST:PORT or ray://HOST:10001). [default: $RAY_ADDRESS, else start Ray here with --workers CPUs]"),
         click.option("--unit-size", "unit_bytes", type=BYTE_SIZE, default=DEFAULT_UNIT_BYTES, metavar="SIZE",
-                     help="Read raw files larger than SIZE (bytes, or 256MB, 1GiB...) in parts of about SIZE, so one large file keeps every worker busy: parquet by row groups, plain jsonl by byte ranges; compressed jsonl and Arrow IPC files are read whole. The selection is the same whatever SIZE is. [default: 256MiB]"),
+                     help="Read raw files larger than SIZE (bytes, or 256MB, 1GiB...) in parts of about SIZE, so one large file keeps every worker busy: parquet by row groups, plain jsonl by byte ranges, seekable jsonl.zst by frames; gzip, single-frame zstd and Arrow IPC files are read whole. The selection is the same whatever SIZE is. [default: 256MiB]"),
     ]):
         fn = opt(fn)
     return fn

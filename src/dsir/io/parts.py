@@ -3,8 +3,10 @@ worker busy.
 
 A file larger than the unit size is cut into parts: a parquet file at row-group boundaries
 (its footer says how many rows each group holds), a plain jsonl file into byte ranges that
-each own the lines beginning in them. Compressed jsonl (gzip, zstd) and Arrow IPC files
-cannot be entered in the middle and stay whole. A part knows the rows and lines of its file
+each own the lines beginning in them, and a jsonl.zst file in the zstd seekable format
+(``dsir.io.seekable_zstd``) at frame boundaries, in the same way over its decompressed bytes.
+gzip, single-frame zstd and Arrow IPC files cannot be entered in the middle and stay whole.
+A part knows the rows and lines of its file
 that come before it, so that row numbers, line numbers, rejects and messages stay the
 file's own; a plain jsonl part learns them from the count pass (``with_bases``).
 
@@ -30,10 +32,17 @@ DEFAULT_UNIT_BYTES = 256 << 20
 
 def splittable(file: InputFile) -> bool:
     """Whether ``file`` can be read from the middle: parquet (by row group), plain jsonl, and
-    jsonl.zst in the seekable format (``dsir.io.seekable_zstd``: by frame)."""
+    jsonl.zst in the seekable format (by frame; this reads its seek table)."""
     if file.format == "parquet" or (file.format == "jsonl" and file.compression is None):
         return True
     return file.format == "jsonl" and file.compression == "zstd" and _seek_table(file) is not None
+
+
+def _whole_because(file: InputFile) -> str:
+    """Why a file larger than the unit was read whole."""
+    if file.format == "parquet":
+        return "parquet of one row group"
+    return {"gzip": "gzip", "zstd": "zstd without a seek table"}.get(file.compression, "Arrow IPC")
 
 
 def _seek_table(file: InputFile):
@@ -50,7 +59,7 @@ def _seek_table(file: InputFile):
 def split_file(file: InputFile, unit_bytes: int) -> list[InputFile]:
     """``file`` as parts of about ``unit_bytes`` stored bytes each (itself when it is smaller,
     or cannot be split)."""
-    if file.part is not None or file.size <= unit_bytes or not splittable(file):
+    if file.part is not None or file.size <= unit_bytes or file.format == "arrow" or file.compression == "gzip":
         return [file]
     wanted = math.ceil(file.size / unit_bytes)
     if file.format == "jsonl" and file.compression is None:
@@ -58,8 +67,10 @@ def split_file(file: InputFile, unit_bytes: int) -> list[InputFile]:
         return [_with_part(file, FilePart(k, wanted, bounds[k], bounds[k + 1], bounds[k + 1] - bounds[k],
                                           0 if k == 0 else None, 1 if k == 0 else None))
                 for k in range(wanted)]
-    if file.format == "jsonl":  # seekable zstd: whole frames, in decompressed offsets
+    if file.format == "jsonl":  # zstd: whole frames, in decompressed offsets, if it is seekable
         table = _seek_table(file)
+        if table is None or table.frames < 2:
+            return [file]
         cuts = _cuts(list(np.diff(table.compressed)), wanted)
         return [_with_part(file, FilePart(k, len(cuts) - 1, int(table.decompressed[a]), int(table.decompressed[b]),
                                           int(table.compressed[b] - table.compressed[a]),
@@ -104,15 +115,13 @@ def split_files(files: list[InputFile], unit_bytes: int) -> tuple[list[InputFile
         parts += pieces
         owners += [i] * len(pieces)
     sizes = sorted(f.size for f in files)
-    if len(files) > 1 and sizes[-1] > 8 * max(1, sizes[len(sizes) // 2]):
-        big = 8 * max(1, sizes[len(sizes) // 2])
-        whole = [f for f, n in zip(files, np.bincount(owners, minlength=len(files))) if n == 1 and f.size > big
-                 and not splittable(f)]
-        if whole:
-            kind = {"gzip": "gzip", "zstd": "zstd without a seek table"}.get(whole[0].compression, "Arrow IPC")
-            log.info("%s is much larger than the other input files and cannot be split (%s): one worker reads it "
-                     "alone; plain jsonl, seekable zstd (--zstd-frame-size writes it) or parquet can be split",
-                     whole[0].path, kind)
+    big = 8 * max(1, sizes[len(sizes) // 2]) if files else 0
+    whole = [f for f, n in zip(files, np.bincount(owners, minlength=len(files)))
+             if n == 1 and len(files) > 1 and f.size > max(big, unit_bytes)]
+    if whole:
+        log.info("%s is much larger than the other input files and cannot be split (%s): one worker reads it "
+                 "alone; plain jsonl, seekable zstd (--zstd-frame-size writes it) or parquet can be split",
+                 whole[0].path, _whole_because(whole[0]))
     return parts, owners
 
 

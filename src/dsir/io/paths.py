@@ -21,7 +21,8 @@ COMPRESSION_EXTENSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 @dataclass(frozen=True)
 class FilePart:
     """The part of a file one unit reads (``dsir.io.parts``): row groups ``start .. stop - 1``
-    of a parquet file, or the lines of a plain jsonl file that begin in bytes ``start .. stop - 1``."""
+    of a parquet file, or the lines of a jsonl file that begin in bytes ``start .. stop - 1``
+    (of the file as stored when plain, decompressed when seekable zstd)."""
 
     index: int  # its place among the file's parts
     of: int  # how many parts the file has
@@ -47,11 +48,6 @@ class InputFile:
     def weight(self) -> int:
         """Bytes as stored that reading it means: the part's, or the whole file's."""
         return self.part.bytes if self.part is not None else self.size
-
-    @property
-    def whole(self) -> InputFile:
-        """The whole file this is (a part of)."""
-        return InputFile(self.path, self.format, self.compression, self.size) if self.part is not None else self
 
     @property
     def is_local(self) -> bool:

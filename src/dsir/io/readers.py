@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
+import zstandard
 
 from dsir import cancel
 from dsir.engines import progress
@@ -189,7 +190,7 @@ def _line_spans_of(file: InputFile, block_bytes: int):
             begin = line_start(source, part.start, size)
             left = line_start(source, part.stop, size) - begin
             source.seek(begin)
-        except (OSError, zstandard_error()) as exc:
+        except (OSError, zstandard.ZstdError) as exc:
             raise InputError(_decompress_message(file, exc), path=file.path) from exc
         stream = source
     read_before = stored()
@@ -210,7 +211,7 @@ def _line_spans_of(file: InputFile, block_bytes: int):
                     if not got:
                         break
                     n += got
-            except (OSError, pa.ArrowException, zstandard_error()) as exc:
+            except (OSError, pa.ArrowException, zstandard.ZstdError) as exc:
                 raise InputError(_decompress_message(file, exc), path=file.path) from exc
             if left is not None:
                 left -= n - len(carry)
@@ -224,13 +225,6 @@ def _line_spans_of(file: InputFile, block_bytes: int):
                 break
     finally:
         stream.close()
-
-
-def zstandard_error() -> type:
-    """The error ``zstandard`` raises on corrupt data (a seekable file's frames)."""
-    import zstandard
-
-    return zstandard.ZstdError
 
 
 def _decompress_message(file: InputFile, exc: Exception) -> str:

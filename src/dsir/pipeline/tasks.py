@@ -17,7 +17,7 @@ from dsir.featurize import Featurizer, content_hashes
 from dsir.featurize.chunking import chunk_documents, chunk_hashes, score_chunks
 from dsir.featurize.hashed_ngrams import arrow_buffers
 from dsir.featurize.kernels import span_hash_batch
-from dsir.filters import Filters, FilterTally
+from dsir.filters import Filters, FilterTally, merge_tallies
 from dsir.io.fields import json_field, set_json_field
 from dsir.io.formats import format_of
 from dsir.io.paths import InputFile
@@ -32,7 +32,8 @@ from dsir.sample.bottom_k import BottomK
 from dsir.sample.gumbel import seed_key, uniform_from_hashes
 from dsir.sample.methods import KeyRule
 from dsir.sample.balance import (
-    EntrySpec, FieldEntries, UnitEntries, concat_entries, match_entries, pack_names, unpack_names,
+    EntrySpec, FieldEntries, UnitEntries, concat_entries, concat_ragged, global_entries, match_entries, pack_names,
+    unpack_names,
 )
 from dsir.sample.mixture import PartSpec, part_indices
 from dsir.sample.outside import UnitScores
@@ -473,45 +474,28 @@ def score_task(task: ScoreTask) -> ScoreSummary:
 
 def merge_scores(paths: list[str], path: str) -> None:
     """Write the scores file of a file read in parts (``paths``, in order) to ``path``: the
-    arrays of its parts one after the other, as one unit reading the whole file stores them."""
+    arrays of its parts one after the other (a balance field's names: those of every part,
+    as ``global_entries`` maps them, which is how the allocation reads them anyway)."""
     loaded = [load_arrays(p) for p in paths]
+    ragged = {"ids": "id_offsets", "entry_ids": "entry_offsets"}
     out: dict[str, np.ndarray] = {}
     for name in loaded[0]:
-        values = [a[name] for a in loaded]
-        if name in ("scores", "keys"):
-            out[name] = np.concatenate(values, axis=1)
-        elif name in ("id_offsets", "entry_offsets", "entry_name_offsets", "entry_names", "entry_ids"):
+        if name in ragged.values() or name.startswith("entry_name"):
             continue
-        elif name == "ids":
-            out["ids"], out["id_offsets"] = _concat_ragged(values, [a["id_offsets"] for a in loaded])
+        values = [a[name] for a in loaded]
+        if name == "entry_ids" and "entry_names" in loaded[0]:
+            names, values = global_entries([unpack_names(a["entry_names"], a["entry_name_offsets"]) for a in loaded],
+                                           values)
+            out["entry_names"], out["entry_name_offsets"] = pack_names(names)
+        if name in ragged:
+            out[name], out[ragged[name]] = concat_ragged(values, [a[ragged[name]] for a in loaded], values[0].dtype)
         else:
-            out[name] = np.concatenate(values)
-    if "entry_ids" in loaded[0]:
-        ids = [a["entry_ids"] for a in loaded]
-        if "entry_names" in loaded[0]:  # a field's values: ids into names in the order first seen
-            names: dict[str, int] = {}
-            for k, a in enumerate(loaded):
-                local = [names.setdefault(n, len(names)) for n in unpack_names(a["entry_names"], a["entry_name_offsets"])]
-                ids[k] = np.asarray(local, np.int32)[ids[k]] if len(ids[k]) else ids[k]
-            out["entry_names"], out["entry_name_offsets"] = pack_names(list(names))
-        out["entry_ids"], out["entry_offsets"] = _concat_ragged(ids, [a["entry_offsets"] for a in loaded])
-        out["entry_ids"] = out["entry_ids"].astype(np.int32)
+            out[name] = np.concatenate(values, axis=1 if name in ("scores", "keys") else 0)
     save_arrays(path, out)
-
-
-def _concat_ragged(values: list[np.ndarray], offsets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged arrays (``values``, ``offsets`` from 0) one after the other."""
-    merged, base = [np.zeros(1, np.int64)], 0
-    for v, o in zip(values, offsets):
-        merged.append(o[1:].astype(np.int64) + base)
-        base += len(v)
-    return np.concatenate(values), np.concatenate(merged)
 
 
 def merge_summaries(unit: int, summaries: list[ScoreSummary]) -> ScoreSummary:
     """The summary of file ``unit`` from those of its parts."""
-    from dsir.filters import merge_tallies
-
     total = ScoreSummary(unit, 0, 0, 0, 0, 0, filtered=merge_tallies([s.filtered for s in summaries]))
     for s in summaries:
         for name in ("documents", "units", "eligible", "tokens", "text_bytes", "rejected", "unmatched"):

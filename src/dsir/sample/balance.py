@@ -218,13 +218,19 @@ class FieldEntries:
 
 def concat_entries(parts: list[UnitEntries]) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, offsets)`` of a file's batches, one after the other."""
-    if not parts:
-        return np.empty(0, np.int32), np.zeros(1, np.int64)
-    ids = np.concatenate([p.ids for p in parts]).astype(np.int32)
-    sizes = np.concatenate([np.diff(p.offsets) for p in parts])
-    offsets = np.zeros(len(sizes) + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    return ids, offsets
+    return concat_ragged([p.ids for p in parts], [p.offsets for p in parts], np.int32)
+
+
+def concat_ragged(values: list[np.ndarray], offsets: list[np.ndarray],
+                  dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged arrays (``values[k][offsets[k][i]:offsets[k][i + 1]]`` is row ``i`` of part ``k``)
+    one after the other, as ``(values of dtype, offsets from 0)``."""
+    if not values:
+        return np.empty(0, dtype), np.zeros(1, np.int64)
+    sizes = np.concatenate([np.diff(o) for o in offsets])
+    out = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=out[1:])
+    return np.concatenate(values).astype(dtype), out
 
 
 def pack_names(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
