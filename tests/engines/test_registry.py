@@ -123,3 +123,14 @@ def test_large_arrays_of_nested_dataclasses_are_split_out_and_put_back():
     assert _split_shared_arrays(in_tuple, shared, fake)[0] is in_tuple  # arrays in a tuple stay in it
     assert _split_shared_arrays(5, shared, fake) == (5, (), [])
     assert _split_shared_arrays(_Inner(small, small), shared, fake)[1:] == ((), [])
+
+
+def test_the_driver_computes_on_the_engines_workers_at_most_this_machines_cores(monkeypatch):
+    import dsir.engines as engines
+
+    monkeypatch.setattr(engines, "default_workers", lambda: 4)
+    assert engines.driver_threads(make_engine("local", 1)) == 1
+    assert engines.driver_threads(make_engine("local", 3)) == 3
+    assert engines.driver_threads(make_engine("processes", 16)) == 4
+    assert engines.driver_threads(make_engine("ray", None, "ray://head:10001")) == 4  # all of this machine's
+    assert engines.driver_threads(make_engine("ray", 2)) == 2

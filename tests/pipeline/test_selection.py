@@ -100,6 +100,25 @@ def test_same_selection_whatever_the_workers_and_file_split(tmp_path, corpus, op
     assert key(a) == key(b)
 
 
+@pytest.mark.parametrize("method", ["discriminative", "classifier"])
+def test_the_classifier_trains_on_the_engines_workers_and_selects_the_same(tmp_path, corpus, monkeypatch, method):
+    """The run's own process trains on as many threads as the engine has workers (idle
+    meanwhile), and the selection does not change with them (the threshold that keeps
+    small fits on one thread lowered, so this small one is split)."""
+    from dsir.estimate import classifier
+
+    monkeypatch.setattr(classifier, "_MIN_ENTRIES_PER_THREAD", 1)
+    trained_on = []
+    train = classifier._adam_logistic
+    monkeypatch.setattr(classifier, "_adam_logistic",
+                        lambda *a, **kw: trained_on.append(a[-1]) or train(*a, **kw))
+    t = corpus["targets"]["law"]
+    m1, a = run(tmp_path, "a", corpus["one"], 30, t, workers=1, method=method, buckets=1 << 12)
+    m2, b = run(tmp_path, "b", corpus["one"], 30, t, workers=2, method=method, buckets=1 << 12)
+    assert trained_on == [1, 2]
+    assert key(a) == key(b) and m1["scores"] == m2["scores"] and m1["parameters"] == m2["parameters"]
+
+
 def test_the_default_picks_the_target_domain_and_the_manifest_says_how(tmp_path, corpus):
     m, rows = run(tmp_path, "out", corpus["one"], 40, corpus["targets"]["food"], report=True)
     # 15 target documents give a classifier of small log-odds, which T = 0.3 resamples softly

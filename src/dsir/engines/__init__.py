@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from dsir.engines.local import LocalEngine
+from dsir.engines.local import LocalEngine, default_workers
 from dsir.errors import UsageError
 
 ENGINES = ("auto", "local", "processes", "ray")
@@ -81,3 +81,10 @@ def make_engine(name: str | None = "auto", workers: int | None = None, address: 
 
 
 __all__ = ["AUTO_THREADS_UP_TO", "ENGINES", "Engine", "LocalEngine", "make_engine"]
+
+
+def driver_threads(engine: Engine) -> int:
+    """How many threads the run's own process may compute on between two phases (the
+    classifier's training), while the engine's workers wait: as many as the engine has
+    workers, at most this machine's cores (a Ray cluster's workers are elsewhere)."""
+    return max(1, min(getattr(engine, "workers", None) or default_workers(), default_workers()))

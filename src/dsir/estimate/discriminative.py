@@ -37,7 +37,8 @@ class DiscriminativeEstimator:
     """Log importance weights from a class-balanced logistic regression, target against raw.
 
     Parameters: the ``featurizer`` (its ``buckets`` is the hash space), ``l2``,
-    ``learning_rate`` and ``epochs`` of ``HashedNgramClassifier``'s full-batch Adam.
+    ``learning_rate`` and ``epochs`` of ``HashedNgramClassifier``'s full-batch Adam, and the
+    ``threads`` it trains on (not in ``params``: the fit is bit for bit the same with any).
 
     After ``fit``: ``coef_``, ``intercept_``, ``log_ratio_ = coef_ + intercept_`` (the
     per-n-gram term whose mean over a document is its log importance weight),
@@ -48,9 +49,10 @@ class DiscriminativeEstimator:
     #: The method (``--method``) this estimator is, recorded in its model file.
     method = "discriminative"
 
-    def __init__(self, featurizer: Featurizer, l2: float, learning_rate: float, epochs: int):
+    def __init__(self, featurizer: Featurizer, l2: float, learning_rate: float, epochs: int, threads: int = 1):
         self.featurizer, self.l2, self.learning_rate, self.epochs = featurizer, l2, learning_rate, epochs
-        HashedNgramClassifier(featurizer.buckets, l2, learning_rate, epochs)  # validates them early
+        self.threads = threads
+        HashedNgramClassifier(featurizer.buckets, l2, learning_rate, epochs, threads)  # validates them early
 
     def fit(self, target: tuple[np.ndarray, np.ndarray], raw: tuple[np.ndarray, np.ndarray],
             target_counts: np.ndarray, stats: FitStats | None = None) -> DiscriminativeEstimator:
@@ -59,7 +61,8 @@ class DiscriminativeEstimator:
             raise InputError("the target has no n-grams: every target document is empty")
         if len(raw[1]) == 0:
             raise InputError("the raw sample has no n-grams: every sampled raw document is empty")
-        clf = HashedNgramClassifier(self.featurizer.buckets, self.l2, self.learning_rate, self.epochs).fit(target, raw)
+        clf = HashedNgramClassifier(self.featurizer.buckets, self.l2, self.learning_rate, self.epochs,
+                                    self.threads).fit(target, raw)
         self._set(clf.coef_, clf.intercept_, np.asarray(target_counts, dtype=np.int64), stats or FitStats())
         self.loss_ = clf.loss_
         return self

@@ -55,7 +55,11 @@ class FitData:
 
 
 class Estimator(Protocol):
-    """Learns a score vector over the buckets from one target and the raw pool."""
+    """Learns a score vector over the buckets from one target and the raw pool.
+
+    Built as ``estimator(featurizer, value, threads=n)``: ``threads`` is how many threads
+    the fit may use, an execution setting that no estimator's result depends on.
+    """
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> Estimator: ...
 
@@ -68,7 +72,7 @@ class RatioEstimator:
 
     model_class: type[ImportanceEstimator] = ImportanceEstimator
 
-    def __init__(self, featurizer: Featurizer, smoothing: float):
+    def __init__(self, featurizer: Featurizer, smoothing: float, threads: int = 1):
         self.featurizer, self.smoothing = featurizer, smoothing
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> RatioEstimator:
@@ -91,11 +95,12 @@ def _csr(sample: BottomK) -> tuple[np.ndarray, np.ndarray]:
 class ClassifierEstimator:
     """GPT-3's heuristic classifier; its score vector is ``coef_ + intercept_``."""
 
-    def __init__(self, featurizer: Featurizer, smoothing: float):
-        self.featurizer = featurizer
+    def __init__(self, featurizer: Featurizer, smoothing: float, threads: int = 1):
+        self.featurizer, self.threads = featurizer, threads
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> ClassifierEstimator:
-        self.model_ = HashedNgramClassifier(self.featurizer.buckets).fit(_csr(target.ids), _csr(raw.ids))
+        clf = HashedNgramClassifier(self.featurizer.buckets, threads=self.threads)
+        self.model_ = clf.fit(_csr(target.ids), _csr(raw.ids))
         self.score_vector_ = self.model_.score_vector_
         return self
 
@@ -104,11 +109,11 @@ class LogOddsEstimator:
     """Density ratio by classification (``DiscriminativeEstimator``): its score vector is the
     per-n-gram term whose mean over a unit is the unit's log importance weight."""
 
-    def __init__(self, featurizer: Featurizer, smoothing: float):
-        self.featurizer = featurizer
+    def __init__(self, featurizer: Featurizer, smoothing: float, threads: int = 1):
+        self.featurizer, self.threads = featurizer, threads
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> LogOddsEstimator:
-        self.model_ = DiscriminativeEstimator(self.featurizer, **DISCRIMINATIVE_TRAINING).fit(
+        self.model_ = DiscriminativeEstimator(self.featurizer, **DISCRIMINATIVE_TRAINING, threads=self.threads).fit(
             _csr(target.ids), _csr(raw.ids), target.counts, stats)
         self.score_vector_ = self.model_.log_ratio_
         return self
@@ -118,7 +123,7 @@ class LogOddsEstimator:
 class Method:
     """A registered selection method (``version`` is recorded in the manifest).
 
-    ``estimator(featurizer, value)`` is given the value of the ``Settings`` field named
+    ``estimator(featurizer, value, threads=n)`` is given the value of the ``Settings`` field named
     ``smoothing_param``; ``buckets`` and ``temperature`` are the method's when none is given
     (``temperature`` is used by the importance methods only).
     """
@@ -126,7 +131,7 @@ class Method:
     name: str
     version: int
     needs: FitNeeds
-    estimator: Callable[[Featurizer, float], Estimator] | None
+    estimator: Callable[..., Estimator] | None
     needs_target: bool
     smoothing_param: str = "smoothing"
     buckets: int = PAPER_BUCKETS

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsir.dedup.rule import DedupRule
+from dsir.engines import driver_threads
 from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.importance import FitStats, ImportanceEstimator
@@ -255,7 +256,8 @@ def fit_stage(run: Run, method: Method, raw_files: list[InputFile], targets: lis
             continue
         data = FitData(st.target_documents, counts, _merged(rs, "ids", needs.target_ids) if needs.target_ids else None)
         try:
-            est = method.estimator(f, getattr(s, method.smoothing_param)).fit(data, raw, st)
+            est = method.estimator(f, getattr(s, method.smoothing_param), threads=driver_threads(run.engine))
+            est = est.fit(data, raw, st)
         except ValueError as exc:
             raise InputError(str(exc), path=", ".join(x.path for x in target.files)) from exc
         vectors.append(est.score_vector_)
