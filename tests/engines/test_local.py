@@ -195,3 +195,47 @@ def test_ctrl_c_with_worker_processes_prints_no_worker_tracebacks(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_the_heap_growth_limit_fixes_glibcs_mmap_threshold_once(monkeypatch):
+    import ctypes
+
+    from dsir.engines import local
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setattr(local, "_heap_limited", False)
+    local.limit_heap_growth()
+    local.limit_heap_growth()
+    assert calls == [(-3, 4 << 20)]
+
+
+def test_the_heap_growth_limit_leaves_a_users_setting_and_other_allocators_alone(monkeypatch):
+    import ctypes
+
+    from dsir.engines import local
+
+    def no_libc(name):
+        raise AssertionError("mallopt must not be called when the user set the threshold")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    monkeypatch.setattr(local, "_heap_limited", False)
+    local.limit_heap_growth()
+
+    class NotGlibc:  # macOS, musl: no mallopt
+        pass
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: NotGlibc())
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    local.limit_heap_growth()  # no error
+    monkeypatch.setattr(local, "_heap_limited", False)
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: (_ for _ in ()).throw(OSError("no libc")))
+    local.limit_heap_growth()  # no error either

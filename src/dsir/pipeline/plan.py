@@ -26,6 +26,7 @@ import numpy as np
 
 from dsir.dedup.rule import DedupRule
 from dsir.engines import driver_threads
+from dsir.engines.local import limit_heap_growth
 from dsir.errors import DsirError, InputError, UsageError
 from dsir.estimate.discriminative import DiscriminativeEstimator
 from dsir.estimate.importance import FitStats, ImportanceEstimator
@@ -470,6 +471,7 @@ def select(settings: Settings, engine, raw: list[str], output_dir: str, k: int |
     (``io.parts``); the selection is the same whatever it is."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise UsageError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
+    limit_heap_growth()
     budget = Budget(k, fraction, tokens)  # a bad budget is refused before any work
     if scores.ranks_alone:
         if target or fit is not None:
