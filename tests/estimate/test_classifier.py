@@ -52,7 +52,8 @@ def test_empty_documents_and_bad_input():
 # that train it on threads (a CSC transpose, per-document and per-column phases) must give
 # these numbers bit for bit.
 @njit(cache=True, nogil=True)
-def serial_adam_logistic(indptr, ids, y, sample_weight, buckets, l2, learning_rate, epochs, coef, intercept_out, loss_out):
+def serial_adam_logistic(indptr, ids, y, sample_weight, buckets, l2, learning_rate, epochs, coef, intercept_out,
+                         loss_out):
     n = len(indptr) - 1
     m_w = np.zeros(buckets)
     v_w = np.zeros(buckets)

@@ -138,7 +138,8 @@ def _chunks(lengths: np.ndarray, chunks: int, fixed_cost: int) -> list[tuple[int
 
 
 def _adam_logistic(indptr: np.ndarray, ids: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, columns: int,
-                   l2: float, learning_rate: float, epochs: int, threads: int = 1) -> tuple[np.ndarray, float, np.ndarray]:
+                   l2: float, learning_rate: float, epochs: int,
+                   threads: int = 1) -> tuple[np.ndarray, float, np.ndarray]:
     """Full-batch Adam on the weighted log loss: ``(coef, intercept, loss per epoch)``.
 
     Each epoch is three kernels: per-document terms (over chunks of documents), their
