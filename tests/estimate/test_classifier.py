@@ -130,11 +130,14 @@ def test_training_over_the_used_buckets_is_bit_identical_to_training_over_all_of
     assert np.array_equal(clf.loss_, loss)
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 4])
-def test_training_on_threads_is_bit_identical_to_the_serial_loop(threads, monkeypatch):
+@pytest.mark.parametrize("threads,short_numbers", [(1, True), (2, True), (3, True), (4, True), (2, False)])
+def test_training_on_threads_is_bit_identical_to_the_serial_loop(threads, short_numbers, monkeypatch):
     """Any number of threads adds the same numbers in the same order as the serial loop (the
-    chunk threshold lowered so that each thread gets a share of this small problem)."""
+    chunk threshold lowered so that each thread gets a share of this small problem), with the
+    CSC transpose's documents numbered in 16 bits or, past 2^16 documents, in 32."""
     monkeypatch.setattr(classifier, "_MIN_ENTRIES_PER_THREAD", 1)
+    if not short_numbers:
+        monkeypatch.setattr(classifier, "_SHORT_DOCUMENT_NUMBERS", 10)
     buckets = 300
     target, raw, (indptr, ids, y, weight) = training_data(7, buckets, 90)
     coef, intercept, loss = np.zeros(buckets), np.zeros(1), np.zeros(25)

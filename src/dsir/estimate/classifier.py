@@ -27,14 +27,17 @@ from numba import njit
 _MIN_ENTRIES_PER_THREAD = 50_000
 #: A coefficient's Adam step, in units of one gradient entry (for balancing the chunks).
 _STEP_COST = 4
+#: Up to this many documents, the CSC transpose numbers them in 16 bits.
+_SHORT_DOCUMENT_NUMBERS = 1 << 16
 
 
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
 
 @njit(cache=True, nogil=True)
-def _columns(indptr, ids, columns):
-    """The CSC transpose of CSR ids: ``col_ptr`` and each entry's document, in column order.
+def _columns(indptr, ids, columns, doc_of):
+    """The CSC transpose of CSR ids: ``col_ptr``, and each entry's document in column order
+    written to ``doc_of``.
 
     A stable counting sort, so a column's entries keep the CSR order (document, then
     position): summing them in that order adds what the serial scatter added, in its order.
@@ -45,18 +48,17 @@ def _columns(indptr, ids, columns):
     for j in range(columns):
         col_ptr[j + 1] += col_ptr[j]
     fill = col_ptr[:-1].copy()
-    doc_of = np.empty(len(ids), np.int32)
     for i in range(len(indptr) - 1):
         for p in range(indptr[i], indptr[i + 1]):
             doc_of[fill[ids[p]]] = i
             fill[ids[p]] += 1
-    return col_ptr, doc_of
+    return col_ptr
 
 
 @njit(cache=True, nogil=True)
-def _mark(ids, present):
+def _count(ids, counts):
     for p in range(len(ids)):
-        present[ids[p]] = True
+        counts[ids[p]] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -93,9 +95,10 @@ def _document_terms(indptr, ids, y, sample_weight, coef, b, lo, hi, loss_terms, 
 
 
 @njit(cache=True, nogil=True)
-def _epoch_totals(indptr, loss_terms, residual, coef, epoch, total_weight, l2, learning_rate, state, loss_out):
-    """The epoch's loss (in document order, the L2 term over the coefficients before their
-    update) and the intercept's Adam step; ``state`` is ``[b, m_b, v_b, c1, c2]``."""
+def _epoch_totals(indptr, loss_terms, residual, coef, reg_order, epoch, total_weight, l2, learning_rate, state,
+                  loss_out):
+    """The epoch's loss (in document order; the L2 term over the coefficients before their
+    update, in ``reg_order``) and the intercept's Adam step; ``state`` is ``[b, m_b, v_b, c1, c2]``."""
     loss = 0.0
     grad_b = 0.0
     for i in range(len(indptr) - 1):
@@ -103,8 +106,9 @@ def _epoch_totals(indptr, loss_terms, residual, coef, epoch, total_weight, l2, l
             loss += loss_terms[i]
             grad_b += residual[i]
     reg = 0.0
-    for j in range(len(coef)):
-        reg += coef[j] * coef[j]
+    for q in range(len(reg_order)):
+        c = coef[reg_order[q]]
+        reg += c * c
     t = epoch + 1
     c1 = 1.0 - _BETA1 ** t
     c2 = 1.0 - _BETA2 ** t
@@ -138,9 +142,10 @@ def _chunks(lengths: np.ndarray, chunks: int, fixed_cost: int) -> list[tuple[int
 
 
 def _adam_logistic(indptr: np.ndarray, ids: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, columns: int,
-                   l2: float, learning_rate: float, epochs: int,
-                   threads: int = 1) -> tuple[np.ndarray, float, np.ndarray]:
+                   l2: float, learning_rate: float, epochs: int, threads: int = 1,
+                   reg_order: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """Full-batch Adam on the weighted log loss: ``(coef, intercept, loss per epoch)``.
+    The loss's L2 term sums the squared coefficients in ``reg_order`` (default: 0, 1, ...).
 
     Each epoch is three kernels: per-document terms (over chunks of documents), their
     totals in document order with the intercept's step (one thread), and each coefficient's
@@ -149,7 +154,11 @@ def _adam_logistic(indptr: np.ndarray, ids: np.ndarray, y: np.ndarray, sample_we
     for bit the same with any number of threads.
     """
     n = len(indptr) - 1
-    col_ptr, doc_of = _columns(indptr, ids, columns)
+    # Documents numbered in 16 bits when they fit: the column pass streams these, half the bytes
+    doc_of = np.empty(len(ids), np.uint16 if n <= _SHORT_DOCUMENT_NUMBERS else np.int32)
+    col_ptr = _columns(indptr, ids, columns, doc_of)
+    if reg_order is None:
+        reg_order = np.arange(columns, dtype=np.int32)
     coef, m_w, v_w = np.zeros(columns), np.zeros(columns), np.zeros(columns)
     loss_terms, residual, scaled = np.zeros(n), np.zeros(n), np.zeros(n)
     state, loss = np.zeros(5), np.zeros(epochs)
@@ -170,7 +179,8 @@ def _adam_logistic(indptr: np.ndarray, ids: np.ndarray, y: np.ndarray, sample_we
         run = pool.map if pool is not None else map
         for epoch in range(epochs):
             list(run(documents, doc_chunks))
-            _epoch_totals(indptr, loss_terms, residual, coef, epoch, total_weight, l2, learning_rate, state, loss)
+            _epoch_totals(indptr, loss_terms, residual, coef, reg_order, epoch, total_weight, l2, learning_rate, state,
+                          loss)
             list(run(steps, col_chunks))
     return coef, float(state[0]), loss
 
@@ -214,26 +224,28 @@ class HashedNgramClassifier:
         y = np.concatenate([np.ones(n_t), np.zeros(n_r)])
         sample_weight = np.concatenate([np.full(n_t, 0.5 / n_t), np.full(n_r, 0.5 / n_r)])
         # A bucket no training document has keeps a zero gradient, so Adam leaves its coefficient
-        # at exactly 0: training over the buckets that occur (renumbered densely, in order) gives
-        # the same coefficients while its arrays stay in cache however large the hash space.
-        # np.unique's renumbering by a lookup table (linear, not a sort), and int32 ids: the
-        # kernel streams them twice an epoch, so half the bytes is a tenth of its time. Marked and
-        # renumbered by loops straight into one array: numpy would first copy int32 indices to
-        # int64 and the two sides' ids into one array.
-        present = np.zeros(self.buckets, dtype=bool)
-        _mark(ti, present)
-        _mark(ri, present)
-        used = np.flatnonzero(present)
+        # at exactly 0: training over the buckets that occur gives the same coefficients while its
+        # arrays stay in cache however large the hash space. They are numbered densely, the most
+        # frequent first (ties in bucket order), so that the coefficients most documents read sit
+        # together in cache: the sums add the same values in the same order whatever the
+        # numbering, and the L2 term is summed in bucket order (``reg_order``). Counted and
+        # renumbered by loops into one int32 array: the kernels stream the ids twice an epoch
+        # (half the bytes of int64), and numpy would first copy int32 indices to int64.
+        counts = np.zeros(self.buckets, np.int64)
+        _count(ti, counts)
+        _count(ri, counts)
+        used = np.flatnonzero(counts)
+        by_frequency = used[np.argsort(-counts[used], kind="stable")]
         renumber = np.zeros(self.buckets, dtype=np.int32)
-        renumber[used] = np.arange(len(used), dtype=np.int32)
+        renumber[by_frequency] = np.arange(len(used), dtype=np.int32)
         dense = np.empty(len(ti) + len(ri), np.int32)
         _renumber(ti, renumber, dense[:len(ti)])
         _renumber(ri, renumber, dense[len(ti):])
         coef, self.intercept_, self.loss_ = _adam_logistic(
             indptr, dense, y, sample_weight, len(used), float(self.l2), float(self.learning_rate), int(self.epochs),
-            self.threads)
+            self.threads, reg_order=renumber[used])
         self.coef_ = np.zeros(self.buckets)
-        self.coef_[used] = coef
+        self.coef_[by_frequency] = coef
         self.score_vector_ = self.coef_ + self.intercept_
         return self
 
