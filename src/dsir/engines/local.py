@@ -30,7 +30,8 @@ def limit_heap_growth() -> None:
     arrays a pass allocates and frees in the tens of MB (bucket ids, score arrays, decoded
     text) then come from the heaps, which keep the memory after they are freed: a select's
     peak RSS with 2 workers was 582-585 MB against 500-507 MB with the threshold fixed at
-    4 MiB, at the same speed (bench/README.md, "One large file").
+    4 MiB, at about the same speed (bench/heap_threshold.py; bench/README.md, "Under today's
+    default method").
     """
     global _heap_limited
     if _heap_limited or "MALLOC_MMAP_THRESHOLD_" in os.environ:
