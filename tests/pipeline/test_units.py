@@ -55,6 +55,33 @@ def test_record_round_trip_and_fingerprint_check(tmp_path):
     assert load_record(path, "fp1") is None
 
 
+def test_record_arrays_are_a_zstd_npz_and_older_zlib_records_still_load(tmp_path):
+    import io
+    import json
+
+    import zstandard
+
+    path = str(tmp_path / "x.rec")
+    counts = np.zeros(1 << 16, np.int64)
+    counts[7] = 3
+    save_record(path, "fp", {}, {"counts": counts}, {})
+    data = open(path, "rb").read()
+    n = int.from_bytes(data[:8], "little")
+    assert json.loads(data[8: 8 + n])["arrays"] == "npz.zst"
+    assert zstandard.ZstdDecompressor().decompress(data[8 + n:])[:2] == b"PK"  # an .npz inside
+    assert len(data) < counts.nbytes / 20  # compressed: the counts are mostly zeros
+    assert np.array_equal(load_record(path, "fp")[1]["counts"], counts)
+    with open(path, "r+b") as fh:  # a torn payload is not a record: recompute
+        fh.truncate(len(data) - 5)
+    assert load_record(path, "fp") is None
+    header = json.dumps({"fingerprint": "fp", "meta": {}, "owned": {}, "arrays": True}).encode()
+    old = io.BytesIO()
+    np.savez_compressed(old, counts=counts)  # the format before zstd
+    with open(path, "wb") as fh:
+        fh.write(len(header).to_bytes(8, "little") + header + old.getvalue())
+    assert np.array_equal(load_record(path, "fp")[1]["counts"], counts)
+
+
 def test_run_unit_reuses_only_a_matching_record(tmp_path):
     state = RunState(str(tmp_path), resume=True)
     calls: list = []

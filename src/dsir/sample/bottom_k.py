@@ -12,6 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _take_ragged(values, offsets, keep, out_offsets):
+    """The payloads of items ``keep``, in that order, packed (``out_offsets`` given)."""
+    out = np.empty(out_offsets[-1], values.dtype)
+    for q in range(len(keep)):
+        start = offsets[keep[q]]
+        o = out_offsets[q]
+        for p in range(out_offsets[q + 1] - o):
+            out[o + p] = values[start + p]
+    return out
 
 
 @dataclass
@@ -46,14 +59,11 @@ class BottomK:
     def prune(self) -> BottomK:
         """Drop every item but the ``k`` smallest (in ``u`` order, which is deterministic)."""
         keep = np.argsort(self.u, kind="stable")[: self.k]
-        lengths = np.diff(self.offsets)[keep]
-        starts = self.offsets[:-1][keep]
-        total = int(lengths.sum())
-        positions = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths) \
-            + np.repeat(starts, lengths)
+        offsets = np.concatenate([[0], np.cumsum(np.diff(self.offsets)[keep])]).astype(np.int64)
+        # a loop, not numpy's index arrays: those are three int64 arrays as long as the payloads
+        self.values = _take_ragged(self.values, self.offsets, keep, offsets)
         self.u = self.u[keep]
-        self.values = self.values[positions]
-        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.offsets = offsets
         return self
 
     def merge(self, other: BottomK) -> BottomK:
