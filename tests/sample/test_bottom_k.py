@@ -45,3 +45,19 @@ def test_the_sample_of_a_split_is_the_sample_of_the_whole(dtype):
             part.add(u[a:b], *ragged(payloads[a:b], dtype))
         merged.merge(part.prune())
     assert items(merged) == items(whole)
+
+
+def test_the_union_of_samples_is_their_merge_one_by_one_ties_included():
+    rng = np.random.default_rng(5)
+    samples, merged = [], BottomK.empty(25, np.int32)
+    for part in range(6):
+        u = rng.integers(0, 12, 20) / 12  # many ties, across and within samples
+        payloads = [[part, i] * int(rng.integers(0, 3)) for i in range(20)]
+        s = BottomK.empty(25, np.int32)
+        s.add(u, *ragged(payloads, np.int64))
+        samples.append(s.prune())
+        merged.merge(BottomK(s.k, s.u.copy(), s.values.copy(), s.offsets.copy()))
+    union = BottomK.union(25, samples, np.int32)
+    assert items(union) == items(merged) and len(union) == 25
+    assert union.values.dtype == np.int32
+    assert len(BottomK.union(3, [], np.int32)) == 0

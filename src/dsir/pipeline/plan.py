@@ -290,10 +290,8 @@ def _first_reject(run: Run, owners: list[int], target: int) -> str:
 
 
 def _merged(results: list[FitResult], what: str, k: int) -> BottomK:
-    out = BottomK.empty(max(1, k), np.uint8 if what == "texts" else np.int32)
-    for r in results:
-        out.merge(r.sample(what, max(1, k)))
-    return out
+    return BottomK.union(max(1, k), [r.sample(what, max(1, k)) for r in results],
+                         np.uint8 if what == "texts" else np.int32)
 
 
 def loaded_fit(model) -> Fit:

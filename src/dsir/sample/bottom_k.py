@@ -66,6 +66,20 @@ class BottomK:
         self.offsets = offsets
         return self
 
+    @classmethod
+    def union(cls, k: int, samples: list[BottomK], dtype) -> BottomK:
+        """The sample of the union of ``samples``' items, pruned once: the same items, in the
+        same order, as merging them one by one (ties keep their samples' order), in time
+        linear in their size rather than in their number times it."""
+        out = cls.empty(k, dtype)
+        if samples:
+            out.u = np.concatenate([out.u] + [x.u for x in samples])
+            out.values = np.concatenate([out.values] + [x.values.astype(dtype, copy=False) for x in samples])
+            ends = np.cumsum([0] + [x.offsets[-1] - x.offsets[0] for x in samples])
+            out.offsets = np.concatenate([out.offsets] + [x.offsets[1:] - x.offsets[0] + end
+                                                          for x, end in zip(samples, ends)]).astype(np.int64)
+        return out.prune()
+
     def merge(self, other: BottomK) -> BottomK:
         """The sample of the union of both samples' items."""
         self.add(other.u, other.values, other.offsets)
