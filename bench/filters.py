@@ -194,7 +194,7 @@ def run_row(row: str, domain: str, budget: dict, corpus: Path, pool_files: list[
     options = row_options(row, corpus / "eval" / f"{domain}.jsonl.zst")
     t0 = time.perf_counter()
     with d.engine:
-        d.estimator_ = fitted[d.method].estimator_
+        d.estimator_ = fitted[d.method, d.features].estimator_
         m = d.select([str(p) for p in pool_files], str(out), overwrite=True, report=False, **budget, **options)
     seconds = time.perf_counter() - t0
     ids, texts = read_selection(out)

@@ -91,6 +91,9 @@ METHODS: dict[str, dict | None] = {
     "dsir-mean-T0.1": {"method": "dsir", "weighting": "mean", "temperature": 0.1},
     "random": {"method": "random"},
     "classifier": {"method": "classifier"},
+    # the neural feature space of issue 19: a logistic regression on static MiniLM vectors
+    "minilm-static": {"method": "discriminative", "features": "minilm-static"},
+    "minilm-static-topk": {"method": "discriminative", "features": "minilm-static", "top_k": True},
     "reference": None,
     "oracle": None,
 }
@@ -186,8 +189,9 @@ def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files:
     d = DSIR(seed=seed, workers=workers, **kwargs)
     t0 = time.perf_counter()
     with d.engine:
-        if d.method in fitted:
-            d.estimator_ = fitted[d.method].estimator_  # one fit per domain and method, shared by its rows
+        if (d.method, d.features) in fitted:
+            # one fit per domain, method and feature space, shared by its rows
+            d.estimator_ = fitted[d.method, d.features].estimator_
             m = d.select([str(p) for p in pool_files], str(out), overwrite=True, report=False, **budget)
         else:
             m = d.select([str(p) for p in pool_files], str(out), target=str(target), overwrite=True,
@@ -197,11 +201,12 @@ def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files:
         "method", "weighting", "temperature", "chunk_words", "top_k", "pareto_alpha") if kk in m["parameters"]}}
 
 
-def shared_fits(methods: list[str], seed: int, pool_files: list[Path], target: Path) -> dict[str, DSIR]:
-    """One fit per domain of each ``SHARED_FIT`` method that a row of ``methods`` uses."""
-    used = {DSIR(**METHODS[m]).method for m in methods if METHODS[m] is not None}
-    return {m: DSIR(seed=seed, method=m).fit([str(f) for f in pool_files], str(target))
-            for m in sorted(used & set(SHARED_FIT))}
+def shared_fits(methods: list[str], seed: int, pool_files: list[Path], target: Path) -> dict[tuple, DSIR]:
+    """One fit per domain of each ``SHARED_FIT`` method (and feature space) that a row of
+    ``methods`` uses."""
+    used = {(d.method, d.features) for d in (DSIR(**METHODS[m]) for m in methods if METHODS[m] is not None)}
+    return {(m, f): DSIR(seed=seed, method=m, features=f).fit([str(p) for p in pool_files], str(target))
+            for m, f in sorted(used) if m in SHARED_FIT}
 
 
 def text_order(ids: list[str], seed: int) -> list[int]:

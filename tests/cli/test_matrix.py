@@ -23,7 +23,9 @@ read in parts (``parts``: ``--unit-size 4kB``, five or more byte-range parts per
 baseline is the default row's selection, byte for byte) and seekable zstd shards (``seekable``:
 ``--output-format jsonl.zst --zstd-frame-size 2kB``; the baseline is the default row's
 selection once decompressed, each shard a seekable file of frames ending at line ends; its
-``maxshard`` cell compares the pieces decompressed). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
+``maxshard`` cell compares the pieces decompressed) and the static MiniLM feature space (``minilm``:
+``--features minilm-static --method discriminative``, a logistic regression on mean piece
+vectors). Columns (options ``OPTIONS``): resume after a SIGKILL, ``--on-error
 skip`` over a pool with a bad record, an ``s3://`` output on a loopback moto server,
 ``--group-by source``, a later ``dsir report OUT``, ``--engine ray``, the pool as
 Arrow IPC files (as ``datasets.save_to_disk`` writes them) with the text in another field
@@ -99,6 +101,7 @@ CONFIGS: dict[str, list[str]] = {
     "scorer": ["--target", "{TA}", "--scorer", "fasttext:{FT}", "--scorer-label", "sea", "--score-weight", "2"],
     "parts": ["--target", "{TA}", "--unit-size", "4kB"],
     "seekable": ["--target", "{TA}", "--output-format", "jsonl.zst", "--zstd-frame-size", "2kB"],
+    "minilm": ["--target", "{TA}", "--features", "minilm-static", "--method", "discriminative"],
 }
 BALANCE_ENTRIES = ["Harbour", "storm", "wheat", "barn", "gull", "mill"]
 COPIES = 6  # near copies per pool file 3, 4, 5 (of long sea documents of files 0, 1, 2)

@@ -127,8 +127,8 @@ def test_params_registry_and_protocol():
     assert f.params == {"name": "sha256-ngrams-v1", "ngrams": 3, "buckets": 97, "unicode_version": "14.0.0"}
     assert featurizer_of_params(f.params) == f
     assert featurizer_of_params({"name": "hashed-ngrams-v1", "ngrams": 2, "buckets": 5}) == HashedNgramFeaturizer(2, 5)
-    assert set(FEATURES) == {"hashed-ngrams", "sha256-ngrams"}
-    with pytest.raises(ValueError, match="features must be one of hashed-ngrams, sha256-ngrams"):
+    assert set(FEATURES) == {"hashed-ngrams", "sha256-ngrams", "minilm-static"}
+    with pytest.raises(ValueError, match="features must be one of hashed-ngrams, sha256-ngrams, minilm-static"):
         make_featurizer("sha1-ngrams", 2, 10)
     with pytest.raises(ValueError, match="buckets"):
         Sha256NgramFeaturizer(2, 2**31)

@@ -91,6 +91,7 @@ def key(rows):
     dict(method="random"),
     dict(method="classifier"),
     dict(method="discriminative", buckets=1 << 16),
+    dict(method="discriminative", features="minilm-static"),
 ])
 def test_same_selection_whatever_the_workers_and_file_split(tmp_path, corpus, options):
     t = corpus["targets"]["law"]
@@ -342,3 +343,32 @@ def test_discriminative_ranks_on_the_classifiers_log_odds_and_saves_its_model(tm
     assert key(selected(tmp_path / "loaded")) == key(rows)
     with pytest.raises(UsageError, match="holds a discriminative fit"):
         DSIR(method="dsir").load_model(str(tmp_path / "model.npz"))
+
+
+def test_minilm_static_ranks_on_the_log_odds_of_mean_piece_vectors(tmp_path, corpus):
+    """In the static embedding space the weight is the logistic regression's log-odds of a
+    document's mean piece vector (computed here apart, from the document-vector coefficients),
+    over the temperature; its model file gives the same selection, and --buckets is refused."""
+    from dsir.estimate.embedding import mean_vectors
+
+    law = corpus["targets"]["law"]
+    d = DSIR(method="discriminative", features="minilm-static", temperature=0.5)
+    assert d.settings.buckets == 30_522
+    scores = d.score(corpus["one"], target=law).to_pandas().sort_values("row")
+    est = d.estimator_
+    f = est.featurizer
+    texts = pa.array([r["text"] for r in corpus["pool"]], pa.large_string())
+    x = mean_vectors(*f.buckets_of(texts), f.vectors)
+    w = np.linalg.lstsq(f.vectors.astype(np.float64), est.coef_, rcond=None)[0]  # the vector-space coefficients
+    np.testing.assert_allclose(scores["weight"].to_numpy(), (x @ w + est.intercept_) / 0.5, rtol=1e-6, atol=1e-6)
+    m, rows = run(tmp_path, "fresh", corpus["one"], 20, law, method="discriminative", features="minilm-static",
+                  temperature=0.5)
+    assert sum(r["domain"] == "law" for r in rows) >= 16
+    assert m["parameters"]["features"] == "minilm-static" and m["parameters"]["buckets"] == 30_522
+    d.save(str(tmp_path / "model.npz"))
+    again = DSIR(method="discriminative", features="minilm-static", temperature=0.5).load_model(
+        str(tmp_path / "model.npz"))
+    again.select(corpus["one"], str(tmp_path / "loaded"), k=20)
+    assert key(selected(tmp_path / "loaded")) == key(rows)
+    with pytest.raises(UsageError, match="buckets does not apply"):
+        DSIR(features="minilm-static", buckets=1000)

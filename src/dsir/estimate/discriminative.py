@@ -12,6 +12,11 @@ linear model over an average of n-gram vectors, in a hash space as large as fast
 the log-odds is the mean over the document's n-grams of ``coef_ + intercept_``: the score
 kernel sums that vector per document, and ``weighting="mean"`` divides by the n-gram count.
 The weight then drops into the same resampling (temperature, Gumbel top-k, ``--tokens``).
+
+In an embedding space (a featurizer with ``vectors``, ``--features minilm-static``) the
+features are instead a document's mean piece vector (``embedding.EmbeddingLogisticRegression``),
+and the per-piece term is ``vectors @ coef + intercept``: the same model file, score kernel
+and weighting.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 from dsir import __version__
 from dsir.errors import InputError
 from dsir.estimate.classifier import HashedNgramClassifier
+from dsir.estimate.embedding import EmbeddingLogisticRegression, mean_vectors
 from dsir.estimate.importance import MODEL_FORMAT, FitStats
 from dsir.featurize import Featurizer
 from dsir.io.storage import save_npz
@@ -40,7 +46,8 @@ class DiscriminativeEstimator:
     ``learning_rate`` and ``epochs`` of ``HashedNgramClassifier``'s full-batch Adam, and the
     ``threads`` it trains on (not in ``params``: the fit is bit for bit the same with any).
 
-    After ``fit``: ``coef_``, ``intercept_``, ``log_ratio_ = coef_ + intercept_`` (the
+    After ``fit``: ``coef_`` (per bucket; in an embedding space ``vectors @`` the document-vector
+    coefficients), ``intercept_``, ``log_ratio_ = coef_ + intercept_`` (the
     per-n-gram term whose mean over a document is its log importance weight),
     ``target_counts_`` (for the report), ``raw_counts_`` (zeros: no raw bag-of-n-grams model),
     ``loss_`` and ``stats_``.
@@ -52,7 +59,16 @@ class DiscriminativeEstimator:
     def __init__(self, featurizer: Featurizer, l2: float, learning_rate: float, epochs: int, threads: int = 1):
         self.featurizer, self.l2, self.learning_rate, self.epochs = featurizer, l2, learning_rate, epochs
         self.threads = threads
-        HashedNgramClassifier(featurizer.buckets, l2, learning_rate, epochs, threads)  # validates them early
+        # validates them early
+        if self.embedded:
+            EmbeddingLogisticRegression(l2, learning_rate, epochs)
+        else:
+            HashedNgramClassifier(featurizer.buckets, l2, learning_rate, epochs, threads)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the features are document vectors (the featurizer's ``vectors``)."""
+        return getattr(self.featurizer, "vectors", None) is not None
 
     def fit(self, target: tuple[np.ndarray, np.ndarray], raw: tuple[np.ndarray, np.ndarray],
             target_counts: np.ndarray, stats: FitStats | None = None) -> DiscriminativeEstimator:
@@ -61,9 +77,16 @@ class DiscriminativeEstimator:
             raise InputError("the target has no n-grams: every target document is empty")
         if len(raw[1]) == 0:
             raise InputError("the raw sample has no n-grams: every sampled raw document is empty")
-        clf = HashedNgramClassifier(self.featurizer.buckets, self.l2, self.learning_rate, self.epochs,
-                                    self.threads).fit(target, raw)
-        self._set(clf.coef_, clf.intercept_, np.asarray(target_counts, dtype=np.int64), stats or FitStats())
+        if self.embedded:
+            vectors = self.featurizer.vectors
+            clf = EmbeddingLogisticRegression(self.l2, self.learning_rate, self.epochs).fit(
+                mean_vectors(*target, vectors), mean_vectors(*raw, vectors))
+            coef, intercept = clf.piece_scores(vectors), clf.intercept_
+        else:
+            clf = HashedNgramClassifier(self.featurizer.buckets, self.l2, self.learning_rate, self.epochs,
+                                        self.threads).fit(target, raw)
+            coef, intercept = clf.coef_, clf.intercept_
+        self._set(coef, intercept, np.asarray(target_counts, dtype=np.int64), stats or FitStats())
         self.loss_ = clf.loss_
         return self
 

@@ -155,6 +155,8 @@ class ImportanceEstimator:
 
 
 def _describe_featurizer(params: dict) -> str:
+    if "file_sha256" in params:  # a distilled feature space: its file names it
+        return f"featurizer {params.get('name')!r} (file sha256 {str(params['file_sha256'])[:12]})"
     unicode = params.get("unicode_version") or "not recorded"
     return f"featurizer {params.get('name')!r} (Unicode {unicode})"
 

@@ -32,6 +32,9 @@ PAPER_BUCKETS = 10_000
 DISCRIMINATIVE_BUCKETS = 1 << 18
 DISCRIMINATIVE_TRAINING = {"l2": 1e-7, "learning_rate": 0.2, "epochs": 400}
 DISCRIMINATIVE_TEMPERATURE = 0.3
+#: ``discriminative`` in an embedding space (``--features minilm-static``): its training
+#: (chosen on bench/neural.py; see bench/README.md "Neural feature spaces").
+EMBEDDING_TRAINING = {"l2": 1e-3, "learning_rate": 0.05, "epochs": 300}
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,9 @@ class LogOddsEstimator:
         self.featurizer, self.threads = featurizer, threads
 
     def fit(self, target: FitData, raw: FitData, stats: FitStats) -> LogOddsEstimator:
-        self.model_ = DiscriminativeEstimator(self.featurizer, **DISCRIMINATIVE_TRAINING, threads=self.threads).fit(
+        training = EMBEDDING_TRAINING if getattr(self.featurizer, "vectors", None) is not None else \
+            DISCRIMINATIVE_TRAINING
+        self.model_ = DiscriminativeEstimator(self.featurizer, **training, threads=self.threads).fit(
             _csr(target.ids), _csr(raw.ids), target.counts, stats)
         self.score_vector_ = self.model_.log_ratio_
         return self

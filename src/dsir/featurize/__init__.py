@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from dsir.featurize.hashed_ngrams import FEATURIZER_NAME, HashedNgramFeaturizer, content_hashes
 from dsir.featurize.sha256_ngrams import Sha256NgramFeaturizer
+from dsir.featurize.static_embeddings import StaticEmbeddingFeaturizer
 
 
 @runtime_checkable
@@ -41,7 +42,8 @@ class Featurizer(Protocol):
 
 
 #: The featurizers by their ``features`` name (``DSIR(features=...)``, ``--features``).
-FEATURES: dict[str, type] = {cls.FEATURES: cls for cls in (HashedNgramFeaturizer, Sha256NgramFeaturizer)}
+FEATURES: dict[str, type] = {cls.FEATURES: cls for cls in (HashedNgramFeaturizer, Sha256NgramFeaturizer,
+                                                            StaticEmbeddingFeaturizer)}
 
 
 def make_featurizer(features: str, ngrams: int, buckets: int) -> Featurizer:
@@ -64,4 +66,5 @@ def featurizer_of_params(params: dict) -> Featurizer:
 
 
 __all__ = ["FEATURES", "FEATURIZER_NAME", "Featurizer", "HashedNgramFeaturizer", "Sha256NgramFeaturizer",
+           "StaticEmbeddingFeaturizer",
            "content_hashes", "featurizer_of_params", "make_featurizer"]

@@ -77,8 +77,8 @@ def compile_kernels(ngrams: int, features: str = "hashed-ngrams") -> None:
     same argument types, the specialization the run will look up in the cache)."""
     import pyarrow as pa
 
-    from dsir.featurize import content_hashes, make_featurizer
+    from dsir.featurize import FEATURES, content_hashes, make_featurizer
 
     texts = pa.array(["warm up"])
     content_hashes(texts)
-    make_featurizer(features, ngrams, 2).count(texts)
+    make_featurizer(features, ngrams, getattr(FEATURES.get(features), "BUCKETS", 2)).count(texts)

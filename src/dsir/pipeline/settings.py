@@ -10,7 +10,7 @@ import numpy as np
 
 from dsir.errors import UsageError
 from dsir.estimate.methods import METHODS
-from dsir.featurize import Featurizer, make_featurizer
+from dsir.featurize import FEATURES, Featurizer, make_featurizer
 from dsir.sample.methods import KeyRule
 
 
@@ -51,6 +51,9 @@ class Settings:
     emit: str
 
     def __post_init__(self) -> None:
+        fixed = getattr(FEATURES.get(self.features) if isinstance(self.features, str) else None, "BUCKETS", None)
+        if self.buckets is None and fixed is not None:  # a feature space of its own size
+            object.__setattr__(self, "buckets", fixed)
         if isinstance(self.method, str) and self.method in METHODS:
             for name in ("buckets", "temperature"):
                 if getattr(self, name) is None:
