@@ -31,6 +31,8 @@ def test_registered_with_a_fixed_space():
     assert (f.ngrams, f.buckets) == (1, 30_522)
     with pytest.raises(ValueError, match="buckets does not apply"):
         make_featurizer("minilm-static", 2, 10_000)
+    with pytest.raises(ValueError, match="ngrams does not apply"):
+        make_featurizer("minilm-static", 3, 30_522)
     assert featurizer_of_params(F.params) == F
     assert F.params["name"] == "minilm-static-v1" and F.params["dimensions"] == 256
     assert F.vectors.shape == (30_522, 256) and F.vectors.dtype == np.float32
@@ -108,3 +110,13 @@ def test_vectors_are_the_models(tmp_path):
     assert np.allclose(F.vectors[ids], want, rtol=2e-3, atol=2e-3)
     assert json.loads(json.dumps(load_static().recipe))["model_safetensors_sha256"]
 
+
+
+def test_buckets_are_named_by_their_pieces():
+    from dsir.featurize.ngram_names import BucketNames
+
+    ids = F.buckets_of(arr(["The tokenization of unaffable words"]))[1]
+    names = BucketNames(ids, F).update(arr(["The tokenization of unaffable words"] * 3))
+    assert {F.bucket_names[b] for b in ids.tolist()} == {"the", "token", "##ization", "of", "una", "##ffa",
+                                                          "##ble", "words"}
+    assert names.top(int(ids[2])) == [("##ization", 3)] and names.documents_ == 3

@@ -171,12 +171,14 @@ def test_chunk_index_field_collision_is_an_error(tmp_path, corpus):
         run(tmp_path, "out", raw, 5, corpus["targets"]["sea"], chunk_words=10, emit="chunks")
 
 
-@pytest.mark.parametrize("workers,raw", [(1, "one"), (2, "three")])
-def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpus, workers, raw):
+@pytest.mark.parametrize("workers,raw,features", [(1, "one", "hashed-ngrams"), (2, "three", "hashed-ngrams"),
+                                                   (2, "three", "minilm-static")])
+def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpus, workers, raw, features):
     t = corpus["targets"]
     specs = [f"law={t['law']}:2", f"food={t['food']}:1", f"sea={t['sea']}:1"]
     out = tmp_path / "out"
-    m = DSIR(workers=workers).select(corpus[raw], str(out), k=40, target=specs)
+    kw = {"features": features, "method": "discriminative"} if features == "minilm-static" else {}
+    m = DSIR(workers=workers, **kw).select(corpus[raw], str(out), k=40, target=specs)
     report = json.loads((out / "report.json").read_text())  # a section per target
     assert [t["name"] for t in report["targets"]] == [t["name"] for t in m["per_target"]]
     assert [t["selected"] for t in report["targets"]] == [t["selected"] for t in m["per_target"]]
@@ -194,7 +196,7 @@ def test_several_targets_share_k_and_never_take_a_document_twice(tmp_path, corpu
     assert len(ids) == 40
     assert os.path.exists(out / "_dsir" / "model-food.npz")
     if workers == 2:  # the same files as with one worker and one file, apart from the shard numbering
-        m1 = DSIR(workers=1).select(corpus["one"], str(tmp_path / "one"), k=40, target=specs, report=False)
+        m1 = DSIR(workers=1, **kw).select(corpus["one"], str(tmp_path / "one"), k=40, target=specs, report=False)
         assert key(selected(out)) == key(selected(tmp_path / "one"))
         assert [p["selected"] for p in m1["per_target"]] == [20, 10, 10]
 

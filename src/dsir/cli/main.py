@@ -41,7 +41,7 @@ def feature_options(fn):
         click.option("--buckets", type=click.IntRange(1, 2**31 - 1), default=DEFAULTS["buckets"], **_SHOW,
                      help="Number of hash buckets of the feature space (default: 10,000, the paper's, for dsir, reference and classifier; 2^18 = 262,144 for discriminative; at most what memory allows: a run holds about 12 arrays of 8 bytes per bucket; refused up front beyond half of the machine's memory)."),
         click.option("--features", type=click.Choice(list(FEATURES)), default=DEFAULTS["features"], **_SHOW,
-                     help="Featurizer: hashed-ngrams (FNV-1a hashes, fast), or sha256-ngrams (the buckets of the reference package data-selection 1.0.3, exactly: sha256 of each n-gram modulo --buckets; slower)."),
+                     help="Featurizer: hashed-ngrams (FNV-1a hashes, fast), sha256-ngrams (the buckets of the reference package data-selection 1.0.3, exactly: sha256 of each n-gram modulo --buckets; slower), or minilm-static (the word pieces of all-MiniLM-L6-v2 with vectors distilled from it: --method discriminative fits a logistic regression on each document's mean piece vector; --ngrams and --buckets do not apply)."),
         click.option("--smoothing", type=float, default=DEFAULTS["smoothing"], **_SHOW,
                      help="Additive smoothing of both bag-of-n-grams models of --method dsir: p(b) = (count(b) + a) / (total + a * buckets)."),
         click.option("--target-smoothing", type=float, default=DEFAULTS["target_smoothing"], **_SHOW,

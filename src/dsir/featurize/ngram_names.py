@@ -76,6 +76,14 @@ class BucketNames:
             texts = pc.utf8_slice_codeunits(texts, 0, self.max_tokens * 8)
         indptr, ids = self.featurizer.buckets_of(texts)
         kept = np.isin(ids, self.buckets)
+        names = getattr(self.featurizer, "bucket_names", None)
+        if names is not None:  # a vocabulary (word pieces): each bucket has one name, known exactly
+            self.documents_ += len(texts)
+            found, counts = np.unique(ids[kept], return_counts=True)
+            for b, c in zip(found.tolist(), counts.tolist()):
+                for _ in range(min(c, self.capacity + 1)):
+                    self._add(b, names[b])
+            return self
         for d, text in enumerate(texts.to_pylist()):
             self.documents_ += 1
             lo, hi = int(indptr[d]), int(indptr[d + 1])

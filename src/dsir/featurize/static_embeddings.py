@@ -44,6 +44,7 @@ class StaticModel:
     normalization: tuple  # kind, mapped_cps, out_cps, out_class, out_offsets
     max_expansion: int  # the most code points one code point normalizes to
     vocab: tuple  # what wordpiece_batch reads of the vocabulary
+    pieces: list  # the vocabulary's strings, by id
     recipe: dict
     sha256: str
 
@@ -67,7 +68,7 @@ def load_static(path: str = str(STATIC_FILE)) -> StaticModel:
     vocab = (table, vocab_data, vocab_offsets, np.int64(unk), np.int64(recipe["max_input_chars_per_word"]),
              np.int64(max_piece))
     return StaticModel(vectors, vocab_data, vocab_offsets, table, norm, max(1, int(np.diff(norm[4]).max(initial=1))),
-                       vocab, recipe, sha)
+                       vocab, pieces, recipe, sha)
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ class StaticEmbeddingFeaturizer:
     """The word pieces of all-MiniLM-L6-v2 as buckets, with their distilled vectors.
 
     Its feature space is fixed: pieces alone, and ``buckets`` is the vocabulary's size
-    (``BUCKETS``; another value is refused). ``ngrams`` does not apply: whatever is given, the
-    featurizer's is 1 (``make_featurizer`` passes the run's ``--ngrams``, 2 by default).
+    (``BUCKETS``; another value is refused). ``ngrams`` does not apply: the featurizer's is 1,
+    and a run's ``--ngrams`` other than 1 or 2 (the default) is refused.
     """
 
     ngrams: int = 1
@@ -87,6 +88,9 @@ class StaticEmbeddingFeaturizer:
     BUCKETS = 30_522
 
     def __post_init__(self) -> None:
+        if self.ngrams not in (1, 2):  # 2: the run's default, which does not apply here
+            raise ValueError(f"features minilm-static are word pieces alone: ngrams does not apply (got "
+                             f"{self.ngrams})")
         object.__setattr__(self, "ngrams", 1)
         pieces = len(self.model.vocab_offsets) - 1
         if self.buckets != pieces:
@@ -101,6 +105,11 @@ class StaticEmbeddingFeaturizer:
     def vectors(self) -> np.ndarray:
         """float32[buckets, dimensions]: each piece's static vector."""
         return self.model.vectors
+
+    @property
+    def bucket_names(self) -> list[str]:
+        """Each bucket's piece, as the vocabulary spells it (``##`` marks a continuation)."""
+        return self.model.pieces
 
     @property
     def params(self) -> dict:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from dsir.featurize.kernels import put_utf8
+
 #: What a code point becomes in BERT's normalization (the ``kind`` table, ``distill``).
 KIND_WORD, KIND_DROP, KIND_SPACE, KIND_ISOLATED, KIND_MAPPED = 0, 1, 2, 3, 4
 #: What each code point a mapped one becomes is (the ``out_class`` table).
@@ -82,27 +84,6 @@ def _lookup(h, buf, start, end, continuation, table, vocab_data, vocab_offsets):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _put_utf8(buf, n, cp):
-    if cp < 0x80:
-        buf[n] = cp
-        return n + 1
-    if cp < 0x800:
-        buf[n] = 0xC0 | (cp >> 6)
-        buf[n + 1] = 0x80 | (cp & 0x3F)
-        return n + 2
-    if cp < 0x10000:
-        buf[n] = 0xE0 | (cp >> 12)
-        buf[n + 1] = 0x80 | ((cp >> 6) & 0x3F)
-        buf[n + 2] = 0x80 | (cp & 0x3F)
-        return n + 3
-    buf[n] = 0xF0 | (cp >> 18)
-    buf[n + 1] = 0x80 | ((cp >> 12) & 0x3F)
-    buf[n + 2] = 0x80 | ((cp >> 6) & 0x3F)
-    buf[n + 3] = 0x80 | (cp & 0x3F)
-    return n + 4
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _flush(word, starts, hashes, n_chars, n_bytes, vocab, out, n_out):
     """Emit the word's pieces (greedy, longest first) into ``out`` from ``n_out``; return the new end.
 
@@ -161,6 +142,8 @@ def wordpiece_batch(data, begins, ends, kind, mapped_cps, out_cps, out_class, ou
         n_chars = 0
         n_bytes = 0
         while i < end:
+            # Arrow strings are valid UTF-8: decoded without kernels._decode's checks, which
+            # cost a tenth of the speed here
             b = data[i]
             if b < 0x80:
                 cp = np.int64(b)
@@ -183,7 +166,7 @@ def wordpiece_batch(data, begins, ends, kind, mapped_cps, out_cps, out_class, ou
             if k == 0:
                 if n_chars <= max_chars:  # a longer word is [UNK]: its characters are only counted
                     starts[n_chars] = n_bytes
-                    n_bytes = _put_utf8(word, n_bytes, cp)
+                    n_bytes = put_utf8(word, n_bytes, cp)
                 n_chars += 1
             elif k == KIND_SPACE:
                 n_out = _flush(word, starts, hashes, n_chars, n_bytes, vocab, out, n_out)
@@ -192,7 +175,7 @@ def wordpiece_batch(data, begins, ends, kind, mapped_cps, out_cps, out_class, ou
             elif k == KIND_ISOLATED:
                 n_out = _flush(word, starts, hashes, n_chars, n_bytes, vocab, out, n_out)
                 starts[0] = 0
-                n_bytes = _put_utf8(word, 0, cp)
+                n_bytes = put_utf8(word, 0, cp)
                 n_out = _flush(word, starts, hashes, 1, n_bytes, vocab, out, n_out)
                 n_chars = 0
                 n_bytes = 0
@@ -207,14 +190,14 @@ def wordpiece_batch(data, begins, ends, kind, mapped_cps, out_cps, out_class, ou
                     elif out_class[j] == CLASS_ISOLATED:
                         n_out = _flush(word, starts, hashes, n_chars, n_bytes, vocab, out, n_out)
                         starts[0] = 0
-                        n_bytes = _put_utf8(word, 0, c2)
+                        n_bytes = put_utf8(word, 0, c2)
                         n_out = _flush(word, starts, hashes, 1, n_bytes, vocab, out, n_out)
                         n_chars = 0
                         n_bytes = 0
                     else:
                         if n_chars <= max_chars:
                             starts[n_chars] = n_bytes
-                            n_bytes = _put_utf8(word, n_bytes, c2)
+                            n_bytes = put_utf8(word, n_bytes, c2)
                         n_chars += 1
             # KIND_DROP: nothing
         n_out = _flush(word, starts, hashes, n_chars, n_bytes, vocab, out, n_out)
