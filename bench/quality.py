@@ -59,6 +59,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,9 @@ METHODS: dict[str, dict | None] = {
     "reference": None,
     "oracle": None,
 }
+#: Rows that other benchmarks add (bench/neural.py): name -> a function of (domain, budget,
+#: corpus, pool_files, fitted, workers, seed, pool) that returns what ``run_method`` does.
+EXTRA: dict[str, Callable[..., tuple[list[str], float, dict]]] = {}
 #: Methods whose one fit per domain every row of that method shares (rows differ in the key rule).
 SHARED_FIT = ("dsir", "discriminative")
 BUDGETS = ("docs", "quarter")
@@ -167,6 +171,8 @@ def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files:
     """Select ``budget`` (``{"k": n}`` or ``{"tokens": n}``) for ``domain``; return the selected
     ids, seconds, extra info."""
     target = corpus / "target" / f"{domain}.jsonl.zst"
+    if method in EXTRA:
+        return EXTRA[method](domain, budget, corpus, pool_files, fitted, workers, seed, pool)
     if method == "oracle":
         own = np.flatnonzero(pool.domains == domain)
         if "k" in budget:
@@ -204,7 +210,7 @@ def run_method(method: str, domain: str, budget: dict, corpus: Path, pool_files:
 def shared_fits(methods: list[str], seed: int, pool_files: list[Path], target: Path) -> dict[tuple, DSIR]:
     """One fit per domain of each ``SHARED_FIT`` method (and feature space) that a row of
     ``methods`` uses."""
-    used = {(d.method, d.features) for d in (DSIR(**METHODS[m]) for m in methods if METHODS[m] is not None)}
+    used = {(d.method, d.features) for d in (DSIR(**METHODS[m]) for m in methods if METHODS.get(m) is not None)}
     return {(m, f): DSIR(seed=seed, method=m, features=f).fit([str(p) for p in pool_files], str(target))
             for m, f in sorted(used) if m in SHARED_FIT}
 
@@ -302,12 +308,17 @@ def render(results: dict, methods: list[str], domains: list[str], meta: dict) ->
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, name: str = "quality", default_methods: list[str] | None = None,
+         description: str | None = None) -> int:
+    """The benchmark; ``name`` names its results files and command (bench/neural.py runs it
+    with its own rows, ``EXTRA``)."""
+    p = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     p.add_argument("--domains", nargs="+", default=None)
-    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m not in ("dsir-mean-T0.03", "dsir-mean-T0.1")],
-                   choices=list(METHODS), help="default: all but dsir-mean-T0.03 and T0.1, on request")
+    p.add_argument("--methods", nargs="+", default=default_methods or [
+        m for m in METHODS if m not in ("dsir-mean-T0.03", "dsir-mean-T0.1", "minilm-static", "minilm-static-topk")],
+        choices=list(METHODS) + list(EXTRA), help="default: all but dsir-mean-T0.03 and T0.1 and the minilm rows "
+        "(bench/neural.py's), on request")
     p.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=BUDGETS)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -355,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(QUALITY_DIR / "selections", ignore_errors=True)
     defaults = DSIR()
     meta = {
-        "command": "python bench/quality.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])
+        "command": f"python bench/{name}.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])
                                                 if (argv if argv is not None else sys.argv[1:]) else ""),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seed": args.seed, "workers": args.workers, "budgets": budgets, "words": words,
@@ -364,9 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "quality.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    (args.results_dir / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
     table = render(results, args.methods, domains, meta)
-    (args.results_dir / "quality.md").write_text(table)
+    (args.results_dir / f"{name}.md").write_text(table)
     print(table)
     return 0
 
